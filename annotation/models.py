@@ -1,0 +1,288 @@
+"""The preference data: who compared what, and what they said.
+
+Judgements are never overwritten: a revision is a new row pointing at the one it revises, and the
+revised one is marked superseded. Invariants that concurrent requests must not break are database
+constraints.
+"""
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+
+
+class Side(models.TextChoices):
+    A = "a", "A"
+    B = "b", "B"
+
+
+class Choice(models.TextChoices):
+    A = "a", "A better"
+    B = "b", "B better"
+    TIE = "tie", "Tie"
+    BOTH_BAD = "both_bad", "Both bad"
+
+
+DEFAULT_CHOICES = [Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD]
+DEFAULT_STRENGTH_SCALE = {"1": "slightly better", "2": "clearly better", "3": "much better"}
+RESPONSE_FLAGS = ["harmful", "factually_wrong", "unhelpful_refusal", "off_topic"]
+
+
+def default_choices():
+    return [str(c) for c in DEFAULT_CHOICES]
+
+
+def default_strength_scale():
+    return dict(DEFAULT_STRENGTH_SCALE)
+
+
+class Labeller(models.Model):
+    class Role(models.TextChoices):
+        LABELLER = "labeller", "Labeller"
+        ADMIN = "admin", "Admin"
+        AI = "ai", "Automated / AI labeller"
+        IMPORTED = "imported", "Imported (from another tool)"
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="labeller")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.LABELLER)
+    locale = models.CharField(max_length=32, blank=True, help_text="Locale or region, for breakdowns.")
+    expertise_tags = models.JSONField(default=list, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.user.username
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == self.Role.ADMIN or self.user.is_staff
+
+
+class Dataset(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    instructions = models.TextField(blank=True, help_text="Markdown shown to labellers.")
+    overlap_k = models.PositiveSmallIntegerField(default=3, help_text="Judgements wanted per pair.")
+    repeat_rate = models.FloatField(default=0.05, help_text="Share of a labeller's pairs shown again later.")
+    gold_rate = models.FloatField(default=0.0, help_text="Share of a labeller's pairs drawn from gold items.")
+    choices = models.JSONField(default=default_choices)
+    strength_scale = models.JSONField(default=default_strength_scale)
+    lease_minutes = models.PositiveIntegerField(default=30)
+    labellers = models.ManyToManyField(Labeller, blank=True, related_name="datasets")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(overlap_k__gte=1), name="dataset_overlap_k_positive"),
+            models.CheckConstraint(condition=Q(repeat_rate__gte=0, repeat_rate__lte=1), name="dataset_repeat_rate_unit"),
+            models.CheckConstraint(condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="dataset_gold_rate_unit"),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class Prompt(models.Model):
+    """A conversation: `messages` is an ordered list of {"role", "content"} turns."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="prompts")
+    messages = models.JSONField()
+    content_hash = models.CharField(max_length=64)
+    tags = models.JSONField(default=list, blank=True, help_text="Domain tags.")
+    stated_belief = models.TextField(blank=True, help_text="A belief the user stated, for sycophancy analysis.")
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "content_hash"], name="prompt_unique_per_dataset")]
+
+    def __str__(self):
+        last = self.messages[-1]["content"] if self.messages else ""
+        return last[:80]
+
+
+class Response(models.Model):
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="responses")
+    text = models.TextField()
+    source = models.CharField(max_length=200, blank=True, help_text="The model or tool that produced it.")
+    metadata = models.JSONField(default=dict, blank=True)
+    length_chars = models.PositiveIntegerField()
+    content_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "source", "content_hash"], name="response_unique_per_prompt")
+        ]
+
+    def __str__(self):
+        return self.text[:80]
+
+
+class Pair(models.Model):
+    class Origin(models.TextChoices):
+        IMPORTED = "imported", "Imported"
+        GENERATED = "generated", "Generated by a policy run"
+        MANUAL = "manual", "Created by hand"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="pairs")
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="pairs")
+    response_a = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    response_b = models.ForeignKey(Response, on_delete=models.CASCADE, related_name="+")
+    origin = models.CharField(max_length=16, choices=Origin.choices, default=Origin.IMPORTED)
+    origin_run = models.CharField(max_length=100, blank=True, help_text="The run that generated it, e.g. 'ppo:12'.")
+    external_id = models.CharField(max_length=200, blank=True, help_text="Its id in the file it came from.")
+    content_hash = models.CharField(max_length=64)
+    gold = models.CharField(max_length=1, choices=Side.choices, blank=True)
+    agrees_with_user = models.CharField(max_length=1, choices=Side.choices, blank=True)
+    # Judgements counted towards overlap_k (repeats and superseded revisions are not). Kept in step
+    # by the services that write judgements, under a row lock, so the queue can read it cheaply.
+    n_judgements = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "content_hash"], name="pair_unique_per_dataset"),
+            models.CheckConstraint(condition=~Q(response_a=F("response_b")), name="pair_distinct_responses"),
+        ]
+        indexes = [models.Index(fields=["dataset", "n_judgements"])]
+
+    def __str__(self):
+        return f"Pair {self.pk} ({self.dataset})"
+
+
+class ImportBatch(models.Model):
+    class Status(models.TextChoices):
+        VALIDATING = "validating", "Validating"
+        SUCCEEDED = "succeeded", "Imported"
+        FAILED = "failed", "Rejected"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="imports")
+    format = models.CharField(max_length=16)
+    filename = models.CharField(max_length=500)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.VALIDATING)
+    n_lines = models.PositiveIntegerField(default=0)
+    n_pairs_created = models.PositiveIntegerField(default=0)
+    n_judgements_created = models.PositiveIntegerField(default=0)
+    n_duplicates = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="[{line, field, message}]")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    duration_s = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Judgement(models.Model):
+    class Source(models.TextChoices):
+        APP = "app", "Made in Arbiter"
+        IMPORT = "import", "Imported"
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="judgements")
+    labeller = models.ForeignKey(Labeller, on_delete=models.PROTECT, related_name="judgements")
+    choice = models.CharField(max_length=16, choices=Choice.choices)
+    strength = models.PositiveSmallIntegerField(null=True, blank=True)
+    rationale = models.TextField(blank=True)
+    flags = models.JSONField(default=dict, blank=True, help_text='{"a": ["harmful"], "b": []}')
+    shown_left = models.CharField(max_length=1, choices=Side.choices, blank=True, help_text="Blank when unknown.")
+    time_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    is_repeat = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    revision_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="revisions")
+    superseded = models.BooleanField(default=False, help_text="A later revision replaces it.")
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.APP)
+    import_batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(choice__in=[c.value for c in Choice]), name="judgement_choice_valid"),
+            models.CheckConstraint(
+                condition=Q(strength__isnull=True) | Q(strength__gte=1, strength__lte=3), name="judgement_strength_1_3"
+            ),
+            # One first judgement of a pair per labeller; repeats and revisions are extra rows.
+            models.UniqueConstraint(
+                fields=["pair", "labeller"],
+                condition=Q(is_repeat=False, revision_of__isnull=True),
+                name="judgement_once_per_labeller",
+            ),
+            models.UniqueConstraint(
+                fields=["labeller", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="judgement_idempotency_key",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["pair", "superseded"]),
+            models.Index(fields=["labeller", "created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.labeller} on pair {self.pair_id}: {self.choice}"
+
+
+class Assignment(models.Model):
+    """A lease of one pair to one labeller; it expires so that abandoned pairs return."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        COMPLETED = "completed", "Completed"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Expired"
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="assignments")
+    labeller = models.ForeignKey(Labeller, on_delete=models.CASCADE, related_name="assignments")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    shown_left = models.CharField(max_length=1, choices=Side.choices)
+    is_repeat = models.BooleanField(default=False)
+    is_gold = models.BooleanField(default=False)
+    skip_reason = models.CharField(max_length=200, blank=True)
+    judgement = models.OneToOneField(Judgement, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pair", "labeller"], condition=Q(status="active"), name="assignment_one_active_lease"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["labeller", "status"]),
+            models.Index(fields=["pair", "status", "expires_at"]),
+        ]
+
+
+class LabellerExclusion(models.Model):
+    """An admin's decision to leave a labeller's judgements (all, or a time range) out of training
+    data and exports, recorded with who and why."""
+
+    labeller = models.ForeignKey(Labeller, on_delete=models.CASCADE, related_name="exclusions")
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.CASCADE, help_text="Blank: all datasets.")
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField()
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(start__isnull=True) | Q(end__isnull=True) | Q(start__lt=F("end")),
+                name="exclusion_range_ordered",
+            )
+        ]
+
+
+class AuditCache(models.Model):
+    """A computed audit report, valid while `key` (derived from the judgements and exclusions it
+    read) still matches."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="audit_caches")
+    kind = models.CharField(max_length=32)
+    key = models.CharField(max_length=128)
+    payload = models.JSONField()
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "kind"], name="audit_cache_unique")]

@@ -1,0 +1,27 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from common import views as common_views
+
+api_patterns = [
+    path("", include("annotation.dataio.api_urls")),
+    path("", include("annotation.labelling.api_urls")),
+    path("", include("annotation.audit.api_urls")),
+    path("", include("rewardmodel.api_urls")),
+    path("", include("training.api_urls")),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
+
+urlpatterns = [
+    path("", common_views.home, name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("data/", include("annotation.dataio.urls")),
+    path("label/", include("annotation.labelling.urls")),
+    path("audit/", include("annotation.audit.urls")),
+    path("reward-models/", include("rewardmodel.urls")),
+    path("policy-runs/", include("training.urls")),
+]

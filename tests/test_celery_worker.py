@@ -1,0 +1,11 @@
+import pytest
+
+from common.tasks import ping
+
+
+@pytest.mark.celery_worker
+def test_a_real_worker_process_runs_a_task_through_the_broker(celery_worker_process):
+    result = ping.delay("hello")
+
+    assert result.get(timeout=60) == "pong:hello"
+    assert celery_worker_process.poll() is None  # the worker is a separate, live process
