@@ -1,0 +1,29 @@
+"""Tokenizers trained locally, so that nothing is downloaded: a byte-level BPE over a corpus."""
+from collections.abc import Iterable
+from pathlib import Path
+
+EOS = "<|endoftext|>"
+PAD = "<pad>"
+
+
+def train_bpe_tokenizer(texts: Iterable[str], *, vocab_size: int = 8000, save_dir: str | Path | None = None):
+    """Trains a byte-level BPE tokenizer on `texts` and returns it as a PreTrainedTokenizerFast
+    (EOS doubles as BOS; a separate PAD). With `save_dir`, it is saved there in the standard
+    Hugging Face layout."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[EOS, PAD],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, pad_token=PAD)
+    if save_dir is not None:
+        fast.save_pretrained(str(save_dir))
+    return fast
