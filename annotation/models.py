@@ -136,6 +136,11 @@ class Pair(models.Model):
     # Judgements counted towards overlap_k (repeats and superseded revisions are not). Kept in step
     # by the services that write judgements, under a row lock, so the queue can read it cheaply.
     n_judgements = models.PositiveIntegerField(default=0)
+    # Active leases that hold one of the pair's overlap_k slots (planned repeats and gold checks do
+    # not). Kept in step under the same row lock as n_judgements, so the queue finds open pairs
+    # (n_judgements + n_leased < overlap_k) from the pair row alone, and a lock on that row is
+    # enough to hand out its last slot once.
+    n_leased = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -143,7 +148,11 @@ class Pair(models.Model):
             models.UniqueConstraint(fields=["dataset", "content_hash"], name="pair_unique_per_dataset"),
             models.CheckConstraint(condition=~Q(response_a=F("response_b")), name="pair_distinct_responses"),
         ]
-        indexes = [models.Index(fields=["dataset", "n_judgements"])]
+        indexes = [
+            models.Index(fields=["dataset", "n_judgements"]),
+            # The queue walks a dataset's pairs from the fullest open one down.
+            models.Index(F("dataset"), F("n_judgements") + F("n_leased"), F("id"), name="pair_queue_order"),
+        ]
 
     def __str__(self):
         return f"Pair {self.pk} ({self.dataset})"
@@ -249,6 +258,9 @@ class Assignment(models.Model):
         indexes = [
             models.Index(fields=["labeller", "status"]),
             models.Index(fields=["pair", "status", "expires_at"]),
+            # The expiry sweep looks for active leases past their end.
+            models.Index(fields=["status", "expires_at"], name="assignment_expiry"),
+            models.Index(fields=["labeller", "pair"], name="assignment_labeller_pair"),
         ]
 
 
