@@ -1,0 +1,142 @@
+"""Reading an import file (gzip or plain JSON Lines) into validated records and line issues."""
+import gzip
+import io
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from annotation.dataio.formats import FORMATS, PARSERS, detect_format
+from annotation.dataio.records import LineInvalid, LineIssue, PairRecord
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class ParsedFile:
+    format: str
+    n_lines: int = 0
+    records: list[PairRecord] = field(default_factory=list)
+    issues: list[LineIssue] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[LineIssue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def bad_lines(self) -> set[int]:
+        return {i.line for i in self.errors}
+
+
+def open_binary(source: str | Path | BinaryIO) -> BinaryIO:
+    """A binary stream of the file's JSON Lines, unzipped when the file is gzip."""
+    stream = open(source, "rb") if isinstance(source, (str, Path)) else source
+    if hasattr(stream, "seek"):
+        stream.seek(0)
+    head = stream.read(2)
+    rest = io.BufferedReader(_Prefixed(head, stream))
+    return gzip.GzipFile(fileobj=rest) if head == GZIP_MAGIC else rest
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream that gives back the bytes already read to sniff the format, then the rest."""
+
+    def __init__(self, head: bytes, stream):
+        self.head, self.stream = head, stream
+
+    def readable(self):
+        return True
+
+    def readinto(self, buffer):
+        if self.head:
+            n = min(len(buffer), len(self.head))
+            buffer[:n], self.head = self.head[:n], self.head[n:]
+            return n
+        data = self.stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def decoded_lines(stream: BinaryIO):
+    """(line number, dict or LineIssue) for every non-blank line."""
+    number = 0
+    try:
+        for number, raw in enumerate(stream, 1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                yield number, LineIssue(number, "line", "is not valid UTF-8")
+                continue
+            if not text.strip():
+                continue
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield number, LineIssue(number, "line", f"is not valid JSON ({exc.msg} at column {exc.colno})")
+                continue
+            if not isinstance(data, dict):
+                yield number, LineIssue(number, "line", "must be a JSON object")
+                continue
+            yield number, data
+    except (OSError, EOFError) as exc:  # a truncated or corrupt gzip file
+        yield number + 1, LineIssue(number + 1, "file", f"cannot be read: {exc}")
+
+
+def parse_file(source, *, format: str = "auto") -> ParsedFile:
+    """Validates every line of the file. `format` 'auto' takes it from the first valid line's keys."""
+    if format != "auto" and format not in FORMATS:
+        raise ValueError(f"unknown format {format!r}")
+    parsed = ParsedFile(format=format)
+    first_ids: dict[str, tuple[int, tuple]] = {}
+    for number, item in decoded_lines(open_binary(source)):
+        parsed.n_lines = max(parsed.n_lines, number)
+        if isinstance(item, LineIssue):
+            parsed.issues.append(item)
+            continue
+        if parsed.format == "auto":
+            detected = detect_format(item)
+            if detected is None:
+                parsed.issues.append(LineIssue(number, "format", "cannot tell the format from this line's keys "
+                                               f"({', '.join(sorted(item)[:8])}); pass --format"))
+                continue
+            parsed.format = detected
+        if parsed.format == "judgements" and item.get("superseded") is True:
+            parsed.issues.append(LineIssue(number, "superseded", "a superseded revision: skipped, only current "
+                                           "judgements are imported", "warning"))
+            continue
+        try:
+            records = PARSERS[parsed.format](item, number)
+            # Later lines of a pair_id repeat the pair: warn about its content once.
+            first_of_pair = parsed.format != "judgements" or same_pair_check(records[0], first_ids)
+        except LineInvalid as exc:
+            parsed.issues.append(LineIssue(number, exc.field, exc.message))
+            continue
+        for record in records if first_of_pair else []:
+            for key in ("a", "b"):
+                if not getattr(record, key).text.strip():
+                    name = side_name(parsed.format, record, key)
+                    parsed.issues.append(LineIssue(number, name, "is empty: imported as an empty response", "warning"))
+        parsed.records.extend(records)
+    if parsed.n_lines == 0:
+        parsed.issues.append(LineIssue(1, "file", "has no data lines"))
+    return parsed
+
+
+def same_pair_check(record: PairRecord, first_ids: dict) -> bool:
+    """Lines sharing a pair_id are judgements of one pair, so they must agree on what it is.
+    True for the first line of a pair_id."""
+    content = {"prompt": record.messages, "response_a": record.a.text, "model_a": record.a.source,
+               "response_b": record.b.text, "model_b": record.b.source, "gold": record.gold,
+               "agrees_with_user": record.agrees_with_user}
+    first = first_ids.setdefault(record.external_id, (record.line, content))
+    if first[1] != content:
+        key = next(k for k in content if content[k] != first[1][k])
+        raise LineInvalid(key, f"differs from line {first[0]}, which has the same pair_id {record.external_id!r}")
+    return first[0] == record.line
+
+
+def side_name(format: str, record: PairRecord, key: str) -> str:
+    """The field a response came from, for messages."""
+    if format in ("hh", "trl"):
+        return "chosen" if record.judgement.choice == key else "rejected"
+    return "responses" if format == "tasks" else f"response_{key}"

@@ -1,0 +1,21 @@
+"""python manage.py seed_demo: demo accounts and the two shipped datasets (safe to run again)."""
+from django.core.management.base import BaseCommand
+
+from annotation.dataio.demo import DEMO_ACCOUNTS, demo_seed
+
+
+class Command(BaseCommand):
+    help = "Create the demo accounts and import the shipped demo data, unless already done."
+
+    def handle(self, *args, **options):
+        result = demo_seed()
+        for batch in result.imported:
+            self.stdout.write(f"Imported {batch.filename} into '{batch.dataset.name}': {batch.n_pairs_created} pairs, "
+                              f"{batch.n_judgements_created} judgements in {batch.duration_s:.1f} s")
+        for name in result.already_there:
+            self.stdout.write(f"'{name}' was already imported")
+        self.stdout.write(self.style.SUCCESS("Demo logins (local demo only; the password is set when the account "
+                                             "is first created):"))
+        for username, password, role in DEMO_ACCOUNTS:
+            new = " (created now)" if username in result.created_accounts else ""
+            self.stdout.write(f"  {role:<9} {username:<6} password: {password}{new}")
