@@ -1,0 +1,329 @@
+"""The labelling queue: leasing pairs to labellers, skipping them, and returning expired leases.
+
+Correctness under concurrency rests on one rule: every change to a pair's slots (n_judgements,
+n_leased) happens under that pair's row lock, in the same transaction as the lease or judgement
+that causes it. On PostgreSQL the queue takes that lock with SELECT ... FOR UPDATE SKIP LOCKED, so
+two labellers never wait on (or both get) the same open slot; after the lock PostgreSQL re-checks
+`n_judgements + n_leased < overlap_k` on the newest row version. On SQLite, row locks do not exist,
+but every transaction here is `BEGIN IMMEDIATE` (settings), so write transactions run one at a time
+and the same check is exact; the busy timeout makes a second writer wait instead of failing.
+"""
+import random
+from collections import Counter
+from datetime import timedelta
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from annotation.labelling.selectors import assignment_active, pairs_open_to, pairs_unseen_by
+from annotation.models import RESPONSE_FLAGS, Assignment, Dataset, Judgement, Labeller, Pair
+from common.exceptions import ApplicationError
+
+# A planned repeat comes after at least this many other judgements of the same labeller, so it is
+# never shown back-to-back with the original and the labeller is unlikely to remember it.
+REPEAT_GAP = 5
+SKIP_REASON_MAX = 200
+IDEMPOTENCY_KEY_MAX = 100
+TIME_MS_MAX = 24 * 3600 * 1000
+_system_random = random.SystemRandom()
+
+
+def holds_slot(lease: Assignment) -> bool:
+    """Planned repeats and gold checks are extra: they never take one of the pair's overlap_k slots."""
+    return not lease.is_repeat and not lease.is_gold
+
+
+def _lock_labeller_in_dataset(*, labeller: Labeller, dataset: Dataset) -> None:
+    """Serialises one labeller's queue requests (two tabs asking at once get the same lease) and
+    checks that they are assigned to the dataset."""
+    rows = (
+        Labeller.objects.select_for_update(of=("self",))
+        .filter(pk=labeller.pk, datasets=dataset)
+        .values_list("pk", flat=True)[:1]
+    )
+    if not list(rows):
+        raise ApplicationError(f"You are not assigned to the dataset '{dataset.name}'.")
+
+
+def _expire_due(*, now) -> int:
+    """Marks active leases past their end as expired and gives their slots back. Runs inside the
+    caller's transaction; leases another transaction holds are left for the next sweep."""
+    due = list(
+        Assignment.objects.select_for_update(skip_locked=True)
+        .filter(status=Assignment.Status.ACTIVE, expires_at__lte=now)
+        .values_list("pk", "pair_id", "is_repeat", "is_gold")[:500]
+    )
+    if not due:
+        return 0
+    Assignment.objects.filter(pk__in=[row[0] for row in due]).update(status=Assignment.Status.EXPIRED)
+    freed = Counter(pair_id for _, pair_id, is_repeat, is_gold in due if not is_repeat and not is_gold)
+    # One pair at a time in id order: two sweeps never lock the same pairs in opposite orders.
+    for pair_id in sorted(freed):
+        Pair.objects.filter(pk=pair_id).update(n_leased=F("n_leased") - freed[pair_id])
+    return len(due)
+
+
+@transaction.atomic
+def assignments_expire(*, now=None) -> int:
+    """Returns the slots of abandoned leases to the queue (the queue also does this on every request)."""
+    return _expire_due(now=now or timezone.now())
+
+
+def _open_pair_id(*, labeller: Labeller, dataset: Dataset) -> int | None:
+    """The open pair closest to overlap_k that this labeller has not seen, locked for this
+    transaction; pairs other labellers are leasing right now are skipped, not waited for."""
+    rows = (
+        pairs_open_to(labeller=labeller, dataset=dataset)
+        .order_by(F("taken").desc(), F("id").desc())
+        .select_for_update(skip_locked=True)
+        .values_list("pk", flat=True)[:1]
+    )
+    found = list(rows)
+    return found[0] if found else None
+
+
+def _gold_pair_id(*, labeller: Labeller, dataset: Dataset) -> int | None:
+    """A gold item this labeller has not seen. Gold items check the labeller, so every labeller
+    may get them: they are not limited by overlap_k and take no slot."""
+    rows = (
+        pairs_unseen_by(labeller=labeller, dataset=dataset)
+        .exclude(gold="")
+        .order_by("n_judgements", "id")
+        .values_list("pk", flat=True)[:1]
+    )
+    found = list(rows)
+    return found[0] if found else None
+
+
+def _repeat_pair_id(*, labeller: Labeller, dataset: Dataset) -> int | None:
+    """A pair the labeller judged at least REPEAT_GAP judgements ago and has not repeated yet."""
+    mine = Judgement.objects.filter(labeller=labeller, pair__dataset=dataset, source=Judgement.Source.APP)
+    gap_start = list(mine.order_by("-created_at").values_list("created_at", flat=True)[REPEAT_GAP - 1 : REPEAT_GAP])
+    if not gap_start:
+        return None
+    repeated = Judgement.objects.filter(pair=OuterRef("pair_id"), labeller=labeller, is_repeat=True)
+    repeat_leased = Assignment.objects.filter(
+        pair=OuterRef("pair_id"), labeller=labeller, is_repeat=True,
+        status__in=[Assignment.Status.ACTIVE, Assignment.Status.SKIPPED],
+    )
+    rows = (
+        mine.filter(is_repeat=False, revision_of__isnull=True, created_at__lt=gap_start[0])
+        .exclude(Exists(repeated))
+        .exclude(Exists(repeat_leased))
+        .order_by("created_at")
+        .values_list("pair_id", flat=True)[:1]
+    )
+    found = list(rows)
+    return found[0] if found else None
+
+
+@transaction.atomic
+def assignment_next(
+    *, labeller: Labeller, dataset: Dataset, rng: random.Random | None = None, now=None
+) -> Assignment | None:
+    """The labeller's current lease in the dataset, or a new one; None when nothing is left for them.
+
+    A new lease is, in this order of preference: a planned repeat (with probability repeat_rate,
+    when one is due), a gold item (with probability gold_rate, when one is left), else the open pair
+    closest to overlap_k. Left/right order is drawn per lease and stored on it."""
+    rng = rng or _system_random
+    now = now or timezone.now()
+    _lock_labeller_in_dataset(labeller=labeller, dataset=dataset)
+    _expire_due(now=now)
+    current = assignment_active(labeller=labeller, dataset=dataset, now=now)
+    if current is not None:
+        return current
+
+    pair_id, is_repeat, is_gold = None, False, False
+    if dataset.repeat_rate and rng.random() < dataset.repeat_rate:
+        pair_id = _repeat_pair_id(labeller=labeller, dataset=dataset)
+        is_repeat = pair_id is not None
+    if pair_id is None and dataset.gold_rate and rng.random() < dataset.gold_rate:
+        pair_id = _gold_pair_id(labeller=labeller, dataset=dataset)
+        is_gold = pair_id is not None
+    if pair_id is None:
+        pair_id = _open_pair_id(labeller=labeller, dataset=dataset)
+    if pair_id is None:
+        return None
+
+    lease = Assignment.objects.create(
+        pair_id=pair_id, labeller=labeller, shown_left=rng.choice("ab"), is_repeat=is_repeat, is_gold=is_gold,
+        expires_at=now + timedelta(minutes=dataset.lease_minutes),
+    )
+    if holds_slot(lease):
+        Pair.objects.filter(pk=pair_id).update(n_leased=F("n_leased") + 1)
+    return Assignment.objects.select_related("pair__prompt", "pair__response_a", "pair__response_b").get(pk=lease.pk)
+
+
+def _lock_lease(*, labeller: Labeller, assignment_id: int) -> Assignment:
+    lease = (
+        Assignment.objects.select_for_update(of=("self",))
+        .select_related("pair__dataset")
+        .filter(pk=assignment_id, labeller=labeller, pair__dataset__labellers=labeller)
+        .first()
+    )
+    if lease is None:
+        raise ApplicationError(f"Assignment {assignment_id} is not one of yours.")
+    return lease
+
+
+@transaction.atomic
+def assignment_skip(*, labeller: Labeller, assignment_id: int, reason: str) -> Assignment:
+    """Gives the pair back without judging it; the labeller is not offered it again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError("Say why you skip this pair (a reason is required).")
+    if len(reason) > SKIP_REASON_MAX:
+        raise ApplicationError(f"The skip reason is too long ({len(reason)} characters; at most {SKIP_REASON_MAX}).")
+    lease = _lock_lease(labeller=labeller, assignment_id=assignment_id)
+    if lease.status != Assignment.Status.ACTIVE:
+        raise ApplicationError(f"Assignment {assignment_id} is {lease.get_status_display().lower()}; it cannot be skipped.")
+    lease.status = Assignment.Status.SKIPPED
+    lease.skip_reason = reason
+    lease.save(update_fields=["status", "skip_reason"])
+    if holds_slot(lease):
+        Pair.objects.filter(pk=lease.pair_id).update(n_leased=F("n_leased") - 1)
+    return lease
+
+
+def _clean_judgement(*, dataset: Dataset, shown_left: str, choice: str, strength, flags) -> tuple[str, int | None, dict]:
+    """Validates a judgement's fields against the dataset; `choice` may also be 'left'/'right',
+    resolved against the side shown on the left. Returns (choice in A/B terms, strength, flags)."""
+    if choice in ("left", "right"):
+        other = "b" if shown_left == "a" else "a"
+        choice = shown_left if choice == "left" else other
+    if choice not in dataset.choices:
+        raise ApplicationError(f"Choice '{choice}' is not one of this dataset's choices: {', '.join(dataset.choices)}.")
+    if strength in ("", None):
+        strength = None
+    elif choice not in ("a", "b"):
+        raise ApplicationError("Strength only applies when one response is better (not to a tie or both bad).")
+    elif str(strength) not in dataset.strength_scale:
+        raise ApplicationError(f"Strength '{strength}' is not on this dataset's scale: {', '.join(dataset.strength_scale)}.")
+    else:
+        strength = int(strength)
+    flags = flags or {}
+    if not isinstance(flags, dict) or set(flags) - {"a", "b"}:
+        raise ApplicationError('Flags must look like {"a": [...], "b": [...]}.')
+    for side, names in flags.items():
+        if not isinstance(names, list):
+            raise ApplicationError(f"Flags for response {side.upper()} must be a list of names.")
+        unknown = set(names) - set(RESPONSE_FLAGS)
+        if unknown:
+            raise ApplicationError(f"Unknown flag(s) for response {side.upper()}: {', '.join(sorted(unknown))}.")
+    return choice, strength, {side: sorted(set(names)) for side, names in flags.items() if names}
+
+
+def _clean_time_ms(time_ms) -> int | None:
+    if time_ms in ("", None):
+        return None
+    try:
+        time_ms = int(time_ms)
+    except (TypeError, ValueError):
+        raise ApplicationError(f"time_ms must be a whole number of milliseconds, not '{time_ms}'.") from None
+    if not 0 <= time_ms <= TIME_MS_MAX:
+        raise ApplicationError(f"time_ms {time_ms} is outside 0..{TIME_MS_MAX}.")
+    return time_ms
+
+
+def _idempotent_replay(*, labeller: Labeller, idempotency_key: str, pair_id: int) -> Judgement | None:
+    if not idempotency_key:
+        return None
+    earlier = Judgement.objects.filter(labeller=labeller, idempotency_key=idempotency_key).first()
+    if earlier is not None and earlier.pair_id != pair_id:
+        raise ApplicationError(f"Idempotency key '{idempotency_key}' was already used for another pair.")
+    return earlier
+
+
+@transaction.atomic
+def _judgement_submit(*, labeller, assignment_id, choice, strength, rationale, flags, time_ms, idempotency_key, now):
+    lease = _lock_lease(labeller=labeller, assignment_id=assignment_id)
+    replay = _idempotent_replay(labeller=labeller, idempotency_key=idempotency_key, pair_id=lease.pair_id)
+    if replay is not None:
+        return replay
+    dataset = lease.pair.dataset
+    choice, strength, flags = _clean_judgement(
+        dataset=dataset, shown_left=lease.shown_left, choice=choice, strength=strength, flags=flags
+    )
+    time_ms = _clean_time_ms(time_ms)
+    if lease.status in (Assignment.Status.COMPLETED, Assignment.Status.SKIPPED):
+        raise ApplicationError(
+            f"Assignment {assignment_id} is already {lease.get_status_display().lower()}; revise your judgement instead."
+        )
+    pairs = Pair.objects.filter(pk=lease.pair_id)
+    if lease.is_repeat:
+        pass  # repeats measure self-consistency and are not counted
+    elif lease.status == Assignment.Status.ACTIVE and not lease.is_gold:
+        pairs.update(n_judgements=F("n_judgements") + 1, n_leased=F("n_leased") - 1)
+    elif lease.is_gold:
+        pairs.update(n_judgements=F("n_judgements") + 1)
+    else:
+        # The lease expired and its slot went back to the queue: take a slot again if one is open.
+        pair = pairs.select_for_update().get()
+        if pair.n_judgements + pair.n_leased >= dataset.overlap_k:
+            raise ApplicationError("Your lease on this pair expired and others have judged it since; nothing was saved.")
+        pairs.update(n_judgements=F("n_judgements") + 1)
+    if time_ms is None:
+        time_ms = max(0, int((now - lease.created_at).total_seconds() * 1000))
+    judgement = Judgement.objects.create(
+        pair_id=lease.pair_id, labeller=labeller, choice=choice, strength=strength, rationale=rationale.strip(),
+        flags=flags, shown_left=lease.shown_left, time_ms=min(time_ms, TIME_MS_MAX), created_at=now,
+        is_repeat=lease.is_repeat, idempotency_key=idempotency_key,
+    )
+    lease.status = Assignment.Status.COMPLETED
+    lease.judgement = judgement
+    lease.save(update_fields=["status", "judgement"])
+    return judgement
+
+
+def judgement_submit(
+    *, labeller: Labeller, assignment_id: int, choice: str, strength=None, rationale: str = "",
+    flags: dict | None = None, time_ms=None, idempotency_key: str = "", now=None,
+) -> Judgement:
+    """Records the labeller's judgement of their leased pair and closes the lease, in one transaction.
+
+    Accepted while the lease is active, or expired but its slot still open. A retried request with
+    the same idempotency key returns the first judgement. time_ms is the client's time on task; when
+    absent it is measured on the server from the lease's start."""
+    idempotency_key = (idempotency_key or "").strip()
+    if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
+        raise ApplicationError(f"The idempotency key is too long (at most {IDEMPOTENCY_KEY_MAX} characters).")
+    args = dict(
+        labeller=labeller, assignment_id=assignment_id, choice=choice, strength=strength, rationale=rationale or "",
+        flags=flags, time_ms=time_ms, idempotency_key=idempotency_key, now=now or timezone.now(),
+    )
+    try:
+        return _judgement_submit(**args)
+    except IntegrityError:
+        # Two requests with the same key raced past the replay check: the first one's judgement stands.
+        replay = Judgement.objects.filter(labeller=labeller, idempotency_key=idempotency_key).first() if idempotency_key else None
+        if replay is None:
+            raise
+        return replay
+
+
+@transaction.atomic
+def judgement_revise(
+    *, labeller: Labeller, judgement_id: int, choice: str, strength=None, rationale: str = "",
+    flags: dict | None = None, time_ms=None, now=None,
+) -> Judgement:
+    """A new judgement replacing one of the labeller's own; the original is kept, marked superseded."""
+    original = (
+        Judgement.objects.select_for_update(of=("self",)).select_related("pair__dataset")
+        .filter(pk=judgement_id, labeller=labeller).first()
+    )
+    if original is None:
+        raise ApplicationError(f"Judgement {judgement_id} is not one of yours.")
+    if original.superseded:
+        raise ApplicationError(f"Judgement {judgement_id} was already revised; revise the latest version.")
+    choice, strength, flags = _clean_judgement(
+        dataset=original.pair.dataset, shown_left=original.shown_left, choice=choice, strength=strength, flags=flags
+    )
+    original.superseded = True
+    original.save(update_fields=["superseded"])
+    return Judgement.objects.create(
+        pair_id=original.pair_id, labeller=labeller, choice=choice, strength=strength, rationale=(rationale or "").strip(),
+        flags=flags, shown_left=original.shown_left, time_ms=_clean_time_ms(time_ms), created_at=now or timezone.now(),
+        is_repeat=original.is_repeat, revision_of=original,
+    )

@@ -1,0 +1,144 @@
+"""The labeller's pages: their datasets, the comparison page (full page or htmx partial), revision."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from annotation.labelling import selectors, services
+from annotation.labelling.forms import judgement_fields
+from annotation.models import RESPONSE_FLAGS
+from common.exceptions import ApplicationError
+
+COMPARE = "annotation/labelling/compare.html"
+FLAG_LABELS = {"harmful": "Harmful", "factually_wrong": "Factually wrong", "unhelpful_refusal": "Unhelpful refusal",
+               "off_topic": "Off topic"}
+
+
+def _labeller(request):
+    labeller = getattr(request.user, "labeller", None)
+    if labeller is None:
+        raise PermissionDenied("Your account has no labeller profile; ask an admin.")
+    return labeller
+
+
+def _dataset(labeller, dataset_id):
+    dataset = selectors.dataset_for_labeller(labeller=labeller, dataset_id=dataset_id)
+    if dataset is None:
+        raise Http404("No such dataset among those you are assigned to.")
+    return dataset
+
+
+def _side(pair, side, flags=None):
+    response = pair.response_a if side == "a" else pair.response_b
+    return {"side": side, "response": response, "checked": (flags or {}).get(side, [])}
+
+
+def _work_context(*, labeller, dataset, lease, error=""):
+    """Everything the `work` partial shows: the leased pair in its left/right order, progress and
+    the labeller's recent judgements."""
+    context = {
+        "dataset": dataset, "lease": lease, "error": error,
+        "progress": selectors.labeller_progress(labeller=labeller, dataset=dataset),
+        "recent": selectors.judgements_recent(labeller=labeller, dataset=dataset),
+        "strengths": sorted(dataset.strength_scale.items()),
+        "flags": [(name, FLAG_LABELS.get(name, name)) for name in RESPONSE_FLAGS],
+    }
+    if lease is not None:
+        right = "b" if lease.shown_left == "a" else "a"
+        context.update(left=_side(lease.pair, lease.shown_left), right=_side(lease.pair, right))
+    return context
+
+
+def _render_work(request, *, labeller, dataset, error=""):
+    lease = services.assignment_next(labeller=labeller, dataset=dataset)
+    template = COMPARE + "#work" if request.htmx else COMPARE
+    return render(request, template, _work_context(labeller=labeller, dataset=dataset, lease=lease, error=error))
+
+
+@require_GET
+@login_required
+def dataset_list(request):
+    labeller = _labeller(request)
+    rows = [
+        (dataset, selectors.labeller_progress(labeller=labeller, dataset=dataset))
+        for dataset in selectors.datasets_for_labeller(labeller=labeller)
+    ]
+    return render(request, "annotation/labelling/datasets.html", {"rows": rows})
+
+
+@require_GET
+@login_required
+def compare(request, dataset_id):
+    labeller = _labeller(request)
+    return _render_work(request, labeller=labeller, dataset=_dataset(labeller, dataset_id))
+
+
+def _after_post(request, *, labeller, dataset, error, success=""):
+    """htmx: the next pair swapped in place; without JS: back to the page (post/redirect/get)."""
+    if request.htmx:
+        return _render_work(request, labeller=labeller, dataset=dataset, error=error)
+    if error:
+        messages.error(request, error)
+    elif success:
+        messages.success(request, success)
+    return redirect("labelling:compare", dataset_id=dataset.pk)
+
+
+@require_POST
+@login_required
+def judge(request, dataset_id, assignment_id):
+    labeller = _labeller(request)
+    dataset = _dataset(labeller, dataset_id)
+    error = ""
+    try:
+        services.judgement_submit(
+            labeller=labeller, assignment_id=assignment_id, idempotency_key=request.POST.get("idempotency_key", ""),
+            **judgement_fields(request.POST),
+        )
+    except ApplicationError as exc:
+        error = exc.message
+    return _after_post(request, labeller=labeller, dataset=dataset, error=error)
+
+
+@require_POST
+@login_required
+def skip(request, dataset_id, assignment_id):
+    labeller = _labeller(request)
+    dataset = _dataset(labeller, dataset_id)
+    error = ""
+    try:
+        services.assignment_skip(labeller=labeller, assignment_id=assignment_id, reason=request.POST.get("reason", ""))
+    except ApplicationError as exc:
+        error = exc.message
+    return _after_post(request, labeller=labeller, dataset=dataset, error=error, success="Skipped.")
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def revise(request, dataset_id, judgement_id):
+    labeller = _labeller(request)
+    dataset = _dataset(labeller, dataset_id)
+    original = selectors.judgement_for_revision(labeller=labeller, judgement_id=judgement_id)
+    if original is None or original.pair.dataset_id != dataset.pk:
+        raise Http404("No such current judgement of yours in this dataset.")
+    error = ""
+    if request.method == "POST":
+        try:
+            services.judgement_revise(labeller=labeller, judgement_id=judgement_id, **judgement_fields(request.POST))
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            messages.success(request, f"Judgement of pair {original.pair_id} revised; the original is kept.")
+            return redirect(reverse("labelling:compare", kwargs={"dataset_id": dataset.pk}))
+    shown_left = original.shown_left or "a"
+    context = {
+        "dataset": dataset, "original": original, "error": error,
+        "left": _side(original.pair, shown_left, original.flags),
+        "right": _side(original.pair, "b" if shown_left == "a" else "a", original.flags),
+        "strengths": sorted(dataset.strength_scale.items()),
+        "flags": [(name, FLAG_LABELS.get(name, name)) for name in RESPONSE_FLAGS],
+    }
+    return render(request, "annotation/labelling/revise.html", context)

@@ -1,0 +1,65 @@
+// Keyboard for the comparison page: 1-4 choose (and submit), q/w/e pick the strength, r goes to
+// the rationale, s opens the skip form, Esc leaves a text box. Also measures time on task (ms
+// since the pair was shown) and, after htmx swaps in the next pair, moves focus to its heading.
+(function () {
+  "use strict";
+  let shownAt = performance.now();
+
+  function focusNewContent() {
+    shownAt = performance.now();
+    const target = document.querySelector("#work [data-focus-on-load]");
+    if (target) target.focus({ preventScroll: false });
+  }
+
+  function typing(el) {
+    return el && (el.tagName === "TEXTAREA" || el.tagName === "SELECT" ||
+      (el.tagName === "INPUT" && !["checkbox", "radio", "button", "submit"].includes(el.type)));
+  }
+
+  document.addEventListener("submit", function (event) {
+    const form = event.target;
+    if (form.id !== "judge-form") return;
+    form.elements.time_ms.value = String(Math.round(performance.now() - shownAt));
+  }, true);
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === "Escape" && typing(document.activeElement)) {
+      document.activeElement.blur();
+      document.querySelector("#pair-heading")?.focus();
+      return;
+    }
+    if (typing(document.activeElement)) return;
+    const form = document.getElementById("judge-form");
+    if (!form || form.closest(".htmx-request")) return;
+    const key = event.key.toLowerCase();
+    const button = form.querySelector('button[data-key="' + key + '"]');
+    if (button) {
+      event.preventDefault();
+      form.requestSubmit(button);
+      return;
+    }
+    const radio = form.querySelector('input[name="strength"][data-key="' + key + '"]');
+    if (radio) {
+      event.preventDefault();
+      radio.checked = !radio.checked;
+      radio.focus();
+      return;
+    }
+    if (key === "r") {
+      event.preventDefault();
+      form.elements.rationale.focus();
+    } else if (key === "s") {
+      event.preventDefault();
+      const skip = document.getElementById("skip");
+      skip.open = true;
+      document.getElementById("skip-reason").focus();
+    }
+  });
+
+  // The judgement and skip forms replace #work; focus its new heading so keys and Tab start there.
+  document.body.addEventListener("htmx:afterSettle", function () {
+    if (document.querySelector("#work [data-focus-on-load]") !== document.activeElement) focusNewContent();
+  });
+  focusNewContent();
+})();
