@@ -1,1 +1,19 @@
-urlpatterns = []
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+from annotation.dataio import apis
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("datasets/", apis.DatasetListApi.as_view(), name="dataset-list"),
+    path("datasets/create/", apis.DatasetCreateApi.as_view(), name="dataset-create"),
+    path("datasets/<int:dataset_id>/", apis.DatasetDetailApi.as_view(), name="dataset-detail"),
+    path("datasets/<int:dataset_id>/update/", apis.DatasetUpdateApi.as_view(), name="dataset-update"),
+    path("datasets/<int:dataset_id>/pairs/", apis.PairListApi.as_view(), name="pair-list"),
+    path("datasets/<int:dataset_id>/judgements/", apis.JudgementListApi.as_view(), name="judgement-list"),
+    path("datasets/<int:dataset_id>/export/", apis.ExportApi.as_view(), name="dataset-export"),
+    path("pairs/<int:pair_id>/", apis.PairDetailApi.as_view(), name="pair-detail"),
+    path("imports/", apis.ImportListApi.as_view(), name="import-list"),
+    path("imports/create/", apis.ImportCreateApi.as_view(), name="import-create"),
+    path("imports/<int:import_id>/", apis.ImportDetailApi.as_view(), name="import-detail"),
+]

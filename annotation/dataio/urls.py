@@ -1,2 +1,11 @@
+from django.urls import path
+
+from annotation.dataio import views
+
 app_name = "dataio"
-urlpatterns = []
+urlpatterns = [
+    path("", views.data_home, name="home"),
+    path("import/", views.data_import, name="import"),
+    path("imports/<int:import_id>/", views.import_detail, name="import-detail"),
+    path("datasets/<int:dataset_id>/export/<str:kind>/", views.export_download, name="export"),
+]

@@ -1,0 +1,15 @@
+from django import forms
+
+from annotation.dataio.formats import FORMATS
+
+FORMAT_CHOICES = [("auto", "Detect from the first line"), ("hh", "hh: Anthropic HH-RLHF transcripts"),
+                  ("trl", "trl: prompt / chosen / rejected"), ("tasks", "tasks: prompt + responses to annotate"),
+                  ("judgements", "judgements: one judgement a line")]
+assert [c for c, _ in FORMAT_CHOICES[1:]] == list(FORMATS)
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="JSON Lines, plain or gzip (.jsonl, .jsonl.gz).")
+    dataset = forms.CharField(max_length=200, label="Dataset name", help_text="An existing dataset, or a new name.")
+    format = forms.ChoiceField(choices=FORMAT_CHOICES, initial="auto")
+    skip_invalid = forms.BooleanField(required=False, label="Skip invalid lines (import the rest, list the bad ones)")

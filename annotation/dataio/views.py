@@ -1,0 +1,103 @@
+"""The admin's Data page: datasets and their counts, uploads, import history, export downloads."""
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from annotation.dataio import selectors
+from annotation.dataio.downloads import export_response
+from annotation.dataio.forms import ImportForm
+from annotation.dataio.services import ImportRejected, import_file
+from annotation.models import Dataset
+from common.exceptions import ApplicationError
+from common.permissions import is_arbiter_admin
+
+PAGE = "annotation/dataio/data.html"
+EXPORT_KINDS = ("trl", "judgements", "judgements-csv")
+
+
+def admin_page(view):
+    """Anonymous users go to the login page; signed-in non-admins get 403 (not a login loop)."""
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not is_arbiter_admin(request.user):
+            raise PermissionDenied("Only admins can manage data.")
+        return view(request, *args, **kwargs)
+    return wrapped
+
+
+def _page(request, *, form, rejected=None, status=200):
+    context = {
+        "datasets": selectors.datasets_with_counts(),
+        "imports": selectors.imports_recent()[:20],
+        "form": form,
+        "rejected": rejected,
+    }
+    template = PAGE + "#upload" if request.htmx else PAGE
+    return render(request, template, context, status=status)
+
+
+@require_GET
+@admin_page
+def data_home(request):
+    return _page(request, form=ImportForm())
+
+
+@require_POST
+@admin_page
+def data_import(request):
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _page(request, form=form, status=200 if request.htmx else 400)
+    v = form.cleaned_data
+    try:
+        batch = import_file(dataset_name=v["dataset"], file=v["file"], format=v["format"],
+                            skip_invalid=v["skip_invalid"], created_by=request.user, filename=v["file"].name)
+    except ImportRejected as exc:
+        # htmx swaps 2xx answers only; without htmx the full page says 400.
+        return _page(request, form=form, rejected=exc, status=200 if request.htmx else 400)
+    except ApplicationError as exc:
+        form.add_error(None, exc.message)
+        return _page(request, form=form, status=200 if request.htmx else 400)
+    messages.success(request, f"Imported {batch.filename}: {batch.n_pairs_created} new pairs, "
+                              f"{batch.n_judgements_created} new judgements.")
+    target = redirect("dataio:import-detail", import_id=batch.pk)
+    if request.htmx:
+        return HttpResponseClientRedirect(target.url)
+    return target
+
+
+@require_GET
+@admin_page
+def import_detail(request, import_id: int):
+    batch = get_object_or_404(selectors.imports_recent(), pk=import_id)
+    issues = batch.errors or []
+    return render(request, "annotation/dataio/import_detail.html", {
+        "batch": batch,
+        "errors": [i for i in issues if i.get("severity", "error") == "error"],
+        "warnings": [i for i in issues if i.get("severity") == "warning"],
+    })
+
+
+@require_GET
+@admin_page
+def export_download(request, dataset_id: int, kind: str):
+    if kind not in EXPORT_KINDS:
+        raise Http404("Unknown export")
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    try:
+        min_agreement = float(request.GET.get("min_agreement", "0") or 0)
+    except ValueError:
+        min_agreement = -1
+    if not 0 <= min_agreement <= 1:
+        messages.error(request, "Minimum agreement must be a number between 0 and 1.")
+        return redirect("dataio:home")
+    if kind == "trl":
+        return export_response(dataset, kind="trl", min_agreement=min_agreement)
+    return export_response(dataset, kind="judgements", csv=kind == "judgements-csv")
