@@ -1,0 +1,45 @@
+"""What the other labellers said: the leave-one-out majority, and the reference answer each
+judgement is compared with (the gold answer where there is one, else that majority)."""
+import numpy as np
+
+from annotation.audit.agreement import N_NOMINAL, category_counts
+from annotation.audit.data import AuditData
+
+MIN_OTHERS = 2
+
+
+def loo_majority(data: AuditData) -> np.ndarray:
+    """For each judgement, the choice that a strict majority (> half) of the *other* labellers of
+    the same pair gave, or -1 where fewer than MIN_OTHERS others judged it or they split."""
+    counts = category_counts(data.item, data.choice.astype(np.int64), data.n_items, N_NOMINAL)
+    others = counts[data.item]  # (n, 4)
+    others[np.arange(data.n), data.choice] -= 1
+    m = others.sum(1)
+    top = others.argmax(1)
+    ok = (m >= MIN_OTHERS) & (others.max(1) * 2 > m)
+    return np.where(ok, top, -1).astype(np.int8)
+
+
+def reference_side(data: AuditData, majority: np.ndarray) -> np.ndarray:
+    """0 (A) / 1 (B) for the side the reference prefers, -1 where there is no such reference:
+    the pair's gold answer, else the leave-one-out majority when it is a or b."""
+    gold = data.gold[data.item]
+    maj_side = np.where(majority <= 1, majority, -1)
+    return np.where(gold >= 0, gold, maj_side).astype(np.int8)
+
+
+def sessions(data: AuditData, gap_s: float = 30 * 60) -> tuple[np.ndarray, np.ndarray]:
+    """Position of each judgement within its labeller's session (1 = first), sessions split at
+    gaps longer than gap_s; and the session number (global)."""
+    order = np.lexsort((data.t, data.labeller))
+    lab, t = data.labeller[order], data.t[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (lab[1:] != lab[:-1]) | (np.diff(t) > gap_s)
+    session = np.cumsum(new) - 1
+    starts = np.flatnonzero(new)
+    position_sorted = np.arange(len(order)) - starts[session] + 1
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = position_sorted
+    session_of = np.empty(len(order), dtype=np.int64)
+    session_of[order] = session
+    return position, session_of

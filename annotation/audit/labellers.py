@@ -1,0 +1,179 @@
+"""Per-labeller figures, quality, and flags from stated rules.
+
+Flag rules. Every rule is a test on one labeller's rate, run for every labeller with at least the
+rule's minimum sample, and judged on an interval at level 1 - ALPHA/m (Bonferroni over the m
+labellers tested under that rule). So, for each rule, the chance that *any* honest labeller is
+flagged is at most ALPHA (5%), whatever the number of labellers.
+- position: sides randomised, and the left-choice rate's interval excludes 50%.
+- length / sycophancy: the labeller departs from the reference (gold, else the others'
+  majority) towards the longer (agreeing) response more often than away from it, by more than
+  the dataset does as a whole: Newcombe's interval of (departure rate towards - departure rate
+  away) excludes the dataset-wide difference. An honest labeller's mistakes do not depend on
+  which response is longer, so their difference is the dataset's.
+- low agreement / low gold accuracy / inconsistency: the interval lies wholly below the halfway
+  point between chance (what a labeller clicking at random with their own choice shares would
+  get) and the median labeller's rate.
+- too fast: the interval of the share of judgements under the reading floor lies wholly above 50%.
+"""
+import numpy as np
+
+from annotation.audit.bias import Indicators, sides_randomised
+from annotation.audit.data import AuditData
+from annotation.audit.stats import newcombe_diff, wilson, wilson_rate, z_for
+
+ALPHA = 0.05
+MIN_N = {"agreement": 30, "gold": 20, "repeats": 10, "position": 30, "departures": 10, "speed": 20}
+
+
+def _by_labeller(data: AuditData, mask: np.ndarray) -> np.ndarray:
+    return np.bincount(data.labeller, weights=mask.astype(np.float64), minlength=data.n_labellers)
+
+
+def _fmt(v) -> str:
+    return f"{v:.0%}"
+
+
+def labeller_table(data: AuditData, ind: Indicators, majority: np.ndarray, quality: np.ndarray) -> list[dict]:
+    L = data.n_labellers
+    count = lambda mask: _by_labeller(data, mask)  # noqa: E731
+    n = np.bincount(data.labeller, minlength=L)
+    k = {name: (count(getattr(ind, name)), count(getattr(ind, name + "_den"))) for name in (
+        "majority", "gold", "longer", "left", "agreeing", "fast",
+        "to_longer", "to_shorter", "to_agreeing", "to_other")}
+    same = np.bincount(data.repeat_labeller, weights=(data.repeat_choice == data.repeat_first_choice).astype(float), minlength=L)
+    reps = np.bincount(data.repeat_labeller, minlength=L).astype(np.float64)
+    k["repeats"] = (same, reps)
+    chance = _chance_rates(data, majority)
+    flags = _flags(data, k, chance)
+    rows = []
+    for j in range(L):
+        times = data.time_ms[(data.labeller == j) & np.isfinite(data.time_ms)]
+        rows.append({
+            "username": data.usernames[j],
+            "locale": data.locales[j],
+            "expertise": data.expertise[j],
+            "n": int(n[j]),
+            "agreement_with_majority": wilson_rate(*_pick(k["majority"], j)),
+            "gold_accuracy": wilson_rate(*_pick(k["gold"], j)),
+            "self_consistency": wilson_rate(*_pick(k["repeats"], j)),
+            "length_bias": wilson_rate(*_pick(k["longer"], j)),
+            "position_bias": wilson_rate(*_pick(k["left"], j)),
+            "sycophancy": wilson_rate(*_pick(k["agreeing"], j)),
+            "too_fast": wilson_rate(*_pick(k["fast"], j)),
+            "median_time_ms": float(np.median(times)) if len(times) else None,
+            "quality": None if np.isnan(quality[j]) else round(float(quality[j]), 4),
+            "flags": flags[j],
+        })
+    return rows
+
+
+def _pick(pair, j):
+    return pair[0][j], pair[1][j]
+
+
+def _chance_rates(data: AuditData, majority: np.ndarray) -> dict[str, np.ndarray]:
+    """What a labeller who clicks at random, with their own shares of the four choices, would
+    score on the majority, the gold items and their repeats."""
+    L = data.n_labellers
+    own = np.zeros((L, 4))
+    np.add.at(own, (data.labeller, data.choice), 1)
+    own /= np.maximum(own.sum(1, keepdims=True), 1)
+    maj = np.zeros((L, 4))
+    ok = majority >= 0
+    np.add.at(maj, (data.labeller[ok], majority[ok]), 1)
+    maj /= np.maximum(maj.sum(1, keepdims=True), 1)
+    gold = np.zeros((L, 4))
+    g = data.gold[data.item]
+    np.add.at(gold, (data.labeller[g >= 0], g[g >= 0]), 1)
+    gold /= np.maximum(gold.sum(1, keepdims=True), 1)
+    return {"majority": (own * maj).sum(1), "gold": (own * gold).sum(1), "repeats": (own**2).sum(1)}
+
+
+def _flags(data: AuditData, k: dict, chance: dict) -> list[list[dict]]:
+    L = data.n_labellers
+    flags: list[list[dict]] = [[] for _ in range(L)]
+
+    def tested(mask):
+        m = int(mask.sum())
+        return m, (z_for(1 - ALPHA / m) if m else 0.0)
+
+    def level(m):
+        return f"{1 - ALPHA / m:.4%} interval, Bonferroni over {m} labellers"
+
+    # low agreement, low gold accuracy, inconsistency: below halfway between chance and the median
+    for name, label, what, minimum in (
+        ("majority", "low_agreement", "agreed with the others' majority", MIN_N["agreement"]),
+        ("gold", "low_gold_accuracy", "matched the gold answer", MIN_N["gold"]),
+        ("repeats", "inconsistent", "gave the same choice on a repeated pair", MIN_N["repeats"]),
+    ):
+        hits, den = k[name]
+        eligible = den >= minimum
+        m, z = tested(eligible)
+        if not m:
+            continue
+        p, lo, hi = wilson(hits, den, z)
+        threshold = (chance[name] + np.median(p[eligible])) / 2
+        for j in np.flatnonzero(eligible & (hi < threshold)):
+            flags[j].append({"rule": label, "reason": (
+                f"{what} {_fmt(p[j])} of the time, interval {_fmt(lo[j])}-{_fmt(hi[j])} ({level(m)}), n={int(den[j])}; "
+                f"below {_fmt(threshold[j])}, halfway between chance ({_fmt(chance[name][j])}) and the median labeller")})
+
+    if sides_randomised(data):
+        hits, den = k["left"]
+        eligible = den >= MIN_N["position"]
+        m, z = tested(eligible)
+        p, lo, hi = wilson(hits, den, z)
+        for j in np.flatnonzero(eligible & ((lo > 0.5) | (hi < 0.5))):
+            flags[j].append({"rule": "position", "reason": (
+                f"left position chosen {_fmt(p[j])} of the time, interval {_fmt(lo[j])}-{_fmt(hi[j])} "
+                f"({level(m)}), n={int(den[j])}; fair rate 50%")})
+
+    for toward, away, label, what in (
+        ("to_longer", "to_shorter", "length", "longer"),
+        ("to_agreeing", "to_other", "sycophancy", "agreeing"),
+    ):
+        (k1, n1), (k2, n2) = k[toward], k[away]
+        eligible = (n1 >= MIN_N["departures"]) & (n2 >= MIN_N["departures"])
+        m, z = tested(eligible)
+        if not m:
+            continue
+        fair = k1.sum() / max(n1.sum(), 1) - k2.sum() / max(n2.sum(), 1)
+        d, lo, hi = newcombe_diff(k1, n1, k2, n2, z)
+        for j in np.flatnonzero(eligible & (lo > fair)):
+            flags[j].append({"rule": label, "reason": (
+                f"chose the {what} response against the reference {_fmt(k1[j] / n1[j])} of the time (n={int(n1[j])}) "
+                f"but the other way only {_fmt(k2[j] / n2[j])} (n={int(n2[j])}): difference {d[j]:+.0%}, interval "
+                f"{lo[j]:+.0%} to {hi[j]:+.0%} ({level(m)}); dataset-wide difference {fair:+.0%}")})
+
+    hits, den = k["fast"]
+    eligible = den >= MIN_N["speed"]
+    m, z = tested(eligible)
+    if m:
+        p, lo, hi = wilson(hits, den, z)
+        for j in np.flatnonzero(eligible & (lo > 0.5)):
+            flags[j].append({"rule": "too_fast", "reason": (
+                f"faster than the reading floor on {_fmt(p[j])} of judgements, interval {_fmt(lo[j])}-{_fmt(hi[j])} "
+                f"({level(m)}), n={int(den[j])}; above 50%")})
+    return flags
+
+
+def group_breakdowns(data: AuditData, ind: Indicators) -> dict:
+    """Pooled rates by labeller locale and by expertise tag, where labellers have them."""
+
+    def group_rates(members: np.ndarray) -> dict:
+        mine = members[data.labeller]
+        return {
+            "n_labellers": int(members.sum()),
+            "n": int(mine.sum()),
+            "agreement_with_majority": wilson_rate((ind.majority & mine).sum(), (ind.majority_den & mine).sum()),
+            "position_bias": wilson_rate((ind.left & mine).sum(), (ind.left_den & mine).sum()),
+            "length_bias": wilson_rate((ind.longer & mine).sum(), (ind.longer_den & mine).sum()),
+            "too_fast": wilson_rate((ind.fast & mine).sum(), (ind.fast_den & mine).sum()),
+        }
+
+    locales = np.array(data.locales, dtype=object)
+    by_locale = [{"group": loc, **group_rates(locales == loc)} for loc in sorted(set(data.locales) - {""})]
+    tags = sorted({t for tags in data.expertise for t in tags})
+    by_tag = [{"group": t, **group_rates(np.array([t in tags for tags in data.expertise], dtype=bool))} for t in tags]
+    return {"by_locale": by_locale, "by_expertise": by_tag}
+
