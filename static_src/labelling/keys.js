@@ -36,7 +36,7 @@
     const button = form.querySelector('button[data-key="' + key + '"]');
     if (button) {
       event.preventDefault();
-      form.requestSubmit(button);
+      button.click();  // a click, not requestSubmit(): htmx sends the clicked button's name and value
       return;
     }
     const radio = form.querySelector('input[name="strength"][data-key="' + key + '"]');
