@@ -2,6 +2,7 @@
 holds, and find the judgements that clash. Nothing here writes."""
 from dataclasses import dataclass, field
 
+from annotation.dataio.formats import HH_ANNOTATOR, TRL_ANNOTATOR
 from annotation.dataio.hashing import pair_hash, prompt_hash, response_hash
 from annotation.dataio.reading import ParsedFile
 from annotation.dataio.records import LineIssue, PairRecord
@@ -73,9 +74,14 @@ def plan_import(parsed: ParsedFile, dataset: Dataset | None) -> Plan:
         if earlier is not None:
             if earlier[1] == fields:
                 continue
-            parsed.issues.append(LineIssue(record.line, "annotator",
-                                           f"{who} already judged this pair on line {earlier[0]} with different "
-                                           "fields; mark one of them is_repeat: true"))
+            if who in (HH_ANNOTATOR, TRL_ANNOTATOR):
+                message = (f"repeats the comparison on line {earlier[0]} with the opposite preference; "
+                           "this format holds one preference a comparison")
+                parsed.issues.append(LineIssue(record.line, "chosen", message))
+            else:
+                parsed.issues.append(LineIssue(record.line, "annotator",
+                                               f"{who} already judged this pair on line {earlier[0]} with different "
+                                               "fields; mark one of them is_repeat: true"))
             continue
         seen_first[(planned.pair_hash, who)] = (record.line, fields)
         existing = current.get((plan.existing_pairs.get(planned.pair_hash), who))

@@ -187,4 +187,7 @@ def recount_judgements(pair_ids: set[int]) -> None:
     counted = (Judgement.objects.filter(pair_id=OuterRef("pk"), is_repeat=False, superseded=False)
                .order_by().values("pair_id").annotate(n=Count("id")).values("n"))
     for part in chunks(sorted(pair_ids)):
+        # Lock the rows first, as the labelling services do, so the count (a new statement, hence a
+        # fresh snapshot) includes any judgement committed meanwhile.
+        list(Pair.objects.select_for_update().filter(id__in=part).values_list("id", flat=True))
         Pair.objects.filter(id__in=part).update(n_judgements=Coalesce(Subquery(counted), Value(0)))

@@ -148,3 +148,14 @@ def test_the_shipped_hh_sample_imports_all_1000_pairs_and_again_nothing(tmp_path
     assert choices == {"a", "b"}  # A/B are not chosen/rejected
     again = import_file(dataset_name="hh", file=path)
     assert (again.n_pairs_created, again.n_judgements_created, again.n_duplicates) == (0, 0, 1000)
+
+
+def test_hh_lines_repeating_a_comparison_are_duplicates_or_contradictions(tmp_path):
+    rows = [hh("q", "yes", "no"), hh("q", "yes", "no")]
+    batch = import_file(dataset_name="d", file=write_jsonl(tmp_path / "f.jsonl", rows))
+    assert (batch.n_pairs_created, batch.n_judgements_created, batch.n_duplicates) == (1, 1, 1)
+    rows.append(hh("q", "no", "yes"))
+    with pytest.raises(ImportRejected) as caught:
+        import_file(dataset_name="e", file=write_jsonl(tmp_path / "g.jsonl", rows))
+    (error,) = caught.value.errors
+    assert (error.line, error.field) == (3, "chosen") and "opposite preference" in error.message
