@@ -28,9 +28,8 @@ class ParsedFile:
         return {i.line for i in self.errors}
 
 
-def open_binary(source: str | Path | BinaryIO) -> BinaryIO:
+def open_binary(stream: BinaryIO) -> BinaryIO:
     """A binary stream of the file's JSON Lines, unzipped when the file is gzip."""
-    stream = open(source, "rb") if isinstance(source, (str, Path)) else source
     if hasattr(stream, "seek"):
         stream.seek(0)
     head = stream.read(2)
@@ -63,7 +62,7 @@ def decoded_lines(stream: BinaryIO):
     try:
         for number, raw in enumerate(stream, 1):
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # tolerate a byte-order mark
             except UnicodeDecodeError:
                 yield number, LineIssue(number, "line", "is not valid UTF-8")
                 continue
@@ -87,8 +86,15 @@ def parse_file(source, *, format: str = "auto") -> ParsedFile:
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"unknown format {format!r}")
     parsed = ParsedFile(format=format)
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as stream:
+            return _parse(open_binary(stream), parsed)
+    return _parse(open_binary(source), parsed)
+
+
+def _parse(stream: BinaryIO, parsed: ParsedFile) -> ParsedFile:
     first_ids: dict[str, tuple[int, tuple]] = {}
-    for number, item in decoded_lines(open_binary(source)):
+    for number, item in decoded_lines(stream):
         parsed.n_lines = max(parsed.n_lines, number)
         if isinstance(item, LineIssue):
             parsed.issues.append(item)

@@ -205,3 +205,11 @@ def test_reads_an_uploaded_file_object(tmp_path):
     data = gzip.compress((json.dumps(judgement()) + "\n").encode())
     parsed = parse_file(io.BytesIO(data), format="auto")
     assert parsed.format == "judgements" and len(parsed.records) == 1
+
+
+def test_a_byte_order_mark_and_windows_line_ends_are_tolerated(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(judgement()).encode() + b"\r\n" + b"\xff\xfe\r\n")
+    parsed = parse_file(path, format="auto")
+    assert parsed.format == "judgements" and len(parsed.records) == 1
+    assert [(e.line, e.field, e.message) for e in parsed.errors] == [(2, "line", "is not valid UTF-8")]
