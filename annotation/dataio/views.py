@@ -32,10 +32,16 @@ def admin_page(view):
     return wrapped
 
 
+def _issue_counts(batch) -> tuple[int, int]:
+    """(lines skipped or rejected, warnings) of an import."""
+    errors = sum(1 for i in batch.errors or [] if i.get("severity", "error") == "error")
+    return errors, len(batch.errors or []) - errors
+
+
 def _page(request, *, form, rejected=None, status=200):
     context = {
         "datasets": selectors.datasets_with_counts(),
-        "imports": selectors.imports_recent()[:20],
+        "imports": [(b, *_issue_counts(b)) for b in selectors.imports_recent()[:20]],
         "form": form,
         "rejected": rejected,
     }

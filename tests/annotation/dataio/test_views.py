@@ -83,6 +83,8 @@ def test_skip_invalid_upload_lists_the_skipped_lines_on_the_import_page(admin_cl
                                                    "skip_invalid": "on"}, follow=True)
     page = response.content.decode()
     assert "Skipped lines" in page and "strength" in page and "must be between 1 and 3" in page
+    (row,) = admin_client.get("/data/").context["imports"]
+    assert row[1:] == (1, 0)  # one invalid line skipped, no warnings
 
 
 def test_export_links_download_streams(admin_client, tmp_path):
