@@ -1,0 +1,110 @@
+"""Policy runs: supervised fine-tuning on demonstrations (step 1 of RLHF) and PPO against a
+reward model (step 3), with what a PPO run records as it goes: per-step metrics, sampled
+responses to read, and reward-hacking warnings."""
+from django.db import models
+from django.db.models import Q
+
+from annotation.models import Dataset
+from common.models import Job
+from rewardmodel.models import RewardModelRun
+
+
+class SFTRun(Job):
+    """Fine-tunes a causal LM on a dataset's preferred responses. `base_model_path` blank: a small
+    GPT-2 from scratch with a tokenizer trained on the dataset (the offline demo). When succeeded,
+    `artifact_path` is a standard Hugging Face folder (AutoModelForCausalLM + AutoTokenizer)."""
+
+    name = models.CharField(max_length=200, blank=True)
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="sft_runs")
+    base_model_path = models.CharField(max_length=1024, blank=True)
+    # [[step, loss], ...], appended as training goes, for the live chart.
+    losses = models.JSONField(default=list, blank=True)
+
+    class Meta(Job.Meta):
+        pass
+
+    def __str__(self):
+        return self.name or f"SFT run {self.pk}"
+
+
+class PolicyRun(Job):
+    """PPO of the SFT model against a reward model, with a KL penalty to the SFT model. Prompts
+    come from `dataset`. When succeeded, `artifact_path` is the final policy's HF folder."""
+
+    name = models.CharField(max_length=200, blank=True)
+    sft_run = models.ForeignKey(SFTRun, on_delete=models.PROTECT, related_name="policy_runs")
+    reward_run = models.ForeignKey(RewardModelRun, on_delete=models.PROTECT, related_name="policy_runs")
+    held_out_reward_run = models.ForeignKey(
+        RewardModelRun, null=True, blank=True, on_delete=models.PROTECT, related_name="held_out_policy_runs",
+        help_text="Optional second reward model, scored but not optimised: the over-optimisation check.",
+    )
+    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="policy_runs")
+    # Statistics of the SFT model's own samples (the first rollout batch), which the monitors
+    # compare later batches against; kept so a resumed run keeps the same baseline.
+    baseline = models.JSONField(default=dict, blank=True)
+
+    class Meta(Job.Meta):
+        pass
+
+    def __str__(self):
+        return self.name or f"PPO run {self.pk}"
+
+
+class PolicyStep(models.Model):
+    """The metrics of one PPO step, named as in TRL (`objective/kl`, `policy/clipfrac`, ...)."""
+
+    run = models.ForeignKey(PolicyRun, on_delete=models.CASCADE, related_name="steps")
+    step = models.PositiveIntegerField()
+    metrics = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["step"]
+        constraints = [models.UniqueConstraint(fields=["run", "step"], name="policy_step_unique")]
+
+
+class PolicySample(models.Model):
+    """A rollout kept for reading: untrusted model output, always rendered escaped."""
+
+    run = models.ForeignKey(PolicyRun, on_delete=models.CASCADE, related_name="samples")
+    step = models.PositiveIntegerField()
+    prompt = models.TextField()
+    response = models.TextField()
+    score = models.FloatField()
+    kl = models.FloatField()
+    held_out_score = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-step", "id"]
+        indexes = [models.Index(fields=["run", "step"])]
+
+
+class MonitorWarning(models.Model):
+    """A reward-hacking monitor that fired. One row per (run, kind): later firings update the
+    step and value, so the page shows each problem once with its latest evidence."""
+
+    class Kind(models.TextChoices):
+        LENGTH = "length", "Response length drifting from the SFT model's"
+        REPETITION = "repetition", "Repetition rising (distinct-n falling)"
+        KEYWORD = "keyword", "One word repeated across responses"
+        HEDGING = "hedging", "Disclaimers and hedges rising"
+        FORMATTING = "formatting", "Formatting (bullets, headers, bold) rising"
+        KL = "kl", "KL to the reference beyond its limit"
+        OVEROPTIMISATION = "overoptimisation", "Held-out reward falling while the proxy rises"
+
+    run = models.ForeignKey(PolicyRun, on_delete=models.CASCADE, related_name="warnings")
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    message = models.TextField()
+    step = models.PositiveIntegerField()
+    value = models.FloatField()
+    threshold = models.FloatField()
+    first_step = models.PositiveIntegerField()
+    times_fired = models.PositiveIntegerField(default=1)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "kind"], name="monitor_warning_once_per_kind"),
+            models.CheckConstraint(condition=Q(first_step__lte=models.F("step")), name="monitor_warning_steps_ordered"),
+        ]

@@ -1,0 +1,76 @@
+"""PPO on the toy task: a hand-set reward model that pays for the word "banana"."""
+import random
+
+import pytest
+
+from tests.training import toy
+from training.ppo import PPOConfig
+from training.runner import ppo_run
+
+
+@pytest.fixture(scope="module")
+def toy_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("toy")
+    toy.save_policy(root / "sft")
+    toy.save_marker_reward_model(root / "rm")
+    rng = random.Random(0)
+    # Prompts end in a space: the word-level tokenizer decodes responses without a leading one.
+    prompts = [" ".join(rng.choice(toy.WORDS[:-1]) for _ in range(5)) + " " for _ in range(64)]
+    return root, prompts
+
+
+def run_toy(toy_models, tmp_path, **options):
+    root, prompts = toy_models
+    base = dict(batch_size=16, mini_batch_size=8, learning_rate=1e-3, max_new_tokens=8, max_prompt_tokens=16,
+                temperature=1.0, missing_eos_penalty=None, seed=0, save_every=0)
+    history = []
+    summary = ppo_run(PPOConfig(**{**base, **options}), sft_path=root / "sft", reward_path=root / "rm",
+                      prompts=prompts, out_dir=tmp_path, on_step=lambda step, m, batch: history.append(m) or False)
+    return summary, history
+
+
+def mean(xs):
+    return sum(xs) / len(xs)
+
+
+def test_the_marker_reward_model_pays_for_the_marker(toy_models):
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    root, _ = toy_models
+    model = AutoModelForSequenceClassification.from_pretrained(root / "rm")
+    tok = AutoTokenizer.from_pretrained(root / "rm")
+    enc = tok(["the cat sat", "the cat banana", "banana banana cat"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        scores = model(**enc).logits[:, 0].tolist()
+    assert scores[0] < scores[1] < scores[2]
+
+
+def test_ppo_raises_the_score_while_adaptive_beta_holds_kl_near_its_target(toy_models, tmp_path):
+    target = 3.0
+    summary, history = run_toy(toy_models, tmp_path, steps=30, adap_kl_ctrl=True, init_kl_coef=0.5,
+                               target=target, horizon=32)
+
+    first, last10 = history[0], history[-10:]
+    assert mean([m["objective/scores"] for m in last10]) > first["objective/scores"] + 0.5
+    assert target / 3 < mean([m["objective/kl"] for m in last10]) < 2 * target
+    assert summary["policy_path"] and (tmp_path / "final" / "policy" / "config.json").exists()
+
+
+def test_without_a_kl_penalty_kl_grows_faster(toy_models, tmp_path):
+    _, free = run_toy(toy_models, tmp_path / "free", steps=15, adap_kl_ctrl=False, init_kl_coef=0.0)
+    _, held = run_toy(toy_models, tmp_path / "held", steps=15, adap_kl_ctrl=False, init_kl_coef=1.0)
+
+    kl_free = mean([m["objective/kl"] for m in free[-5:]])
+    kl_held = mean([m["objective/kl"] for m in held[-5:]])
+    assert kl_free > 1.5 * kl_held
+    assert all(m["objective/kl_coef"] == 0.0 for m in free)
+
+
+def test_metrics_carry_trl_names(toy_models, tmp_path):
+    _, history = run_toy(toy_models, tmp_path, steps=1)
+
+    for name in ("objective/scores", "objective/scores_std", "objective/kl", "objective/kl_coef", "objective/entropy",
+                 "policy/entropy", "policy/clipfrac", "policy/approxkl", "loss/policy", "loss/value",
+                 "val/num_eos_tokens", "val/response_length", "episodes_per_second"):
+        assert name in history[0], name

@@ -1,0 +1,136 @@
+"""The work a training task does: run SFT or PPO for one run row, recording progress, metrics,
+samples and monitor warnings, honouring cancel, resuming from the last checkpoint, and leaving the
+row succeeded, cancelled or failed, never running."""
+import socket
+from collections import deque
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from common.jobs import job_fail, job_heartbeat, job_mark_cancelled, job_start, job_succeed
+from common.models import JobStatus
+from training.models import MonitorWarning, PolicyRun, PolicySample, PolicyStep, SFTRun
+from training.monitors import MonitorThresholds, check_metrics, check_text, text_stats
+from training.selectors import policy_prompts, sft_demonstrations
+from training.text import clean_response
+
+# Options of a PolicyRun's config that are not PPOConfig fields.
+RUN_OPTIONS = {"sample_every": 5, "kl_limit": 20.0, "monitor_window": 3}
+
+
+def run_dir(run) -> Path:
+    kind = "sft-runs" if isinstance(run, SFTRun) else "policy-runs"
+    return Path(settings.ARBITER_ARTIFACTS_DIR) / kind / str(run.pk)
+
+
+def _worker_name(worker: str) -> str:
+    return worker or socket.gethostname()
+
+
+def sft_run_execute(*, run: SFTRun, worker: str = "") -> SFTRun:
+    from training.sft import sft_config_from_dict, sft_train
+
+    if run.status != JobStatus.QUEUED:
+        return run  # cancelled while queued, or a duplicate delivery
+    job_start(run, worker=_worker_name(worker))
+    try:
+        cfg = sft_config_from_dict(run.config)
+        examples = sft_demonstrations(dataset_id=run.dataset_id)
+        if not examples:
+            raise ValueError(f"Dataset “{run.dataset.name}” has no pair with a majority-preferred response to learn from.")
+        losses = [row for row in run.losses]
+
+        def on_step(step: int, loss: float) -> bool:
+            losses.append([step, round(loss, 5)])
+            SFTRun.objects.filter(pk=run.pk).update(losses=losses)
+            return job_heartbeat(run, progress=step / cfg.steps)
+
+        summary = sft_train(cfg, examples, run_dir(run), base_model_path=run.base_model_path or None, on_step=on_step)
+        if summary["model_path"] is None:
+            return job_mark_cancelled(run)
+        return job_succeed(run, artifact_path=summary["model_path"], summary=summary)
+    except Exception as exc:
+        job_fail(run, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+class _PolicyRecorder:
+    """Stores each PPO step, keeps samples every `sample_every` steps, runs the monitors."""
+
+    def __init__(self, run: PolicyRun, steps: int, options: dict):
+        self.run, self.steps = run, steps
+        self.sample_every = max(int(options["sample_every"]), 1)
+        self.thresholds = MonitorThresholds(kl_limit=float(options["kl_limit"]))
+        self.recent = deque(maxlen=max(int(options["monitor_window"]), 1))
+        self.history = list(PolicyStep.objects.filter(run=run).order_by("step").values_list("metrics", flat=True))
+
+    def __call__(self, step: int, metrics: dict, batch: list[dict]) -> bool:
+        run = self.run
+        responses = [clean_response(b["response"]) for b in batch]
+        with transaction.atomic():
+            PolicyStep.objects.update_or_create(run=run, step=step, defaults={"metrics": metrics})
+            if step == 1 or step % self.sample_every == 0 or step == self.steps:
+                PolicySample.objects.bulk_create([
+                    PolicySample(run=run, step=step, prompt=b["prompt"], response=r, score=b["score"], kl=b["kl"],
+                                 held_out_score=b["held_out_score"])
+                    for b, r in zip(batch, responses)
+                ])
+            if not run.baseline:
+                # The first batch is sampled before any update: it is the SFT model's behaviour.
+                run.baseline = text_stats(responses)
+                PolicyRun.objects.filter(pk=run.pk).update(baseline=run.baseline)
+            self.history.append(metrics)
+            self.recent.append(responses)
+            alerts = check_text(run.baseline, text_stats([r for rs in self.recent for r in rs]), self.thresholds)
+            alerts += check_metrics(self.history, self.thresholds)
+            for alert in alerts:
+                self._record(step, alert)
+        return job_heartbeat(run, progress=step / self.steps)
+
+    def _record(self, step, alert) -> None:
+        row = MonitorWarning.objects.filter(run=self.run, kind=alert.kind).first()
+        if row is None:
+            MonitorWarning.objects.create(run=self.run, kind=alert.kind, message=alert.message, step=step,
+                                          first_step=step, value=alert.value, threshold=alert.threshold)
+        else:
+            MonitorWarning.objects.filter(pk=row.pk).update(message=alert.message, step=step, value=alert.value,
+                                                            times_fired=row.times_fired + 1)
+
+
+def _check_source(label: str, job) -> str:
+    if job.status != JobStatus.SUCCEEDED or not job.artifact_path or not Path(job.artifact_path).is_dir():
+        raise ValueError(f"{label} {job.pk} has no finished model (status {job.status}, path “{job.artifact_path}”).")
+    return job.artifact_path
+
+
+def policy_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
+    from training.runner import checkpoint_step, config_from_dict, ppo_run
+
+    if run.status != JobStatus.QUEUED:
+        return run
+    job_start(run, worker=_worker_name(worker))
+    try:
+        options = {**RUN_OPTIONS, **{k: v for k, v in run.config.items() if k in RUN_OPTIONS}}
+        cfg = config_from_dict({k: v for k, v in run.config.items() if k not in RUN_OPTIONS})
+        sft_path = _check_source("SFT run", run.sft_run)
+        reward_path = _check_source("Reward-model run", run.reward_run)
+        held_out_path = _check_source("Held-out reward-model run", run.held_out_reward_run) if run.held_out_reward_run else None
+        prompts = policy_prompts(dataset_id=run.dataset_id)
+        if not prompts:
+            raise ValueError(f"Dataset “{run.dataset.name}” has no prompts to sample from.")
+        out = run_dir(run)
+        done = checkpoint_step(out)
+        # Steps after the last checkpoint are run again: forget what they recorded.
+        PolicyStep.objects.filter(run=run, step__gt=done).delete()
+        PolicySample.objects.filter(run=run, step__gt=done).delete()
+        recorder = _PolicyRecorder(run, cfg.steps, options)
+        summary = ppo_run(cfg, sft_path=sft_path, reward_path=reward_path, prompts=prompts, out_dir=out,
+                          held_out_path=held_out_path, on_step=recorder)
+        if summary["policy_path"] is None:
+            return job_mark_cancelled(run)
+        last = recorder.history[-1] if recorder.history else {}
+        return job_succeed(run, artifact_path=summary["policy_path"], summary={**summary, "last_metrics": last})
+    except Exception as exc:
+        job_fail(run, error=f"{type(exc).__name__}: {exc}")
+        raise

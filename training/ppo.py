@@ -1,0 +1,352 @@
+"""PPO against a reward model with a KL penalty to a frozen reference: step 3 of RLHF.
+
+Read it top to bottom: `PPOConfig` (the options, named as in the classic TRL PPOTrainer), then
+`gae` and `ppo_train`, whose body runs the numbered phases of one PPO step:
+  1. rollout   sample responses from the policy (temperature, top-p, max new tokens, KV cache)
+  2. score     decode, re-tokenise for the reward model, score; penalise responses without EOS
+  3. KL        log-probabilities of the frozen reference; per-token KL estimate
+  4. rewards   per-token reward = -beta * KL, plus the score on each response's last token
+  5. GAE       advantages and returns, an explicit backwards loop; advantages whitened
+  6. PPO       several epochs of mini-batches: clipped policy loss + clipped value loss
+  7. beta      the KL controller sees the batch's KL
+  8. log       metrics named as in TRL (`objective/kl`, `policy/clipfrac`, ...)
+
+Value model. The reward model may have its own tokenizer (a MiniLM cross-encoder, say), so it
+cannot value the policy's tokens one by one, and InstructGPT's choice (initialise the value from
+the reward model) is impossible in general. We take the value model from the policy side: a
+separate copy of the SFT backbone with a one-output token-classification head
+(`AutoModelForTokenClassification`, num_labels=1), trained alongside the policy by the same
+optimiser. Separate rather than a head on the policy because the value loss, whose scale changes
+as the returns do, then never pulls on the policy's features (the "N implementation details of
+RLHF with PPO" finding), at the cost of one more small forward/backward per mini-batch.
+
+Launch (training/runner.py loads the models from folders and writes checkpoints):
+  one device:   python -m training.runner --sft PATH --reward PATH --prompts FILE.txt --out DIR
+  several:      accelerate launch -m training.runner --sft PATH --reward PATH --prompts FILE.txt --out DIR
+Each process samples its own rollouts and DDP averages the gradients (prepared by accelerate).
+On CUDA it runs in bf16 autocast; on a CPU in fp32.
+"""
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+from training.kl import KL_PENALTIES, AdaptiveKLController, FixedKLController, kl_per_token
+from training.rollout import (
+    entropy_from_logits,
+    masked_mean,
+    masked_whiten,
+    response_logits,
+    response_mask_and_lengths,
+    response_values,
+    sample_responses,
+    score_texts,
+)
+
+
+@dataclass
+class PPOConfig:
+    steps: int = 100
+    """Number of PPO steps (each one batch of `batch_size` rollouts)."""
+    learning_rate: float = 1.41e-5
+    """AdamW learning rate for the policy and the value model."""
+    batch_size: int = 16
+    """Rollouts per PPO step (TRL's classic default is 128; 16 keeps a CPU step short)."""
+    mini_batch_size: int = 16
+    """Rollouts per gradient step; must divide batch_size."""
+    ppo_epochs: int = 4
+    """Passes over each rollout batch."""
+    init_kl_coef: float = 0.2
+    """Initial beta, the weight of the KL penalty."""
+    adap_kl_ctrl: bool = True
+    """Adapt beta with the proportional controller of Ziegler et al. 2019; else beta is fixed."""
+    target: float = 6.0
+    """Target KL (nats per response) of the adaptive controller."""
+    horizon: float = 10000.0
+    """Horizon (episodes) of the adaptive controller."""
+    kl_penalty: str = "kl"
+    """KL estimator in the reward: "kl", "abs", "mse" or "full" (see training/kl.py)."""
+    gamma: float = 1.0
+    """Discount factor of GAE."""
+    lam: float = 0.95
+    """Lambda of GAE."""
+    cliprange: float = 0.2
+    """Clip range of the policy ratio."""
+    cliprange_value: float = 0.2
+    """Clip range of the value prediction around its rollout-time value."""
+    vf_coef: float = 0.1
+    """Weight of the value loss."""
+    whiten_rewards: bool = False
+    """Whiten the per-token rewards of each batch (mean kept) before GAE."""
+    score_scaling: bool = False
+    """Divide scores by the running standard deviation of all scores seen so far."""
+    score_clip: float | None = None
+    """Clip (scaled) scores to [-score_clip, score_clip]; None: no clipping."""
+    max_grad_norm: float | None = 1.0
+    """Clip the global gradient norm; None: no clipping."""
+    missing_eos_penalty: float | None = 1.0
+    """Subtracted from the score of a response that never produced EOS; None: no penalty."""
+    temperature: float = 0.7
+    """Sampling temperature; log-probabilities are taken under the same temperature."""
+    top_p: float = 1.0
+    """Nucleus sampling threshold (1.0: sample from the whole distribution)."""
+    max_new_tokens: int = 32
+    """Longest response, in policy tokens."""
+    max_prompt_tokens: int = 64
+    """Prompts are truncated from the left to this many policy tokens."""
+    reward_max_length: int = 512
+    """Reward-model input is truncated from the left to this many reward-model tokens."""
+    seed: int = 0
+    """Seed of sampling, prompt order and mini-batch shuffling."""
+    mixed_precision: str = "auto"
+    """"auto": bf16 autocast on a GPU that supports it, fp32 elsewhere; or "no" / "bf16"."""
+    save_every: int = 10
+    """Write a resumable checkpoint every this many steps (0: only at the end)."""
+
+    def __post_init__(self):
+        assert self.batch_size % self.mini_batch_size == 0, "mini_batch_size must divide batch_size"
+        assert self.kl_penalty in KL_PENALTIES, f"kl_penalty must be one of {KL_PENALTIES}"
+        assert self.max_new_tokens >= 1 and self.steps >= 1 and self.ppo_epochs >= 1
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class PPOModels:
+    """Everything a PPO run trains or reads. `reward_tokenizer` may differ from `tokenizer`."""
+
+    policy: torch.nn.Module
+    ref_policy: torch.nn.Module
+    value_model: torch.nn.Module
+    tokenizer: object
+    reward_model: torch.nn.Module
+    reward_tokenizer: object
+    held_out_model: torch.nn.Module | None = None
+    held_out_tokenizer: object | None = None
+
+
+@dataclass
+class PPOState:
+    """What a checkpoint must restore besides the weights."""
+
+    step: int = 0
+    kl_coef: float = 0.2
+    score_count: int = 0
+    score_mean: float = 0.0
+    score_m2: float = 0.0
+    prompt_order: list[int] = field(default_factory=list)
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float):
+    """Generalised advantage estimation (Schulman et al. 2016) over (B, T) rewards and values;
+    positions where `mask` is false (after the response ended) contribute nothing.
+
+        delta_t = r_t + gamma * V_{t+1} - V_t          (V_T = 0, and V = 0 past the end)
+        A_t     = delta_t + gamma * lam * A_{t+1}
+    Returns (advantages, returns = advantages + values), both (B, T)."""
+    values = values * mask
+    rewards = rewards * mask
+    T = rewards.shape[1]
+    advantages = torch.zeros_like(rewards)
+    last = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(T)):
+        next_value = values[:, t + 1] if t + 1 < T else torch.zeros_like(last)
+        delta = rewards[:, t] + gamma * next_value - values[:, t]
+        last = delta + gamma * lam * last
+        advantages[:, t] = last
+    advantages = advantages * mask
+    return advantages, advantages + values
+
+
+def make_kl_controller(cfg: PPOConfig, value: float):
+    if cfg.adap_kl_ctrl:
+        return AdaptiveKLController(value=value, target=cfg.target, horizon=cfg.horizon)
+    return FixedKLController(value=value)
+
+
+StepCallback = Callable[[int, dict, list[dict]], bool]
+
+
+def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator, optimizer, *,
+              state: PPOState | None = None, on_step: StepCallback | None = None,
+              on_checkpoint: Callable[[PPOState], None] | None = None) -> PPOState:
+    """Runs PPO steps from `state.step` to `cfg.steps`. `on_step(step, metrics, batch)` gets the
+    metrics of each step and its rollouts [{prompt, response, score, kl, held_out_score}], and
+    returns True to stop (cancel); `on_checkpoint(state)` is called every `cfg.save_every` steps.
+    `models.policy` / `value_model` and `optimizer` must already be prepared by `accelerator`."""
+    device = accelerator.device
+    tok = models.tokenizer
+    state = state or PPOState(kl_coef=cfg.init_kl_coef)
+    kl_ctl = make_kl_controller(cfg, state.kl_coef)
+    rng = random.Random(cfg.seed + state.step)
+    generator = torch.Generator(device=device).manual_seed(cfg.seed + state.step)
+    torch.manual_seed(cfg.seed + state.step)
+    if not state.prompt_order:
+        state.prompt_order = rng.sample(range(len(prompts)), len(prompts))
+    policy, value_model = models.policy, models.value_model
+    unwrapped_policy = accelerator.unwrap_model(policy)
+    tok.padding_side, tok.truncation_side = "left", "left"
+    t_start, episodes = time.perf_counter(), 0
+
+    while state.step < cfg.steps:
+        t_step = time.perf_counter()
+        first = state.step * cfg.batch_size
+        batch_prompts = [prompts[state.prompt_order[(first + i) % len(prompts)]] for i in range(cfg.batch_size)]
+        enc = tok(batch_prompts, return_tensors="pt", padding=True, truncation=True,
+                  max_length=cfg.max_prompt_tokens, add_special_tokens=False)
+        query, query_mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)  # (B, P)
+
+        with torch.no_grad(), accelerator.autocast():
+            # 1. rollout: the sampler's log-probabilities are the "old" ones of the PPO ratio.
+            policy.eval()
+            responses, logprobs, all_logprobs = sample_responses(
+                unwrapped_policy, query, query_mask, max_new_tokens=cfg.max_new_tokens,
+                temperature=cfg.temperature, top_p=cfg.top_p, eos_id=tok.eos_token_id,
+                pad_id=tok.pad_token_id, generator=generator, keep_distributions=cfg.kl_penalty == "full",
+            )  # (B, R), (B, R), (B, R, V) or None
+            mask, lengths, has_eos = response_mask_and_lengths(responses, tok.eos_token_id)  # (B, R), (B,), (B,)
+            maskf = mask.float()
+
+            # 2. score: the reward model reads text, in its own tokenizer.
+            response_texts = tok.batch_decode(responses * mask + tok.pad_token_id * ~mask, skip_special_tokens=True)
+            conversations = [p + r for p, r in zip(batch_prompts, response_texts)]
+            raw_scores = score_texts(models.reward_model, models.reward_tokenizer, conversations,
+                                     device=device, max_length=cfg.reward_max_length)  # (B,)
+            held_out = None
+            if models.held_out_model is not None:
+                held_out = score_texts(models.held_out_model, models.held_out_tokenizer, conversations,
+                                       device=device, max_length=cfg.reward_max_length)
+            scores = _scale_scores(cfg, state, raw_scores)
+            if cfg.missing_eos_penalty is not None:
+                scores = scores - cfg.missing_eos_penalty * (~has_eos).float()
+
+            # 3. KL to the frozen reference, per token.
+            ref_logits = response_logits(models.ref_policy, query, query_mask, responses, mask).float() / cfg.temperature
+            ref_all = ref_logits.log_softmax(-1)  # (B, R, V)
+            ref_logprobs = ref_all.gather(-1, responses[..., None]).squeeze(-1)  # (B, R)
+            kl = kl_per_token(logprobs, ref_logprobs, cfg.kl_penalty,
+                              all_logprobs=all_logprobs, all_ref_logprobs=ref_all) * maskf  # (B, R)
+            del ref_logits, ref_all, all_logprobs
+            values = response_values(value_model, query, query_mask, responses, mask) * maskf  # (B, R)
+
+            # 4. per-token rewards: -beta * KL everywhere, the score on the last token.
+            beta = kl_ctl.value
+            non_score_reward = -beta * kl
+            rewards = non_score_reward.clone()
+            rows = torch.arange(rewards.shape[0], device=device)
+            rewards[rows, lengths - 1] += scores
+            if cfg.whiten_rewards:
+                rewards = masked_whiten(rewards, maskf, shift_mean=False) * maskf
+
+            # 5. GAE, then whitened advantages.
+            advantages, returns = gae(rewards, values, maskf, cfg.gamma, cfg.lam)
+            advantages = masked_whiten(advantages, maskf) * maskf
+
+        # 6. PPO epochs over shuffled mini-batches.
+        policy.train()
+        value_model.train()
+        stats = {"pg_loss": [], "vf_loss": [], "clipfrac": [], "vf_clipfrac": [], "approxkl": [], "entropy": [], "ratio": []}
+        for _epoch in range(cfg.ppo_epochs):
+            order = torch.randperm(cfg.batch_size, generator=generator, device=device)
+            for start in range(0, cfg.batch_size, cfg.mini_batch_size):
+                idx = order[start:start + cfg.mini_batch_size]
+                mb_mask = maskf[idx]
+                with accelerator.autocast():
+                    logits = response_logits(policy, query[idx], query_mask[idx], responses[idx], mask[idx])
+                    logits = logits.float() / cfg.temperature  # (b, R, V)
+                    new_logprobs = logits.log_softmax(-1).gather(-1, responses[idx][..., None]).squeeze(-1)
+                    vpred = response_values(value_model, query[idx], query_mask[idx], responses[idx], mask[idx])
+                # clipped value loss
+                vpred_clipped = values[idx] + (vpred - values[idx]).clamp(-cfg.cliprange_value, cfg.cliprange_value)
+                vf_losses1 = (vpred - returns[idx]) ** 2
+                vf_losses2 = (vpred_clipped - returns[idx]) ** 2
+                vf_loss = 0.5 * masked_mean(torch.max(vf_losses1, vf_losses2), mb_mask)
+                # clipped policy loss
+                log_ratio = (new_logprobs - logprobs[idx]) * mb_mask
+                ratio = log_ratio.exp()
+                pg_losses1 = -advantages[idx] * ratio
+                pg_losses2 = -advantages[idx] * ratio.clamp(1 - cfg.cliprange, 1 + cfg.cliprange)
+                pg_loss = masked_mean(torch.max(pg_losses1, pg_losses2), mb_mask)
+                loss = pg_loss + cfg.vf_coef * vf_loss
+                accelerator.backward(loss)
+                if cfg.max_grad_norm is not None:
+                    accelerator.clip_grad_norm_(list(policy.parameters()) + list(value_model.parameters()), cfg.max_grad_norm)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                with torch.no_grad():
+                    stats["pg_loss"].append(pg_loss.item())
+                    stats["vf_loss"].append(vf_loss.item())
+                    stats["clipfrac"].append(masked_mean((pg_losses2 > pg_losses1).float(), mb_mask).item())
+                    stats["vf_clipfrac"].append(masked_mean((vf_losses2 > vf_losses1).float(), mb_mask).item())
+                    stats["approxkl"].append((0.5 * masked_mean(log_ratio ** 2, mb_mask)).item())
+                    stats["entropy"].append(masked_mean(entropy_from_logits(logits), mb_mask).item())
+                    stats["ratio"].append(masked_mean(ratio, mb_mask).item())
+
+        # 7. beta follows the observed KL (sum over tokens, mean over the batch).
+        kl_per_seq = kl.sum(1)  # (B,)
+        mean_kl = kl_per_seq.mean().item()
+        kl_ctl.update(mean_kl, cfg.batch_size)
+        state.kl_coef = kl_ctl.value
+        state.step += 1
+
+        # 8. log
+        episodes += cfg.batch_size
+        now = time.perf_counter()
+        metrics = {
+            "objective/scores": raw_scores.mean().item(),
+            "objective/scores_std": raw_scores.std().item() if len(raw_scores) > 1 else 0.0,
+            "objective/kl": mean_kl,
+            "objective/kl_coef": beta,
+            "objective/entropy": (-logprobs * maskf).sum(1).mean().item(),
+            "objective/non_score_reward": non_score_reward.sum(1).mean().item(),
+            "objective/rlhf_reward": (scores + non_score_reward.sum(1)).mean().item(),
+            "policy/entropy": _mean(stats["entropy"]),
+            "policy/clipfrac": _mean(stats["clipfrac"]),
+            "policy/approxkl": _mean(stats["approxkl"]),
+            "policy/ratio": _mean(stats["ratio"]),
+            "loss/policy": _mean(stats["pg_loss"]),
+            "loss/value": _mean(stats["vf_loss"]),
+            "val/clipfrac": _mean(stats["vf_clipfrac"]),
+            "val/num_eos_tokens": int(has_eos.sum().item()),
+            "val/response_length": lengths.float().mean().item(),
+            "episodes_per_second": episodes / (now - t_start),
+            "time/step_s": now - t_step,
+        }
+        if held_out is not None:
+            metrics["objective/held_out_scores"] = held_out.mean().item()
+        batch = [
+            {"prompt": p, "response": r, "score": s, "kl": k,
+             "held_out_score": None if held_out is None else h}
+            for p, r, s, k, h in zip(batch_prompts, response_texts, raw_scores.tolist(), kl_per_seq.tolist(),
+                                     (held_out if held_out is not None else raw_scores).tolist())
+        ]
+        stop = on_step(state.step, metrics, batch) if on_step else False
+        if on_checkpoint and (stop or state.step == cfg.steps or (cfg.save_every and state.step % cfg.save_every == 0)):
+            on_checkpoint(state)
+        if stop:
+            break
+    return state
+
+
+def _scale_scores(cfg: PPOConfig, state: PPOState, scores: torch.Tensor) -> torch.Tensor:
+    """Optional running-std scaling and clipping of scores (classic TRL use_score_scaling /
+    score_clip); the running moments live in `state` so that a resumed run continues them."""
+    if cfg.score_scaling:
+        for x in scores.tolist():  # Welford's update
+            state.score_count += 1
+            delta = x - state.score_mean
+            state.score_mean += delta / state.score_count
+            state.score_m2 += delta * (x - state.score_mean)
+        std = math.sqrt(state.score_m2 / max(state.score_count - 1, 1)) or 1.0
+        scores = scores / std
+    if cfg.score_clip is not None:
+        scores = scores.clamp(-cfg.score_clip, cfg.score_clip)
+    return scores
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else 0.0

@@ -1,0 +1,74 @@
+"""Reads for policy runs: demonstrations and prompts out of a dataset, run lists, chart series."""
+from django.db.models import QuerySet
+
+from annotation.models import Pair, Prompt
+from annotation.selectors import judgements_counted, pair_votes
+from common.models import JobStatus
+from rewardmodel.models import RewardModelRun
+from training.models import MonitorWarning, PolicyRun, PolicySample, PolicyStep, SFTRun
+from training.text import render_prompt, render_response
+
+
+def sft_demonstrations(*, dataset_id: int) -> list[tuple[str, str]]:
+    """(prompt text, response text) for every pair whose counted judgements give one side a strict
+    majority: the labellers' preferred response is the demonstration, its conversation the prompt."""
+    winners = {v.pair_id: v.winner for v in pair_votes(judgements_counted(dataset_id=dataset_id)) if v.winner}
+    pairs = Pair.objects.filter(pk__in=winners).select_related("prompt", "response_a", "response_b").order_by("pk")
+    return [
+        (render_prompt(p.prompt.messages), render_response((p.response_a if winners[p.pk] == "a" else p.response_b).text))
+        for p in pairs
+    ]
+
+
+def policy_prompts(*, dataset_id: int) -> list[str]:
+    return [render_prompt(m) for m in Prompt.objects.filter(dataset_id=dataset_id).order_by("pk").values_list("messages", flat=True)]
+
+
+def sft_run_list() -> QuerySet[SFTRun]:
+    return SFTRun.objects.select_related("dataset").order_by("-created_at")
+
+
+def policy_run_list() -> QuerySet[PolicyRun]:
+    return PolicyRun.objects.select_related("dataset", "sft_run", "reward_run").order_by("-created_at")
+
+
+def sft_runs_succeeded() -> QuerySet[SFTRun]:
+    return SFTRun.objects.filter(status=JobStatus.SUCCEEDED).order_by("-created_at")
+
+
+def reward_runs_succeeded() -> QuerySet[RewardModelRun]:
+    return RewardModelRun.objects.filter(status=JobStatus.SUCCEEDED).order_by("-created_at")
+
+
+def policy_run_series(*, run: PolicyRun, names: list[str]) -> dict[str, list[tuple[float, float]]]:
+    """{metric name: [(step, value), ...]} for the charts."""
+    rows = PolicyStep.objects.filter(run=run).order_by("step").values_list("step", "metrics")
+    return {name: [(step, m.get(name)) for step, m in rows if m.get(name) is not None] for name in names}
+
+
+def policy_run_reward_vs_kl(*, run: PolicyRun) -> dict[str, list[tuple[float, float]]]:
+    """Proxy and held-out reward against KL: the over-optimisation curve (Gao et al. 2022)."""
+    rows = PolicyStep.objects.filter(run=run).order_by("step").values_list("metrics", flat=True)
+    series = {"proxy": [], "held-out": []}
+    for m in rows:
+        if m.get("objective/kl") is None:
+            continue
+        series["proxy"].append((m["objective/kl"], m.get("objective/scores")))
+        if m.get("objective/held_out_scores") is not None:
+            series["held-out"].append((m["objective/kl"], m["objective/held_out_scores"]))
+    for pts in series.values():
+        pts.sort()
+    return series
+
+
+def policy_run_last_metrics(*, run: PolicyRun) -> dict:
+    last = PolicyStep.objects.filter(run=run).order_by("-step").first()
+    return {"step": last.step, **last.metrics} if last else {}
+
+
+def policy_run_samples(*, run: PolicyRun) -> QuerySet[PolicySample]:
+    return PolicySample.objects.filter(run=run).order_by("-step", "id")
+
+
+def policy_run_warnings(*, run: PolicyRun) -> QuerySet[MonitorWarning]:
+    return MonitorWarning.objects.filter(run=run).order_by("first_step", "kind")

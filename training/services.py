@@ -1,0 +1,155 @@
+"""Writes for policy runs: create, cancel, resume, and sending a finished policy's samples back to
+labellers (iterated RLHF)."""
+import random
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+
+from annotation.dataio.hashing import pair_hash, prompt_hash, response_hash
+from annotation.models import Dataset, Pair, Prompt, Response
+from common.exceptions import ApplicationError
+from common.jobs import job_cancel, job_requeue
+from common.models import Job, JobStatus
+from rewardmodel.models import RewardModelRun
+from training.models import PolicyRun, SFTRun
+
+SEND_MODES = ("policy_vs_sft", "two_policy")
+
+
+def _training_queue() -> dict:
+    # Route to a separate training queue only when one is configured; otherwise the default queue
+    # (which a test session replaces by its own).
+    queue = settings.ARBITER_TRAINING_QUEUE
+    return {"queue": queue} if queue != settings.CELERY_TASK_DEFAULT_QUEUE else {}
+
+
+def _enqueue(run: Job) -> None:
+    from training.tasks import policy_run_task, sft_run_task
+
+    task = sft_run_task if isinstance(run, SFTRun) else policy_run_task
+    transaction.on_commit(lambda: task.apply_async(args=[run.pk], **_training_queue()))
+
+
+def _validated(factory, config: dict, what: str):
+    try:
+        return factory(config)
+    except (TypeError, ValueError, AssertionError) as exc:
+        raise ApplicationError(f"Invalid {what} options: {exc}") from exc
+
+
+@transaction.atomic
+def sft_run_create(*, dataset: Dataset, base_model_path: str = "", config: dict | None = None, name: str = "",
+                   created_by=None, enqueue: bool = True) -> SFTRun:
+    from training.selectors import sft_demonstrations
+    from training.sft import sft_config_from_dict
+
+    config = dict(config or {})
+    _validated(sft_config_from_dict, config, "SFT")
+    if base_model_path and not (Path(base_model_path) / "config.json").is_file():
+        raise ApplicationError(f"“{base_model_path}” is not a Hugging Face model folder (no config.json there).")
+    if not sft_demonstrations(dataset_id=dataset.pk):
+        raise ApplicationError(f"Dataset “{dataset.name}” has no pair with a majority-preferred response: nothing to fine-tune on.")
+    run = SFTRun.objects.create(dataset=dataset, base_model_path=base_model_path, config=config, name=name,
+                                created_by=created_by)
+    if enqueue:
+        _enqueue(run)
+    return run
+
+
+@transaction.atomic
+def policy_run_create(*, sft_run: SFTRun, reward_run: RewardModelRun, dataset: Dataset | None = None,
+                      held_out_reward_run: RewardModelRun | None = None, config: dict | None = None, name: str = "",
+                      created_by=None, enqueue: bool = True) -> PolicyRun:
+    from training.execute import RUN_OPTIONS
+    from training.runner import config_from_dict
+
+    config = dict(config or {})
+    _validated(lambda c: config_from_dict({k: v for k, v in c.items() if k not in RUN_OPTIONS}), config, "PPO")
+    for label, job in (("SFT run", sft_run), ("Reward-model run", reward_run), ("Held-out reward-model run", held_out_reward_run)):
+        if job is not None and job.status != JobStatus.SUCCEEDED:
+            raise ApplicationError(f"{label} {job.pk} is {job.status}; only a succeeded run can be used.")
+    if held_out_reward_run is not None and held_out_reward_run.pk == reward_run.pk:
+        raise ApplicationError("The held-out reward model must differ from the one being optimised.")
+    dataset = dataset or reward_run.dataset
+    if not dataset.prompts.exists():
+        raise ApplicationError(f"Dataset “{dataset.name}” has no prompts to sample from.")
+    run = PolicyRun.objects.create(sft_run=sft_run, reward_run=reward_run, held_out_reward_run=held_out_reward_run,
+                                   dataset=dataset, config=config, name=name, created_by=created_by)
+    if enqueue:
+        _enqueue(run)
+    return run
+
+
+def run_cancel(*, run: Job) -> Job:
+    return job_cancel(run)
+
+
+@transaction.atomic
+def run_resume(*, run: Job, enqueue: bool = True) -> Job:
+    """Queues a failed or cancelled run again; its task continues from the last checkpoint."""
+    job_requeue(run)
+    if enqueue:
+        _enqueue(run)
+    return run
+
+
+def policy_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, mode: str = "policy_vs_sft",
+                                      n_prompts: int = 20, created_by=None, seed: int | None = None) -> list[Pair]:
+    """Samples responses of a finished policy (and of its SFT model, or a second policy sample) to
+    `n_prompts` of the run's prompts and adds them to `dataset` as pairs for labellers, sides
+    randomised, `origin_run` naming the run. Prompts already in the dataset are reused."""
+    from training.generate import generate_responses
+
+    if mode not in SEND_MODES:
+        raise ApplicationError(f"Unknown mode “{mode}”; expected one of {', '.join(SEND_MODES)}.")
+    if run.status != JobStatus.SUCCEEDED or not run.artifact_path:
+        raise ApplicationError(f"PPO run {run.pk} is {run.status}; only a succeeded run has a policy to sample.")
+    if not 1 <= n_prompts <= 1000:
+        raise ApplicationError("n_prompts must be between 1 and 1000.")
+    rng = random.Random(seed)
+    messages = list(Prompt.objects.filter(dataset_id=run.dataset_id).order_by("pk").values_list("messages", flat=True))
+    if not messages:
+        raise ApplicationError(f"Dataset “{run.dataset.name}” has no prompts.")
+    chosen = rng.sample(messages, min(n_prompts, len(messages)))
+    policy_source, sft_source = f"ppo:{run.pk}", f"sft:{run.sft_run_id}"
+    max_new_tokens = int(run.config.get("max_new_tokens", 32))
+    # Generation happens before the transaction: it is slow and writes nothing.
+    first = generate_responses(run.artifact_path, chosen, max_new_tokens=max_new_tokens, seed=rng.randrange(2**31))
+    if mode == "policy_vs_sft":
+        second = generate_responses(run.sft_run.artifact_path, chosen, max_new_tokens=max_new_tokens, seed=rng.randrange(2**31))
+        second_source = sft_source
+    else:
+        second = generate_responses(run.artifact_path, chosen, max_new_tokens=max_new_tokens, seed=rng.randrange(2**31))
+        second_source = policy_source
+    return _pairs_create(dataset=dataset, run=run, items=list(zip(chosen, first, second)),
+                         sources=(policy_source, second_source), rng=rng)
+
+
+@transaction.atomic
+def _pairs_create(*, dataset, run, items, sources, rng) -> list[Pair]:
+    pairs = []
+    for messages, text_1, text_2 in items:
+        if text_1 == text_2 and sources[0] == sources[1]:
+            continue  # two identical samples make no comparison
+        p_hash = prompt_hash(messages)
+        prompt, _ = Prompt.objects.get_or_create(dataset=dataset, content_hash=p_hash, defaults={"messages": messages})
+        responses = [
+            Response.objects.get_or_create(prompt=prompt, source=source, content_hash=response_hash(text),
+                                           defaults={"text": text, "length_chars": len(text)})[0]
+            for source, text in ((sources[0], text_1), (sources[1], text_2))
+        ]
+        if responses[0].pk == responses[1].pk:
+            continue
+        if rng.random() < 0.5:
+            responses.reverse()
+        a, b = responses
+        h = pair_hash(p_hash, a.source, a.content_hash, b.source, b.content_hash)
+        pair, created = Pair.objects.get_or_create(
+            dataset=dataset, content_hash=h,
+            defaults={"prompt": prompt, "response_a": a, "response_b": b, "origin": Pair.Origin.GENERATED,
+                      "origin_run": f"ppo:{run.pk}"},
+        )
+        if created:
+            pairs.append(pair)
+    return pairs

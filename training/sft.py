@@ -1,0 +1,177 @@
+"""Supervised fine-tuning on demonstrations: step 1 of RLHF. No Django here; training/execute.py
+feeds it the dataset's preferred responses and records progress on the run.
+
+The model starts from any local Hugging Face causal-LM folder, or (`base_model_path=None`, the
+offline demo) from scratch: a byte-level BPE tokenizer trained on the demonstrations' own text and
+a small GPT-2 config. The loss counts response tokens only: the model learns to answer, not to
+write the user's side. Checkpoints are standard HF folders written atomically; a run whose
+`out_dir/checkpoint` exists resumes from it.
+
+Launch: through the Celery task or `python manage.py run_sft` (one device). The loop is a plain
+accelerate loop, so `accelerate launch` of a script calling `sft_train` runs it data-parallel.
+"""
+import json
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import torch
+
+from common.artifacts import atomic_directory
+
+CHECKPOINT = "checkpoint"
+FINAL = "final"
+
+
+@dataclass
+class SFTConfig:
+    steps: int = 300
+    """Optimizer steps."""
+    batch_size: int = 8
+    """Demonstrations per step."""
+    learning_rate: float = 3e-4
+    """AdamW peak learning rate (linear warm-up, then constant)."""
+    warmup_steps: int = 20
+    """Steps of linear learning-rate warm-up."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_length: int = 256
+    """Tokens per example; the prompt is cut from the left to leave room for the response."""
+    max_response_tokens: int = 128
+    """Longest response kept (cut from the right)."""
+    vocab_size: int = 8000
+    """From scratch only: size of the BPE vocabulary trained on the demonstrations."""
+    n_layer: int = 2
+    """From scratch only: transformer layers."""
+    n_embd: int = 128
+    """From scratch only: hidden size."""
+    n_head: int = 4
+    """From scratch only: attention heads."""
+    seed: int = 0
+    """Seed of initialisation and batch order."""
+    save_every: int = 50
+    """Write a resumable checkpoint every this many steps (0: only at the end)."""
+    mixed_precision: str = "auto"
+    """"auto": bf16 autocast on a GPU that supports it, fp32 elsewhere; or "no" / "bf16"."""
+
+    def __post_init__(self):
+        assert self.max_response_tokens < self.max_length, "max_response_tokens must be below max_length"
+        assert self.steps >= 1 and self.batch_size >= 1
+
+
+def sft_config_from_dict(values: dict) -> SFTConfig:
+    unknown = sorted(set(values) - {f.name for f in fields(SFTConfig)})
+    if unknown:
+        raise ValueError(f"Unknown SFT option(s): {', '.join(unknown)}.")
+    return SFTConfig(**values)
+
+
+def encode_example(tok, prompt: str, response: str, cfg: SFTConfig) -> tuple[list[int], list[int]]:
+    """-> (input_ids, labels) with labels -100 on the prompt: only the response is learnt."""
+    resp = tok(response, add_special_tokens=False)["input_ids"][: cfg.max_response_tokens - 1] + [tok.eos_token_id]
+    room = cfg.max_length - len(resp)
+    prompt_ids = tok(prompt, add_special_tokens=False)["input_ids"][-room:] if room > 0 else []
+    return prompt_ids + resp, [-100] * len(prompt_ids) + resp
+
+
+def collate(rows: list[tuple[list[int], list[int]]], pad_id: int):
+    L = max(len(ids) for ids, _ in rows)
+    input_ids = torch.full((len(rows), L), pad_id, dtype=torch.long)
+    labels = torch.full((len(rows), L), -100, dtype=torch.long)
+    mask = torch.zeros((len(rows), L), dtype=torch.long)
+    for i, (ids, lab) in enumerate(rows):
+        input_ids[i, : len(ids)] = torch.tensor(ids)
+        labels[i, : len(lab)] = torch.tensor(lab)
+        mask[i, : len(ids)] = 1
+    return input_ids, mask, labels
+
+
+def _load_or_build(cfg: SFTConfig, examples, base_model_path, ckpt: Path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from common.ml.tiny import tiny_causal_lm
+    from common.ml.tokenizers import train_bpe_tokenizer
+
+    if (ckpt / "state.json").exists():
+        source = ckpt
+    elif base_model_path:
+        source = Path(base_model_path)
+    else:
+        texts = [p + r for p, r in examples]
+        tok = train_bpe_tokenizer(texts, vocab_size=cfg.vocab_size)
+        model = tiny_causal_lm(tok, seed=cfg.seed, n_layer=cfg.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head,
+                               n_positions=cfg.max_length)
+        return model, tok
+    tok = AutoTokenizer.from_pretrained(str(source))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(str(source))
+    return model, tok
+
+
+def sft_train(cfg: SFTConfig, examples: list[tuple[str, str]], out_dir, *, base_model_path=None,
+              on_step: Callable[[int, float], bool] | None = None) -> dict:
+    """Trains on (prompt, response) pairs. `on_step(step, loss)` returns True to stop (cancel).
+    Returns a summary; "model_path" is the final HF folder, or None when stopped early."""
+    from accelerate import Accelerator
+
+    if not examples:
+        raise ValueError("No demonstrations to train on.")
+    out_dir = Path(out_dir)
+    ckpt = out_dir / CHECKPOINT
+    torch.manual_seed(cfg.seed)
+    mixed = cfg.mixed_precision
+    if mixed == "auto":
+        mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    accelerator = Accelerator(mixed_precision=mixed)
+    model, tok = _load_or_build(cfg, examples, base_model_path, ckpt)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    step, losses = 0, []
+    if (ckpt / "state.json").exists():
+        state = json.loads((ckpt / "state.json").read_text())
+        step, losses = state["step"], state["losses"]
+        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=True))
+    resumed_from = step
+    encoded = [encode_example(tok, p, r, cfg) for p, r in examples]
+    model, optimizer = accelerator.prepare(model, optimizer)
+    model.train()
+
+    def save(target: Path, with_state: bool) -> None:
+        if not accelerator.is_main_process:
+            return
+        with atomic_directory(target) as tmp:
+            accelerator.unwrap_model(model).save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            if with_state:
+                torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+                (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses, "config": asdict(cfg)}))
+
+    stopped = False
+    while step < cfg.steps:
+        # The batch of step s depends only on (seed, s), so a resumed run sees the same data.
+        rng = random.Random(cfg.seed * 1_000_003 + step)
+        rows = [encoded[rng.randrange(len(encoded))] for _ in range(cfg.batch_size)]
+        input_ids, mask, labels = (t.to(accelerator.device) for t in collate(rows, tok.pad_token_id))
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.learning_rate * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+        with accelerator.autocast():
+            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        step += 1
+        losses.append([step, round(loss.item(), 5)])
+        stopped = bool(on_step(step, loss.item())) if on_step else False
+        if stopped or (cfg.save_every and step % cfg.save_every == 0):
+            save(ckpt, with_state=True)
+        if stopped:
+            break
+    summary = {"steps_done": step, "resumed_from_step": resumed_from, "n_examples": len(examples),
+               "final_loss": losses[-1][1] if losses else None,
+               "from_scratch": not base_model_path, "vocab_size": len(tok)}
+    if stopped:
+        return {**summary, "model_path": None}
+    save(out_dir / FINAL, with_state=False)
+    return {**summary, "model_path": str(out_dir / FINAL)}
