@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from annotation.dataio.services import import_file
 from annotation.models import Dataset, ImportBatch, Pair
 from tests.annotation.dataio.helpers import judgement, write_jsonl
-from tests.factories import AdminLabellerFactory, JudgementFactory, LabellerFactory, PairFactory
+from tests.factories import AdminLabellerFactory, JudgementFactory, LabellerFactory
 
 pytestmark = pytest.mark.django_db
 
