@@ -69,11 +69,11 @@ class AssignmentNextApi(LabellerApi):
 
     @extend_schema(request=None, responses={200: AssignmentOutputSerializer, 204: None}, operation_id="labelling_next")
     def post(self, request, dataset_id):
-        labeller = self.labeller(request)
-        dataset = Dataset.objects.filter(pk=dataset_id, labellers=labeller).first()
-        if dataset is None:
-            raise PermissionDenied("You are not assigned to this dataset.")
-        lease = services.assignment_next(labeller=labeller, dataset=dataset)
+        try:
+            # The service loads the dataset itself, with the lock that checks membership.
+            lease = services.assignment_next(labeller=self.labeller(request), dataset=Dataset(pk=dataset_id))
+        except services.NotAssigned as exc:
+            raise PermissionDenied(exc.message) from exc
         if lease is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(AssignmentOutputSerializer(lease).data)

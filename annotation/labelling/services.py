@@ -23,6 +23,9 @@ from common.exceptions import ApplicationError
 # A planned repeat comes after at least this many other judgements of the same labeller, so it is
 # never shown back-to-back with the original and the labeller is unlikely to remember it.
 REPEAT_GAP = 5
+# Each request sweeps expired leases with this probability, and always when it finds no open pair:
+# leases last many minutes, so an occasional sweep returns slots in time and spares the hot path.
+SWEEP_PROBABILITY = 0.1
 SKIP_REASON_MAX = 200
 IDEMPOTENCY_KEY_MAX = 100
 TIME_MS_MAX = 24 * 3600 * 1000
@@ -34,16 +37,24 @@ def holds_slot(lease: Assignment) -> bool:
     return not lease.is_repeat and not lease.is_gold
 
 
-def _lock_labeller_in_dataset(*, labeller: Labeller, dataset: Dataset) -> None:
-    """Serialises one labeller's queue requests (two tabs asking at once get the same lease) and
-    checks that they are assigned to the dataset."""
-    rows = (
-        Labeller.objects.select_for_update(of=("self",))
-        .filter(pk=labeller.pk, datasets=dataset)
-        .values_list("pk", flat=True)[:1]
+class NotAssigned(ApplicationError):
+    """The labeller is not assigned to the dataset (the API answers 403)."""
+
+
+def _lock_membership(*, labeller: Labeller, dataset_id: int) -> Dataset:
+    """Locks the labeller's membership of the dataset and returns the dataset as it is now.
+
+    The lock serialises one labeller's queue requests in a dataset (two tabs asking at once get the
+    same lease); the same query checks that they are assigned to it."""
+    membership = (
+        Dataset.labellers.through.objects.select_for_update(of=("self",))
+        .select_related("dataset")
+        .filter(dataset_id=dataset_id, labeller_id=labeller.pk)
+        .first()
     )
-    if not list(rows):
-        raise ApplicationError(f"You are not assigned to the dataset '{dataset.name}'.")
+    if membership is None:
+        raise NotAssigned(f"You are not assigned to dataset {dataset_id}.")
+    return membership.dataset
 
 
 def _expire_due(*, now) -> int:
@@ -70,33 +81,31 @@ def assignments_expire(*, now=None) -> int:
     return _expire_due(now=now or timezone.now())
 
 
-def _open_pair_id(*, labeller: Labeller, dataset: Dataset) -> int | None:
+def _open_pair(*, labeller: Labeller, dataset: Dataset) -> Pair | None:
     """The open pair closest to overlap_k that this labeller has not seen, locked for this
     transaction; pairs other labellers are leasing right now are skipped, not waited for."""
-    rows = (
+    return (
         pairs_open_to(labeller=labeller, dataset=dataset)
+        .select_related("prompt", "response_a", "response_b")
         .order_by(F("taken").desc(), F("id").desc())
-        .select_for_update(skip_locked=True)
-        .values_list("pk", flat=True)[:1]
+        .select_for_update(skip_locked=True, of=("self",))
+        .first()
     )
-    found = list(rows)
-    return found[0] if found else None
 
 
-def _gold_pair_id(*, labeller: Labeller, dataset: Dataset) -> int | None:
+def _gold_pair(*, labeller: Labeller, dataset: Dataset) -> Pair | None:
     """A gold item this labeller has not seen. Gold items check the labeller, so every labeller
     may get them: they are not limited by overlap_k and take no slot."""
-    rows = (
+    return (
         pairs_unseen_by(labeller=labeller, dataset=dataset)
         .exclude(gold="")
+        .select_related("prompt", "response_a", "response_b")
         .order_by("n_judgements", "id")
-        .values_list("pk", flat=True)[:1]
+        .first()
     )
-    found = list(rows)
-    return found[0] if found else None
 
 
-def _repeat_pair_id(*, labeller: Labeller, dataset: Dataset) -> int | None:
+def _repeat_pair(*, labeller: Labeller, dataset: Dataset) -> Pair | None:
     """A pair the labeller judged at least REPEAT_GAP judgements ago and has not repeated yet."""
     mine = Judgement.objects.filter(labeller=labeller, pair__dataset=dataset, source=Judgement.Source.APP)
     gap_start = list(mine.order_by("-created_at").values_list("created_at", flat=True)[REPEAT_GAP - 1 : REPEAT_GAP])
@@ -107,15 +116,14 @@ def _repeat_pair_id(*, labeller: Labeller, dataset: Dataset) -> int | None:
         pair=OuterRef("pair_id"), labeller=labeller, is_repeat=True,
         status__in=[Assignment.Status.ACTIVE, Assignment.Status.SKIPPED],
     )
-    rows = (
+    due = (
         mine.filter(is_repeat=False, revision_of__isnull=True, created_at__lt=gap_start[0])
         .exclude(Exists(repeated))
         .exclude(Exists(repeat_leased))
         .order_by("created_at")
-        .values_list("pair_id", flat=True)[:1]
+        .values("pair_id")[:1]
     )
-    found = list(rows)
-    return found[0] if found else None
+    return Pair.objects.select_related("prompt", "response_a", "response_b").filter(pk__in=due).first()
 
 
 @transaction.atomic
@@ -126,34 +134,38 @@ def assignment_next(
 
     A new lease is, in this order of preference: a planned repeat (with probability repeat_rate,
     when one is due), a gold item (with probability gold_rate, when one is left), else the open pair
-    closest to overlap_k. Left/right order is drawn per lease and stored on it."""
+    closest to overlap_k. Left/right order is drawn per lease and stored on it. The dataset's
+    settings are read again under the lock, so only `dataset.pk` matters."""
     rng = rng or _system_random
     now = now or timezone.now()
-    _lock_labeller_in_dataset(labeller=labeller, dataset=dataset)
-    _expire_due(now=now)
+    dataset = _lock_membership(labeller=labeller, dataset_id=dataset.pk)
+    if rng.random() < SWEEP_PROBABILITY:
+        _expire_due(now=now)
     current = assignment_active(labeller=labeller, dataset=dataset, now=now)
     if current is not None:
         return current
 
-    pair_id, is_repeat, is_gold = None, False, False
+    pair, is_repeat, is_gold = None, False, False
     if dataset.repeat_rate and rng.random() < dataset.repeat_rate:
-        pair_id = _repeat_pair_id(labeller=labeller, dataset=dataset)
-        is_repeat = pair_id is not None
-    if pair_id is None and dataset.gold_rate and rng.random() < dataset.gold_rate:
-        pair_id = _gold_pair_id(labeller=labeller, dataset=dataset)
-        is_gold = pair_id is not None
-    if pair_id is None:
-        pair_id = _open_pair_id(labeller=labeller, dataset=dataset)
-    if pair_id is None:
+        pair = _repeat_pair(labeller=labeller, dataset=dataset)
+        is_repeat = pair is not None
+    if pair is None and dataset.gold_rate and rng.random() < dataset.gold_rate:
+        pair = _gold_pair(labeller=labeller, dataset=dataset)
+        is_gold = pair is not None
+    if pair is None:
+        pair = _open_pair(labeller=labeller, dataset=dataset)
+    if pair is None and _expire_due(now=now):
+        pair = _open_pair(labeller=labeller, dataset=dataset)
+    if pair is None:
         return None
 
     lease = Assignment.objects.create(
-        pair_id=pair_id, labeller=labeller, shown_left=rng.choice("ab"), is_repeat=is_repeat, is_gold=is_gold,
+        pair=pair, labeller=labeller, shown_left=rng.choice("ab"), is_repeat=is_repeat, is_gold=is_gold,
         expires_at=now + timedelta(minutes=dataset.lease_minutes),
     )
     if holds_slot(lease):
-        Pair.objects.filter(pk=pair_id).update(n_leased=F("n_leased") + 1)
-    return Assignment.objects.select_related("pair__prompt", "pair__response_a", "pair__response_b").get(pk=lease.pk)
+        Pair.objects.filter(pk=pair.pk).update(n_leased=F("n_leased") + 1)
+    return lease
 
 
 def _lock_lease(*, labeller: Labeller, assignment_id: int) -> Assignment:
@@ -239,18 +251,20 @@ def _idempotent_replay(*, labeller: Labeller, idempotency_key: str, pair_id: int
 @transaction.atomic
 def _judgement_submit(*, labeller, assignment_id, choice, strength, rationale, flags, time_ms, idempotency_key, now):
     lease = _lock_lease(labeller=labeller, assignment_id=assignment_id)
-    replay = _idempotent_replay(labeller=labeller, idempotency_key=idempotency_key, pair_id=lease.pair_id)
-    if replay is not None:
-        return replay
+    if lease.status in (Assignment.Status.COMPLETED, Assignment.Status.SKIPPED):
+        # A retry of a request that went through (an active lease cannot have a judgement yet; a
+        # key reused on another pair fails on the unique constraint, see judgement_submit).
+        replay = _idempotent_replay(labeller=labeller, idempotency_key=idempotency_key, pair_id=lease.pair_id)
+        if replay is not None:
+            return replay
+        raise ApplicationError(
+            f"Assignment {assignment_id} is already {lease.get_status_display().lower()}; revise your judgement instead."
+        )
     dataset = lease.pair.dataset
     choice, strength, flags = _clean_judgement(
         dataset=dataset, shown_left=lease.shown_left, choice=choice, strength=strength, flags=flags
     )
     time_ms = _clean_time_ms(time_ms)
-    if lease.status in (Assignment.Status.COMPLETED, Assignment.Status.SKIPPED):
-        raise ApplicationError(
-            f"Assignment {assignment_id} is already {lease.get_status_display().lower()}; revise your judgement instead."
-        )
     pairs = Pair.objects.filter(pk=lease.pair_id)
     if lease.is_repeat:
         pass  # repeats measure self-consistency and are not counted
@@ -296,8 +310,12 @@ def judgement_submit(
     try:
         return _judgement_submit(**args)
     except IntegrityError:
-        # Two requests with the same key raced past the replay check: the first one's judgement stands.
-        replay = Judgement.objects.filter(labeller=labeller, idempotency_key=idempotency_key).first() if idempotency_key else None
+        if not idempotency_key:
+            raise
+        # The key is taken: by this very request sent twice at once (the first one's judgement
+        # stands), or by an earlier judgement of another pair (refused).
+        pair_id = Assignment.objects.filter(pk=assignment_id).values_list("pair_id", flat=True).first()
+        replay = _idempotent_replay(labeller=labeller, idempotency_key=idempotency_key, pair_id=pair_id)
         if replay is None:
             raise
         return replay

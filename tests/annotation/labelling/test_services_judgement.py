@@ -104,3 +104,15 @@ def test_revise_keeps_the_original(leased):
     with pytest.raises(ApplicationError, match="not one of yours"):
         services.judgement_revise(labeller=other, judgement_id=revision.pk, choice="tie")
     assert Pair.objects.get(pk=pair.pk).judgements.count() == 2
+
+
+def test_an_idempotency_key_cannot_be_reused_for_another_pair(make_dataset):
+    dataset, _, (labeller,) = make_dataset(n_pairs=2)
+    first = services.assignment_next(labeller=labeller, dataset=dataset)
+    services.judgement_submit(labeller=labeller, assignment_id=first.pk, choice="a", idempotency_key="same")
+    second = services.assignment_next(labeller=labeller, dataset=dataset)
+    with pytest.raises(ApplicationError, match="already used for another pair"):
+        services.judgement_submit(labeller=labeller, assignment_id=second.pk, choice="a", idempotency_key="same")
+    second.refresh_from_db()
+    assert second.status == Assignment.Status.ACTIVE
+    assert Judgement.objects.count() == 1

@@ -1,0 +1,263 @@
+"""N simulated labellers, each looping "get next pair, submit a judgement" over HTTP for a fixed time.
+
+The app is served as in production: gunicorn with several workers, DJANGO_DEBUG=0, on the database
+DATABASE_URL names (PostgreSQL, or the SQLite default when unset). The benchmark creates its own
+dataset, labeller accounts and API tokens, runs, then checks the database: no pair may hold more
+counted judgements than overlap_k.
+
+    # PostgreSQL (creates the database if it is missing)
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/arbiter_bench_labelling .venv/bin/python bench/labeller_loop.py
+    # SQLite default (a file under ARBITER_VAR_DIR)
+    ARBITER_VAR_DIR=/tmp/var-bench .venv/bin/python bench/labeller_loop.py
+    # against an app that is already running
+    .venv/bin/python bench/labeller_loop.py --url http://127.0.0.1:8000
+
+Prints loops/s, p50/p95/p99 latency of each request, errors, pairs judged beyond overlap, and the
+1-minute load average before and after (the machine may be shared).
+"""
+import argparse
+import hashlib
+import http.client
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--labellers", type=int, default=32, help="simulated labellers, one thread and connection each")
+    p.add_argument("--duration", type=float, default=20.0, help="seconds measured, after the warm-up")
+    p.add_argument("--warmup", type=float, default=3.0, help="seconds run before measuring")
+    p.add_argument("--pairs", type=int, default=6000, help="pairs in the benchmark's dataset")
+    p.add_argument("--overlap-k", type=int, default=3)
+    p.add_argument("--repeat-rate", type=float, default=0.05)
+    p.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--url", default="", help="use an app already running there instead of starting gunicorn")
+    return p.parse_args()
+
+
+def database_url() -> str:
+    from config import env
+
+    return env.DATABASE_URL
+
+
+def ensure_postgres_database(url: str) -> None:
+    parts = urllib.parse.urlparse(url)
+    name = parts.path.lstrip("/")
+    import psycopg
+
+    admin = parts._replace(path="/postgres").geturl()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def set_up(args) -> tuple[int, list[str]]:
+    """Migrates, then creates a dataset of args.pairs pairs and args.labellers labellers with tokens."""
+    url = database_url()
+    if url.startswith("postgres"):
+        ensure_postgres_database(url)
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, check=True)
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    django.setup()
+    from rest_framework.authtoken.models import Token
+
+    from annotation.models import Dataset, Labeller, Pair, Prompt, Response
+    from django.contrib.auth import get_user_model
+
+    run = time.strftime("%Y%m%d-%H%M%S")
+    dataset = Dataset.objects.create(name=f"bench-labeller-loop-{run}", overlap_k=args.overlap_k,
+                                     repeat_rate=args.repeat_rate)
+
+    def sha(text):
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    prompts = Prompt.objects.bulk_create(
+        Prompt(dataset=dataset, messages=[{"role": "user", "content": f"Question {i}: how do I sort a list?"}],
+               content_hash=sha(f"{run}-{i}"))
+        for i in range(args.pairs)
+    )
+    texts = [("Use `sorted(xs)`; it returns a new list.", "m1"), ("Call `xs.sort()` to sort in place.", "m2")]
+    responses = Response.objects.bulk_create(
+        Response(prompt=prompt, text=text, source=source, length_chars=len(text), content_hash=sha(text))
+        for prompt in prompts for text, source in texts
+    )
+    Pair.objects.bulk_create(
+        Pair(dataset=dataset, prompt=prompt, response_a=responses[2 * i], response_b=responses[2 * i + 1],
+             content_hash=sha(f"pair-{run}-{i}"))
+        for i, prompt in enumerate(prompts)
+    )
+    tokens = []
+    for i in range(args.labellers):
+        user = get_user_model().objects.create_user(username=f"bench-{run}-{i}", password=None)
+        dataset.labellers.add(Labeller.objects.create(user=user))
+        tokens.append(Token.objects.create(user=user).key)
+    return dataset.pk, tokens
+
+
+def start_gunicorn(args) -> subprocess.Popen:
+    env = {**os.environ, "DJANGO_DEBUG": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+           "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
+         "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
+         "--log-level", "warning", "--backlog", "256"],
+        cwd=ROOT, env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
+            conn.request("GET", "/api/schema/")
+            conn.getresponse().read()
+            return proc
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise SystemExit("gunicorn did not start within 60 s")
+
+
+class Labeller(threading.Thread):
+    """One simulated labeller on one keep-alive connection."""
+
+    def __init__(self, host, port, dataset_id, token, seed, start_at, stop_at, measure_from):
+        super().__init__(daemon=True)
+        self.host, self.port, self.dataset_id = host, port, dataset_id
+        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        self.rng = random.Random(seed)
+        self.start_at, self.stop_at, self.measure_from = start_at, stop_at, measure_from
+        self.latency = {"next": [], "submit": []}
+        self.loops = self.errors = self.empty = 0
+        self.error_samples = []
+
+    def call(self, conn, method, path, body=None):
+        t0 = time.perf_counter()
+        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=self.headers)
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, data, time.perf_counter() - t0, t0
+
+    def run(self):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        while time.perf_counter() < self.start_at:
+            time.sleep(0.001)
+        while time.perf_counter() < self.stop_at:
+            try:
+                status, data, dt_next, t0 = self.call(conn, "POST", f"/api/datasets/{self.dataset_id}/next/")
+                if status == 204:
+                    self.empty += 1
+                    break
+                if status != 200:
+                    raise RuntimeError(f"next: HTTP {status} {data[:200]!r}")
+                lease = json.loads(data)
+                body = {"choice": self.rng.choice(["left", "right", "tie", "both_bad"]),
+                        "time_ms": self.rng.randint(2000, 30000), "idempotency_key": f"bench-{lease['id']}"}
+                status, data, dt_submit, _ = self.call(conn, "POST", f"/api/assignments/{lease['id']}/judgement/", body)
+                if status != 201:
+                    raise RuntimeError(f"submit: HTTP {status} {data[:200]!r}")
+            except (OSError, http.client.HTTPException, RuntimeError, ValueError) as exc:
+                self.errors += 1
+                if len(self.error_samples) < 3:
+                    self.error_samples.append(str(exc))
+                conn.close()
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+                continue
+            if t0 >= self.measure_from and time.perf_counter() <= self.stop_at:
+                self.loops += 1
+                self.latency["next"].append(dt_next)
+                self.latency["submit"].append(dt_submit)
+        conn.close()
+
+
+def percentile(values, q):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def check_database(dataset_id):
+    from django.db.models import Count, F, Q
+
+    from annotation.models import Assignment, Judgement, Pair
+
+    dataset_pairs = Pair.objects.filter(dataset_id=dataset_id).annotate(
+        counted=Count("judgements", filter=Q(judgements__is_repeat=False, judgements__superseded=False))
+    )
+    k = dataset_pairs.values_list("dataset__overlap_k", flat=True).first()
+    beyond = dataset_pairs.filter(counted__gt=k).count()
+    drift = dataset_pairs.exclude(counted=F("n_judgements")).count()
+    duplicates = (
+        Judgement.objects.filter(pair__dataset_id=dataset_id, is_repeat=False, revision_of__isnull=True)
+        .values("pair_id", "labeller_id").annotate(n=Count("id")).filter(n__gt=1).count()
+    )
+    judgements = Judgement.objects.filter(pair__dataset_id=dataset_id)
+    return {
+        "judgements": judgements.count(), "repeats": judgements.filter(is_repeat=True).count(),
+        "pairs_beyond_overlap": beyond, "pairs_counter_drift": drift, "duplicate_first_judgements": duplicates,
+        "active_leases": Assignment.objects.filter(pair__dataset_id=dataset_id, status="active").count(),
+    }
+
+
+def main():
+    args = parse_args()
+    dataset_id, tokens = set_up(args)
+    server = None if args.url else start_gunicorn(args)
+    target = urllib.parse.urlparse(args.url or f"http://127.0.0.1:{args.port}")
+    from django.db import connection
+
+    vendor = connection.vendor
+    connection.close()
+    load_before = os.getloadavg()[0]
+    now = time.perf_counter()
+    start_at, measure_from = now + 0.5, now + 0.5 + args.warmup
+    stop_at = measure_from + args.duration
+    labellers = [Labeller(target.hostname, target.port, dataset_id, token, i, start_at, stop_at, measure_from)
+                 for i, token in enumerate(tokens)]
+    try:
+        for t in labellers:
+            t.start()
+        for t in labellers:
+            t.join()
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+    load_after = os.getloadavg()[0]
+
+    loops = sum(t.loops for t in labellers)
+    errors = sum(t.errors for t in labellers)
+    print(f"database: {vendor}; server: {'external ' + args.url if args.url else f'gunicorn {args.workers} workers x {args.threads} threads'}")
+    print(f"labellers: {args.labellers}; measured {args.duration:.0f} s after {args.warmup:.0f} s warm-up; "
+          f"pairs: {args.pairs}, overlap_k {args.overlap_k}, repeat_rate {args.repeat_rate}")
+    print(f"loops/s: {loops / args.duration:.1f}  ({loops} loops)")
+    for kind in ("next", "submit"):
+        values = [v for t in labellers for v in t.latency[kind]]
+        print(f"{kind:>6} latency ms: p50 {1000 * percentile(values, 50):.1f}  p95 {1000 * percentile(values, 95):.1f}  "
+              f"p99 {1000 * percentile(values, 99):.1f}")
+    print(f"errors: {errors}  labellers who ran out of pairs: {sum(t.empty for t in labellers)}")
+    for sample in {s for t in labellers for s in t.error_samples}:
+        print(f"  e.g. {sample}")
+    checks = check_database(dataset_id)
+    print("database after: " + ", ".join(f"{k} {v}" for k, v in checks.items()))
+    print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after; cpus: {os.cpu_count()}")
+    if checks["pairs_beyond_overlap"] or checks["duplicate_first_judgements"] or checks["pairs_counter_drift"]:
+        raise SystemExit("FAILED: the queue broke its overlap invariant")
+
+
+if __name__ == "__main__":
+    main()
