@@ -24,6 +24,12 @@ def database_url_of_test_db() -> str:
     return f"postgres://{auth}@{host}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Factories set a password per user; the default hasher would make that the slowest part."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def celery_queue():
     """A queue of this test session's own, so that a stray worker never takes our tasks."""
