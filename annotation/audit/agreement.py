@@ -19,9 +19,10 @@ Definitions (each figure gets a 95% percentile interval from the shared item boo
 import numpy as np
 
 from annotation.audit.data import BOTH_BAD, TIE, A, AuditData
-from annotation.audit.stats import ItemBootstrap, bootstrap_mean, percentile_interval, rate
+from annotation.audit.stats import ItemBootstrap, percentile_interval, rate
 
 MIN_SHARED = 20
+N_BOOT_COHEN = 100
 N_NOMINAL = 4
 ORDINAL_VALUES = np.arange(-3, 4)  # index = value + 3
 
@@ -146,7 +147,11 @@ def cohen_tables(data: AuditData, i: np.ndarray, j: np.ndarray, min_shared: int 
     c_lo = np.where(swap, data.choice[j], data.choice[i]).astype(np.int64)
     c_hi = np.where(swap, data.choice[i], data.choice[j]).astype(np.int64)
     key = lo * L + hi
-    keys, inverse, shared = np.unique(key, return_inverse=True, return_counts=True)
+    if L * L <= 50_000_000:  # a count per possible labeller pair: no sort needed
+        shared = np.bincount(key, minlength=L * L)
+        keys, inverse = np.arange(L * L), key
+    else:
+        keys, inverse, shared = np.unique(key, return_inverse=True, return_counts=True)
     good = shared >= min_shared
     table_of_key = np.cumsum(good) - 1
     rows = np.flatnonzero(good[inverse])
@@ -173,11 +178,14 @@ def cohen_from_tables(tables: np.ndarray) -> np.ndarray:
 def agreement_summary(data: AuditData, boot: ItemBootstrap) -> dict:
     nominal = category_counts(data.item, data.choice.astype(np.int64), data.n_items, N_NOMINAL)
     ordinal = category_counts(data.item, ordinal_codes(data), data.n_items, len(ORDINAL_VALUES))
-    fp, an, ao = fleiss_parts(nominal), alpha_parts(nominal), alpha_parts(ordinal)
-    n_multi = int(fp[:, 0].sum())
+    # Every figure is a function of each item's vote counts: work on the distinct count patterns.
+    patterns, freq, resampled_freq = boot.patterns(np.concatenate([nominal, ordinal], axis=1))
+    nom, ordi = patterns[:, :N_NOMINAL], patterns[:, N_NOMINAL:]
+    fp, an, ao = fleiss_parts(nom), alpha_parts(nom), alpha_parts(ordi)
     blocks = np.concatenate([fp, an, ao], axis=1)
-    full = blocks.sum(0, keepdims=True)
-    resampled = boot.sums(blocks) if n_multi else np.zeros((0, blocks.shape[1]))
+    full = (freq @ blocks)[None, :]
+    n_multi = int(full[0, 0])
+    resampled = resampled_freq @ blocks if n_multi else np.zeros((0, blocks.shape[1]))
     cut1, cut2 = fp.shape[1], fp.shape[1] + an.shape[1]
     V_ord = len(ORDINAL_VALUES)
 
@@ -204,14 +212,19 @@ def _cohen_summary(data: AuditData, boot: ItemBootstrap) -> tuple[dict, int]:
     kappas = cohen_from_tables(tables)
     if Q == 0 or np.isnan(kappas).all():
         return rate(None, None, None, 0), Q
-    # Resample items: a judgement pair's weight is its item's multiplicity in the resample.
+    # Resample items: a judgement pair's weight is its item's multiplicity in the resample. Each
+    # resample costs a pass over every qualifying judgement pair, so this one uses N_BOOT_COHEN.
     row_item = data.item[i[rows]]
-    means = []
-    for counts in boot.counts:
-        w = counts[row_item].astype(np.float64)
-        k = cohen_from_tables(np.bincount(table * 16 + cell, weights=w, minlength=Q * 16).reshape(Q, 4, 4))
-        means.append(np.nanmean(k) if np.isfinite(k).any() else np.nan)
-    lo, hi = percentile_interval(np.asarray(means))
+    flat = table * 16 + cell
+    rng = np.random.default_rng(boot.seed)
+    means = np.full(N_BOOT_COHEN, np.nan)
+    for b in range(N_BOOT_COHEN):
+        multiplicity = np.bincount(rng.integers(0, data.n_items, data.n_items), minlength=data.n_items)
+        t = np.bincount(flat, weights=multiplicity[row_item].astype(np.float64), minlength=Q * 16)
+        k = cohen_from_tables(t.reshape(Q, 4, 4))
+        if np.isfinite(k).any():
+            means[b] = np.nanmean(k)
+    lo, hi = percentile_interval(means)
     return rate(np.nanmean(kappas), lo, hi, int(np.isfinite(kappas).sum())), Q
 
 
@@ -223,15 +236,21 @@ def agreement_by_week(data: AuditData, boot_seed: int, n_boot: int) -> list[dict
         return []
     week = np.floor((np.maximum(data.t[i], data.t[j]) + 3 * 86400) / (7 * 86400)).astype(np.int64)
     same = (data.choice[i] == data.choice[j]).astype(np.float64)
-    key = week * data.n_items + data.item[i]
-    keys, inv = np.unique(key, return_inverse=True)
-    share = np.bincount(inv, weights=same) / np.bincount(inv)  # per (week, item)
-    key_week = keys // data.n_items
-    rng = np.random.default_rng(boot_seed)
+    week0 = week.min()
+    key = (week - week0) * data.n_items + data.item[i]
+    if key.max() < 50_000_000:  # counts per possible (week, item): no sort needed
+        pairs_n = np.bincount(key)
+        keys = np.flatnonzero(pairs_n)
+        share = np.bincount(key, weights=same)[keys] / pairs_n[keys]
+    else:
+        keys, inv = np.unique(key, return_inverse=True)
+        share = np.bincount(inv, weights=same) / np.bincount(inv)  # per (week, item)
+    key_week = keys // data.n_items + week0
     out = []
     for w in np.unique(key_week):
         s = share[key_week == w]
-        lo, hi = percentile_interval(bootstrap_mean(s, rng, n_boot))
+        patterns, _, resampled = ItemBootstrap(len(s), n_boot=n_boot, seed=boot_seed).patterns(s)
+        lo, hi = percentile_interval((resampled @ patterns)[:, 0] / len(s))
         start = np.datetime64(int(w * 7 * 86400 - 3 * 86400), "s").astype("datetime64[D]")
         out.append({"week": str(start), **rate(s.mean(), lo, hi, len(s))})
     return out

@@ -4,6 +4,7 @@ import numpy as np
 
 from annotation.audit.agreement import N_NOMINAL, category_counts
 from annotation.audit.data import AuditData
+from annotation.audit.stats import sort_within_groups
 
 MIN_OTHERS = 2
 
@@ -31,7 +32,7 @@ def reference_side(data: AuditData, majority: np.ndarray) -> np.ndarray:
 def sessions(data: AuditData, gap_s: float = 30 * 60) -> tuple[np.ndarray, np.ndarray]:
     """Position of each judgement within its labeller's session (1 = first), sessions split at
     gaps longer than gap_s; and the session number (global)."""
-    order = np.lexsort((data.t, data.labeller))
+    order = sort_within_groups(data.labeller, data.t)
     lab, t = data.labeller[order], data.t[order]
     new = np.ones(len(order), dtype=bool)
     new[1:] = (lab[1:] != lab[:-1]) | (np.diff(t) > gap_s)

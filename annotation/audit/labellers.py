@@ -19,7 +19,7 @@ import numpy as np
 
 from annotation.audit.bias import Indicators, sides_randomised
 from annotation.audit.data import AuditData
-from annotation.audit.stats import newcombe_diff, wilson, wilson_rate, z_for
+from annotation.audit.stats import group_medians, newcombe_diff, wilson, wilson_rate, z_for
 
 ALPHA = 0.05
 MIN_N = {"agreement": 30, "gold": 20, "repeats": 10, "position": 30, "departures": 10, "speed": 20}
@@ -45,9 +45,9 @@ def labeller_table(data: AuditData, ind: Indicators, majority: np.ndarray, quali
     k["repeats"] = (same, reps)
     chance = _chance_rates(data, majority)
     flags = _flags(data, k, chance)
+    medians = group_medians(data.time_ms, data.labeller, L)
     rows = []
     for j in range(L):
-        times = data.time_ms[(data.labeller == j) & np.isfinite(data.time_ms)]
         rows.append({
             "username": data.usernames[j],
             "locale": data.locales[j],
@@ -60,7 +60,7 @@ def labeller_table(data: AuditData, ind: Indicators, majority: np.ndarray, quali
             "position_bias": wilson_rate(*_pick(k["left"], j)),
             "sycophancy": wilson_rate(*_pick(k["agreeing"], j)),
             "too_fast": wilson_rate(*_pick(k["fast"], j)),
-            "median_time_ms": float(np.median(times)) if len(times) else None,
+            "median_time_ms": None if np.isnan(medians[j]) else float(medians[j]),
             "quality": None if np.isnan(quality[j]) else round(float(quality[j]), 4),
             "flags": flags[j],
         })
@@ -75,17 +75,15 @@ def _chance_rates(data: AuditData, majority: np.ndarray) -> dict[str, np.ndarray
     """What a labeller who clicks at random, with their own shares of the four choices, would
     score on the majority, the gold items and their repeats."""
     L = data.n_labellers
-    own = np.zeros((L, 4))
-    np.add.at(own, (data.labeller, data.choice), 1)
-    own /= np.maximum(own.sum(1, keepdims=True), 1)
-    maj = np.zeros((L, 4))
+    def shares(lab, code):
+        counts = np.bincount(lab * 4 + code.astype(np.int64), minlength=L * 4).reshape(L, 4).astype(np.float64)
+        return counts / np.maximum(counts.sum(1, keepdims=True), 1)
+
+    own = shares(data.labeller, data.choice)
     ok = majority >= 0
-    np.add.at(maj, (data.labeller[ok], majority[ok]), 1)
-    maj /= np.maximum(maj.sum(1, keepdims=True), 1)
-    gold = np.zeros((L, 4))
+    maj = shares(data.labeller[ok], majority[ok])
     g = data.gold[data.item]
-    np.add.at(gold, (data.labeller[g >= 0], g[g >= 0]), 1)
-    gold /= np.maximum(gold.sum(1, keepdims=True), 1)
+    gold = shares(data.labeller[g >= 0], g[g >= 0])
     return {"majority": (own * maj).sum(1), "gold": (own * gold).sum(1), "repeats": (own**2).sum(1)}
 
 
