@@ -101,6 +101,12 @@ def set_up(args) -> tuple[int, list[str]]:
              content_hash=sha(f"pair-{run}-{i}"))
         for i, prompt in enumerate(prompts)
     )
+    # Fresh planner statistics, as autovacuum would gather soon after a real import: without them
+    # PostgreSQL sorts every open pair instead of walking the queue index.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     tokens = []
     for i in range(args.labellers):
         user = get_user_model().objects.create_user(username=f"bench-{run}-{i}", password=None)
@@ -122,7 +128,7 @@ def start_gunicorn(args) -> subprocess.Popen:
     while time.monotonic() < deadline:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
-            conn.request("GET", "/api/schema/")
+            conn.request("GET", "/accounts/login/")
             conn.getresponse().read()
             return proc
         except OSError:

@@ -83,14 +83,19 @@ def assignments_expire(*, now=None) -> int:
 
 def _open_pair(*, labeller: Labeller, dataset: Dataset) -> Pair | None:
     """The open pair closest to overlap_k that this labeller has not seen, locked for this
-    transaction; pairs other labellers are leasing right now are skipped, not waited for."""
-    return (
+    transaction; pairs other labellers are leasing right now are skipped, not waited for.
+
+    The locking query reads the pair row alone (a narrow query plans fast and walks the
+    pair_queue_order index); the prompt and responses are read after it, by primary key."""
+    locked = list(
         pairs_open_to(labeller=labeller, dataset=dataset)
-        .select_related("prompt", "response_a", "response_b")
         .order_by(F("taken").desc(), F("id").desc())
-        .select_for_update(skip_locked=True, of=("self",))
-        .first()
+        .select_for_update(skip_locked=True)
+        .values_list("pk", flat=True)[:1]
     )
+    if not locked:
+        return None
+    return Pair.objects.select_related("prompt", "response_a", "response_b").get(pk=locked[0])
 
 
 def _gold_pair(*, labeller: Labeller, dataset: Dataset) -> Pair | None:
