@@ -50,6 +50,7 @@ def labeller_table(data: AuditData, ind: Indicators, majority: np.ndarray, quali
     for j in range(L):
         rows.append({
             "username": data.usernames[j],
+            "labeller_id": int(data.labeller_ids[j]),
             "locale": data.locales[j],
             "expertise": data.expertise[j],
             "n": int(n[j]),
