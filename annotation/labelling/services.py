@@ -16,8 +16,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from annotation.labelling.checks import TIME_MS_MAX, clean_judgement, clean_time_ms
 from annotation.labelling.selectors import assignment_active, pairs_open_to, pairs_unseen_by
-from annotation.models import RESPONSE_FLAGS, Assignment, Dataset, Judgement, Labeller, Pair
+from annotation.models import Assignment, Dataset, Judgement, Labeller, Pair
 from common.exceptions import ApplicationError
 
 # A planned repeat comes after at least this many other judgements of the same labeller, so it is
@@ -28,7 +29,6 @@ REPEAT_GAP = 5
 SWEEP_PROBABILITY = 0.1
 SKIP_REASON_MAX = 200
 IDEMPOTENCY_KEY_MAX = 100
-TIME_MS_MAX = 24 * 3600 * 1000
 _system_random = random.SystemRandom()
 
 
@@ -77,7 +77,7 @@ def _expire_due(*, now) -> int:
 
 @transaction.atomic
 def assignments_expire(*, now=None) -> int:
-    """Returns the slots of abandoned leases to the queue (the queue also does this on every request)."""
+    """Returns the slots of abandoned leases to the queue (the queue also sweeps now and then)."""
     return _expire_due(now=now or timezone.now())
 
 
@@ -204,46 +204,6 @@ def assignment_skip(*, labeller: Labeller, assignment_id: int, reason: str) -> A
     return lease
 
 
-def _clean_judgement(*, dataset: Dataset, shown_left: str, choice: str, strength, flags) -> tuple[str, int | None, dict]:
-    """Validates a judgement's fields against the dataset; `choice` may also be 'left'/'right',
-    resolved against the side shown on the left. Returns (choice in A/B terms, strength, flags)."""
-    if choice in ("left", "right"):
-        other = "b" if shown_left == "a" else "a"
-        choice = shown_left if choice == "left" else other
-    if choice not in dataset.choices:
-        raise ApplicationError(f"Choice '{choice}' is not one of this dataset's choices: {', '.join(dataset.choices)}.")
-    if strength in ("", None):
-        strength = None
-    elif choice not in ("a", "b"):
-        raise ApplicationError("Strength only applies when one response is better (not to a tie or both bad).")
-    elif str(strength) not in dataset.strength_scale:
-        raise ApplicationError(f"Strength '{strength}' is not on this dataset's scale: {', '.join(dataset.strength_scale)}.")
-    else:
-        strength = int(strength)
-    flags = flags or {}
-    if not isinstance(flags, dict) or set(flags) - {"a", "b"}:
-        raise ApplicationError('Flags must look like {"a": [...], "b": [...]}.')
-    for side, names in flags.items():
-        if not isinstance(names, list):
-            raise ApplicationError(f"Flags for response {side.upper()} must be a list of names.")
-        unknown = set(names) - set(RESPONSE_FLAGS)
-        if unknown:
-            raise ApplicationError(f"Unknown flag(s) for response {side.upper()}: {', '.join(sorted(unknown))}.")
-    return choice, strength, {side: sorted(set(names)) for side, names in flags.items() if names}
-
-
-def _clean_time_ms(time_ms) -> int | None:
-    if time_ms in ("", None):
-        return None
-    try:
-        time_ms = int(time_ms)
-    except (TypeError, ValueError):
-        raise ApplicationError(f"time_ms must be a whole number of milliseconds, not '{time_ms}'.") from None
-    if not 0 <= time_ms <= TIME_MS_MAX:
-        raise ApplicationError(f"time_ms {time_ms} is outside 0..{TIME_MS_MAX}.")
-    return time_ms
-
-
 def _idempotent_replay(*, labeller: Labeller, idempotency_key: str, pair_id: int) -> Judgement | None:
     if not idempotency_key:
         return None
@@ -266,10 +226,10 @@ def _judgement_submit(*, labeller, assignment_id, choice, strength, rationale, f
             f"Assignment {assignment_id} is already {lease.get_status_display().lower()}; revise your judgement instead."
         )
     dataset = lease.pair.dataset
-    choice, strength, flags = _clean_judgement(
+    choice, strength, flags = clean_judgement(
         dataset=dataset, shown_left=lease.shown_left, choice=choice, strength=strength, flags=flags
     )
-    time_ms = _clean_time_ms(time_ms)
+    time_ms = clean_time_ms(time_ms)
     pairs = Pair.objects.filter(pk=lease.pair_id)
     if lease.is_repeat:
         pass  # repeats measure self-consistency and are not counted
@@ -340,13 +300,13 @@ def judgement_revise(
         raise ApplicationError(f"Judgement {judgement_id} is not one of yours.")
     if original.superseded:
         raise ApplicationError(f"Judgement {judgement_id} was already revised; revise the latest version.")
-    choice, strength, flags = _clean_judgement(
+    choice, strength, flags = clean_judgement(
         dataset=original.pair.dataset, shown_left=original.shown_left, choice=choice, strength=strength, flags=flags
     )
     original.superseded = True
     original.save(update_fields=["superseded"])
     return Judgement.objects.create(
         pair_id=original.pair_id, labeller=labeller, choice=choice, strength=strength, rationale=(rationale or "").strip(),
-        flags=flags, shown_left=original.shown_left, time_ms=_clean_time_ms(time_ms), created_at=now or timezone.now(),
+        flags=flags, shown_left=original.shown_left, time_ms=clean_time_ms(time_ms), created_at=now or timezone.now(),
         is_repeat=original.is_repeat, revision_of=original,
     )
