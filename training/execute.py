@@ -20,8 +20,10 @@ RUN_OPTIONS = {"sample_every": 5, "kl_limit": 20.0, "monitor_window": 3}
 
 
 def run_dir(run) -> Path:
+    """The run's own folder. The creation time is in the name so that a database rebuilt from
+    scratch (ids starting at 1 again) never resumes from another run's checkpoint."""
     kind = "sft-runs" if isinstance(run, SFTRun) else "policy-runs"
-    return Path(settings.ARBITER_ARTIFACTS_DIR) / kind / str(run.pk)
+    return Path(settings.ARBITER_ARTIFACTS_DIR) / kind / f"{run.pk}-{run.created_at:%Y%m%d%H%M%S%f}"
 
 
 def _worker_name(worker: str) -> str:

@@ -1,6 +1,7 @@
 """Writes for policy runs: create, cancel, resume, and sending a finished policy's samples back to
 labellers (iterated RLHF)."""
 import random
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -9,12 +10,14 @@ from django.db import transaction
 from annotation.dataio.hashing import pair_hash, prompt_hash, response_hash
 from annotation.models import Dataset, Pair, Prompt, Response
 from common.exceptions import ApplicationError
-from common.jobs import job_cancel, job_requeue
+from common.jobs import job_cancel, job_requeue, jobs_fail_stale
 from common.models import Job, JobStatus
 from rewardmodel.models import RewardModelRun
 from training.models import PolicyRun, SFTRun
 
 SEND_MODES = ("policy_vs_sft", "two_policy")
+# A worker that sends no heartbeat for this long is taken for dead (SFT and PPO beat every step).
+STALE_AFTER = timedelta(minutes=10)
 
 
 def _training_queue() -> dict:
@@ -92,6 +95,12 @@ def run_resume(*, run: Job, enqueue: bool = True) -> Job:
     if enqueue:
         _enqueue(run)
     return run
+
+
+def runs_fail_stale(*, older_than: timedelta = STALE_AFTER) -> int:
+    """Marks failed the SFT and PPO runs whose worker died, so none stays "running" for ever;
+    they can be resumed from their last checkpoint."""
+    return jobs_fail_stale(SFTRun, older_than=older_than) + jobs_fail_stale(PolicyRun, older_than=older_than)
 
 
 def policy_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, mode: str = "policy_vs_sft",

@@ -1,15 +1,11 @@
 """Celery tasks: thin. Each loads its run and calls one service; a failure hook marks the run
 failed even when the service could not (e.g. the row failed to load mid-way)."""
-from datetime import timedelta
-
 from celery import Task, shared_task
 
-from common.jobs import job_fail, jobs_fail_stale
+from common.jobs import job_fail
 from training.execute import policy_run_execute, sft_run_execute
 from training.models import PolicyRun, SFTRun
-
-# A worker that sends no heartbeat for this long is taken for dead (PPO and SFT beat every step).
-STALE_AFTER = timedelta(minutes=10)
+from training.services import runs_fail_stale
 
 
 class _RunTask(Task):
@@ -45,4 +41,4 @@ def policy_run_task(self, run_id: int) -> str:
 def training_runs_fail_stale() -> int:
     """Run periodically (celery beat): marks failed the runs whose worker died, so that none stays
     "running" for ever; they can then be resumed from their last checkpoint."""
-    return jobs_fail_stale(SFTRun, older_than=STALE_AFTER) + jobs_fail_stale(PolicyRun, older_than=STALE_AFTER)
+    return runs_fail_stale()
