@@ -25,9 +25,7 @@ def _fit(ma, mb, x, y, w, n_models, use_x, start, iterations: int = 25):
     P = n_models + (1 if use_x else 0)
     theta = start.copy()
     total = w.sum()
-    ridge = np.full(P, 2 * RIDGE)
-    if use_x:
-        ridge[-1] = 0.0
+    ridge = np.full(P, 2 * RIDGE)  # on gamma too: keeps the fit defined when all lengths are equal
     for _ in range(iterations):
         gamma = theta[n_models] if use_x else 0.0
         z = theta[ma] - theta[mb] + gamma * x

@@ -64,7 +64,8 @@ class ItemBootstrap:
 
     def patterns(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(patterns (P, p), frequency (P,), resampled frequencies (B, P)) of the per-item rows."""
-        rows = np.asarray(rows, dtype=np.float64).reshape(self.n_items, -1)
+        rows = np.asarray(rows, dtype=np.float64)
+        rows = rows[:, None] if rows.ndim == 1 else rows
         if self.n_items == 0:
             return rows, np.zeros(0), np.zeros((self.n_boot, 0))
         patterns, freq = _unique_rows(rows)

@@ -1,0 +1,50 @@
+"""The audit of the shipped LLMFAO crowd judgements (real data), imported with import_data."""
+from io import StringIO
+from pathlib import Path
+
+import krippendorff
+import numpy as np
+import pytest
+from django.core.management import call_command
+
+from annotation.audit.agreement import ordinal_codes
+from annotation.audit.data import audit_data_load
+from annotation.audit.report import audit_report
+from annotation.models import Dataset
+
+pytestmark = pytest.mark.django_db
+LLMFAO = Path(__file__).resolve().parents[3] / "data" / "demo" / "llmfao-judgements.jsonl.gz"
+
+
+@pytest.fixture(scope="module")
+def llmfao(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        call_command("import_data", str(LLMFAO), "--dataset", "llmfao-test", stdout=StringIO())
+        dataset = Dataset.objects.get(name="llmfao-test")
+        yield dataset
+        dataset.delete()
+
+
+def test_demo_audit_counts_and_agreement_match_the_krippendorff_package(llmfao):
+    report = audit_report(dataset=llmfao, use_cache=False)
+    assert (report["n_judgements"], report["n_pairs"], report["n_labellers"]) == (8931, 2139, 124)
+    data = audit_data_load(dataset_id=llmfao.pk)
+    reliability = np.full((data.n_labellers, data.n_items), np.nan)  # labellers x pairs, nan = not judged
+    reliability[data.labeller, data.item] = data.choice
+    nominal = krippendorff.alpha(reliability_data=reliability, level_of_measurement="nominal", value_domain=[0, 1, 2, 3])
+    assert report["agreement"]["krippendorff_alpha_nominal"]["value"] == pytest.approx(nominal, abs=1e-9)
+    reliability[data.labeller, data.item] = ordinal_codes(data)
+    reliability[reliability < 0] = np.nan
+    ordinal = krippendorff.alpha(reliability_data=reliability, level_of_measurement="ordinal", value_domain=list(range(7)))
+    assert report["agreement"]["krippendorff_alpha_ordinal"]["value"] == pytest.approx(ordinal, abs=1e-9)
+
+
+def test_demo_audit_reports_the_confounded_position_and_a_leaderboard(llmfao):
+    report = audit_report(dataset=llmfao)
+    position = report["biases"]["position"]
+    assert position["sides_randomised"] is False and "not randomised" in position["sentence"]
+    assert not any(f["rule"] == "position" for row in report["labellers"] for f in row["flags"])
+    board = report["leaderboard"]
+    assert len(board["models"]) > 10
+    assert all(m["raw"]["low"] <= m["raw"]["value"] <= m["raw"]["high"] for m in board["models"])
+    assert report["biases"]["speed"]["too_fast"]["value"] is None  # no times in this log
