@@ -147,7 +147,7 @@ class Labeller(threading.Thread):
         self.rng = random.Random(seed)
         self.start_at, self.stop_at, self.measure_from = start_at, stop_at, measure_from
         self.latency = {"next": [], "submit": []}
-        self.loops = self.errors = self.empty = 0
+        self.loops = self.loops_all = self.errors = self.empty = 0
         self.error_samples = []
 
     def call(self, conn, method, path, body=None):
@@ -182,6 +182,7 @@ class Labeller(threading.Thread):
                 conn.close()
                 conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
                 continue
+            self.loops_all += 1
             if t0 >= self.measure_from and time.perf_counter() <= self.stop_at:
                 self.loops += 1
                 self.latency["next"].append(dt_next)
@@ -250,7 +251,7 @@ def main():
     print(f"database: {vendor}; server: {'external ' + args.url if args.url else f'gunicorn {args.workers} workers x {args.threads} threads'}")
     print(f"labellers: {args.labellers}; measured {args.duration:.0f} s after {args.warmup:.0f} s warm-up; "
           f"pairs: {args.pairs}, overlap_k {args.overlap_k}, repeat_rate {args.repeat_rate}")
-    print(f"loops/s: {loops / args.duration:.1f}  ({loops} loops)")
+    print(f"loops/s: {loops / args.duration:.1f}  ({loops} loops measured, {sum(t.loops_all for t in labellers)} in all)")
     for kind in ("next", "submit"):
         values = [v for t in labellers for v in t.latency[kind]]
         print(f"{kind:>6} latency ms: p50 {1000 * percentile(values, 50):.1f}  p95 {1000 * percentile(values, 95):.1f}  "
