@@ -1,1 +1,21 @@
-urlpatterns = []
+from django.urls import path
+
+from training import apis
+from training.models import PolicyRun, SFTRun
+
+urlpatterns = [
+    path("sft-runs/", apis.SFTRunListApi.as_view(), name="training-sft-list"),
+    path("sft-runs/create/", apis.SFTRunCreateApi.as_view(), name="training-sft-create"),
+    path("sft-runs/<int:pk>/", apis.SFTRunDetailApi.as_view(), name="training-sft-detail"),
+    path("sft-runs/<int:pk>/cancel/", apis.RunCancelApi.as_view(model=SFTRun), name="training-sft-cancel"),
+    path("sft-runs/<int:pk>/resume/", apis.RunResumeApi.as_view(model=SFTRun), name="training-sft-resume"),
+    path("policy-runs/", apis.PolicyRunListApi.as_view(), name="training-policy-list"),
+    path("policy-runs/create/", apis.PolicyRunCreateApi.as_view(), name="training-policy-create"),
+    path("policy-runs/<int:pk>/", apis.PolicyRunDetailApi.as_view(), name="training-policy-detail"),
+    path("policy-runs/<int:pk>/steps/", apis.PolicyRunStepsApi.as_view(), name="training-policy-steps"),
+    path("policy-runs/<int:pk>/samples/", apis.PolicyRunSamplesApi.as_view(), name="training-policy-samples"),
+    path("policy-runs/<int:pk>/cancel/", apis.RunCancelApi.as_view(model=PolicyRun), name="training-policy-cancel"),
+    path("policy-runs/<int:pk>/resume/", apis.RunResumeApi.as_view(model=PolicyRun), name="training-policy-resume"),
+    path("policy-runs/<int:pk>/send-to-annotation/", apis.PolicySendToAnnotationApi.as_view(),
+         name="training-policy-send"),
+]

@@ -1,0 +1,54 @@
+"""What run_sft and run_ppo share: queue or run inline, wait, print."""
+import json
+import time
+
+from django.core.management.base import CommandError
+
+from common.models import JobStatus
+
+ENDED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+def add_common_arguments(parser):
+    parser.add_argument("--name", default="")
+    parser.add_argument("--config", default="{}", help="more options as a JSON object")
+    parser.add_argument("--inline", action="store_true", help="run in this process instead of a Celery worker")
+    parser.add_argument("--wait", action="store_true", help="wait for the worker to finish the run")
+    parser.add_argument("--json", action="store_true", help="print the run as JSON")
+
+
+def parse_config(options, names: list[str]) -> dict:
+    try:
+        config = json.loads(options["config"])
+    except json.JSONDecodeError as exc:
+        raise CommandError(f"--config is not valid JSON: {exc}") from exc
+    if not isinstance(config, dict):
+        raise CommandError("--config must be a JSON object.")
+    for name in names:
+        if options.get(name) is not None:
+            config[name] = options[name]
+    return config
+
+
+def finish(command, run, options, execute):
+    if options["inline"]:
+        try:
+            run = execute(run=run)
+        except Exception as exc:  # the run is already marked failed; say why and exit non-zero
+            run.refresh_from_db()
+            raise CommandError(f"{run} failed: {exc}") from exc
+    elif options["wait"]:
+        while True:
+            run.refresh_from_db()
+            if run.status in ENDED:
+                break
+            time.sleep(2)
+    if options["json"]:
+        command.stdout.write(json.dumps({
+            "id": run.pk, "status": run.status, "progress": run.progress, "artifact_path": run.artifact_path,
+            "summary": run.summary, "error": run.error,
+        }, default=str))
+    else:
+        command.stdout.write(f"{run} (id {run.pk}): {run.status}" + (f" -> {run.artifact_path}" if run.artifact_path else ""))
+    if run.status == JobStatus.FAILED:
+        raise CommandError(run.error)

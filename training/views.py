@@ -1,0 +1,173 @@
+"""Policy-run pages (admins only): lists, create forms, live run pages, cancel/resume, samples
+sent back to annotation, checkpoint download."""
+import shutil
+import tempfile
+from pathlib import Path
+
+from django.contrib import messages
+from django.http import FileResponse, Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from common.charts import line_chart
+from common.exceptions import ApplicationError
+from common.permissions import admin_required
+from training import selectors, services
+from training.forms import PolicyRunForm, SendToAnnotationForm, SFTRunForm
+from training.models import PolicyRun, SFTRun
+
+KINDS = {"sft": SFTRun, "ppo": PolicyRun}
+HEADLINE = [("step", "step"), ("score", "objective/scores"), ("KL", "objective/kl"), ("beta", "objective/kl_coef"),
+            ("entropy", "policy/entropy"), ("clip fraction", "policy/clipfrac"), ("episodes/s", "episodes_per_second")]
+CHARTS = [
+    ("Reward-model score", ["objective/scores"]),
+    ("KL to the reference (nats / response)", ["objective/kl"]),
+    ("beta (KL coefficient)", ["objective/kl_coef"]),
+    ("Policy entropy", ["policy/entropy"]),
+    ("Response length (tokens)", ["val/response_length"]),
+    ("Clip fraction", ["policy/clipfrac"]),
+    ("Value loss", ["loss/value"]),
+    ("Approximate KL (per update)", ["policy/approxkl"]),
+]
+
+
+def _run(kind: str, pk: int):
+    if kind not in KINDS:
+        raise Http404
+    return get_object_or_404(KINDS[kind], pk=pk)
+
+
+def _detail_url(kind, run):
+    return redirect("training:sft_detail" if kind == "sft" else "training:policy_detail", pk=run.pk)
+
+
+@require_GET
+@admin_required
+def run_list(request):
+    return render(request, "training/runs.html", {
+        "sft_runs": selectors.sft_run_list()[:100], "policy_runs": selectors.policy_run_list()[:100],
+    })
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def sft_create(request):
+    form = SFTRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            run = services.sft_run_create(dataset=d["dataset"], base_model_path=d["base_model_path"].strip(),
+                                          name=d["name"], created_by=request.user,
+                                          config={k: d[k] for k in SFTRunForm.CONFIG_FIELDS})
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("training:sft_detail", pk=run.pk)
+    return render(request, "training/create.html", {"form": form, "title": "New SFT run"})
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def policy_create(request):
+    form = PolicyRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            run = services.policy_run_create(
+                sft_run=d["sft_run"], reward_run=d["reward_run"], held_out_reward_run=d["held_out_reward_run"],
+                dataset=d["dataset"], name=d["name"], created_by=request.user,
+                config={k: d[k] for k in PolicyRunForm.CONFIG_FIELDS},
+            )
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("training:policy_detail", pk=run.pk)
+    return render(request, "training/create.html", {"form": form, "title": "New PPO run"})
+
+
+@require_GET
+@admin_required
+def sft_detail(request, pk: int):
+    run = get_object_or_404(SFTRun.objects.select_related("dataset"), pk=pk)
+    chart = line_chart({"loss": [(s, v) for s, v in run.losses]}, title="Training loss (response tokens)", x_label="step")
+    template = "training/sft_detail.html" + ("#live" if request.htmx else "")
+    return render(request, template, {"run": run, "chart": chart, "kind": "sft"})
+
+
+@require_GET
+@admin_required
+def policy_detail(request, pk: int):
+    run = get_object_or_404(PolicyRun.objects.select_related("dataset", "sft_run", "reward_run", "held_out_reward_run"), pk=pk)
+    last = selectors.policy_run_last_metrics(run=run)
+    names = [n for _, ns in CHARTS for n in ns]
+    series = selectors.policy_run_series(run=run, names=names)
+    charts = [line_chart({n: series[n] for n in ns}, title=title, x_label="step") for title, ns in CHARTS]
+    charts.append(line_chart(selectors.policy_run_reward_vs_kl(run=run), title="Proxy vs held-out reward against KL",
+                             x_label="KL"))
+    context = {
+        "run": run, "kind": "ppo", "charts": charts,
+        "headline": [(label, last[key]) for label, key in HEADLINE if key in last],
+        "warnings": selectors.policy_run_warnings(run=run), "samples": selectors.policy_run_samples(run=run)[:64],
+        "send_form": SendToAnnotationForm(initial={"dataset": run.dataset_id}),
+    }
+    template = "training/policy_detail.html" + ("#live" if request.htmx else "")
+    return render(request, template, context)
+
+
+@require_POST
+@admin_required
+def run_cancel(request, kind: str, pk: int):
+    run = _run(kind, pk)
+    try:
+        services.run_cancel(run=run)
+        messages.success(request, "Cancel requested: the run stops at its next step and keeps its checkpoint.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return _detail_url(kind, run)
+
+
+@require_POST
+@admin_required
+def run_resume(request, kind: str, pk: int):
+    run = _run(kind, pk)
+    try:
+        services.run_resume(run=run)
+        messages.success(request, "Queued again: it continues from its last checkpoint.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return _detail_url(kind, run)
+
+
+@require_POST
+@admin_required
+def policy_send(request, pk: int):
+    run = get_object_or_404(PolicyRun, pk=pk)
+    form = SendToAnnotationForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Check the send form: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("training:policy_detail", pk=pk)
+    d = form.cleaned_data
+    try:
+        pairs = services.policy_samples_send_to_annotation(run=run, dataset=d["dataset"], mode=d["mode"],
+                                                           n_prompts=d["n_prompts"], created_by=request.user)
+        messages.success(request, f"{len(pairs)} new pairs added to “{d['dataset'].name}” for labellers.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("training:policy_detail", pk=pk)
+
+
+@require_GET
+@admin_required
+def run_download(request, kind: str, pk: int):
+    """The finished model folder as a zip (a standard Hugging Face folder inside)."""
+    run = _run(kind, pk)
+    folder = Path(run.artifact_path) if run.artifact_path else None
+    if folder is None or not folder.is_dir():
+        raise Http404("This run has no finished model.")
+    tmp = tempfile.TemporaryFile(suffix=".zip")
+    with tempfile.TemporaryDirectory() as work:
+        archive = shutil.make_archive(str(Path(work) / "model"), "zip", root_dir=folder)
+        with open(archive, "rb") as src:
+            shutil.copyfileobj(src, tmp)
+    tmp.seek(0)
+    return FileResponse(tmp, as_attachment=True, filename=f"{kind}-run-{run.pk}.zip")
