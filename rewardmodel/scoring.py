@@ -1,0 +1,76 @@
+"""Scoring (prompt, response) texts with a trained run's model, and batch scoring of a dataset's pairs."""
+import threading
+from functools import lru_cache
+
+from django.db import transaction
+
+from annotation.models import Pair
+from common.exceptions import ApplicationError
+from common.models import JobStatus
+from rewardmodel.models import PairScore, RewardModelRun
+
+MAX_ITEMS = 256
+_lock = threading.Lock()
+
+
+@lru_cache(maxsize=2)
+def _load(artifact_path: str):
+    from rewardmodel.backbone import is_decoder, load_backbone
+
+    model, tokenizer = load_backbone(artifact_path)
+    model.eval()
+    return model, tokenizer, is_decoder(model)
+
+
+def _scorable(run: RewardModelRun) -> str:
+    if run.status != JobStatus.SUCCEEDED or not run.artifact_path:
+        raise ApplicationError(f"Run {run.pk} is {run.status}; only a succeeded run has a model to score with.")
+    return run.artifact_path
+
+
+def score_texts(*, run: RewardModelRun, items: list[tuple[object, str]]) -> tuple[list[float], int]:
+    """Rewards of (prompt, response) items, prompt as text or [{role, content}]; also how many
+    were truncated to the run's max_length (from the left, keeping the response)."""
+    import torch
+
+    from rewardmodel.batching import pad_right
+    from rewardmodel.text import as_messages, encode, render, special_affixes
+
+    path = _scorable(run)
+    max_length = int(run.config.get("train", {}).get("max_length", 256))
+    model, tokenizer, decoder = _load(path)
+    affixes = special_affixes(tokenizer)
+    encoded = [
+        encode(tokenizer, render(tokenizer, as_messages(p), r, decoder=decoder), max_length=max_length, decoder=decoder, affixes=affixes)
+        for p, r in items
+    ]
+    scores = [0.0] * len(encoded)
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
+    with _lock, torch.inference_mode():  # one model shared by the threads of a web worker
+        for start in range(0, len(order), 32):
+            chunk = order[start : start + 32]
+            ids, mask = pad_right([encoded[i][0] for i in chunk], tokenizer.pad_token_id)  # (n, T)
+            rewards = model(input_ids=ids, attention_mask=mask).logits[:, 0].float().tolist()
+            for i, r in zip(chunk, rewards):
+                scores[i] = r
+    return scores, sum(t for _, t in encoded)
+
+
+def pair_scores_compute(*, run_id: int, dataset_id: int) -> int:
+    """Scores both responses of every pair of a dataset with the run's model and stores them
+    (one PairScore row per pair, replaced on a re-score). Returns how many pairs were scored."""
+    run = RewardModelRun.objects.get(pk=run_id)
+    _scorable(run)
+    pairs = list(Pair.objects.filter(dataset_id=dataset_id).select_related("prompt", "response_a", "response_b").order_by("id"))
+    done = 0
+    for start in range(0, len(pairs), 256):
+        chunk = pairs[start : start + 256]
+        items = [(p.prompt.messages, p.response_a.text) for p in chunk] + [(p.prompt.messages, p.response_b.text) for p in chunk]
+        scores, _ = score_texts(run=run, items=items)
+        with transaction.atomic():
+            PairScore.objects.filter(run=run, pair__in=chunk).delete()
+            PairScore.objects.bulk_create(
+                [PairScore(run=run, pair=p, score_a=scores[i], score_b=scores[len(chunk) + i]) for i, p in enumerate(chunk)]
+            )
+        done += len(chunk)
+    return done

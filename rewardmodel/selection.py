@@ -1,0 +1,149 @@
+"""Which comparisons a run trains on: counted judgements (audit exclusions honoured) aggregated per
+pair, split by prompt into train and validation, with a snapshot that identifies the data."""
+import hashlib
+import random
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+
+from django.db.models import Avg
+
+from annotation.models import Choice, Pair
+from annotation.selectors import judgements_counted, pair_votes
+
+
+@dataclass
+class SelectionConfig:
+    aggregation: str = "majority"
+    """'majority': one example per pair with a strict majority for A or B (ties and split votes
+    left out); 'per_judgement': every counted vote is evidence (soft label, weight = votes)."""
+    min_agreement: float = 0.0
+    """Leave out pairs whose most common choice has less than this share of the votes."""
+    include_ties: bool = False
+    """Keep tie and both-bad votes (only for the tie-aware loss)."""
+    margin_scale: float = 1.0
+    """Margin for the Llama 2 loss: margin_scale * (mean strength - 1) / 2, i.e. 0 .. margin_scale."""
+    eval_fraction: float = 0.1
+    """Share of the prompts held out for validation (every pair of a prompt goes to one side)."""
+    seed: int = 1234
+    honour_exclusions: bool = True
+    extra_dataset_ids: list[int] = field(default_factory=list)
+    """More datasets to train on besides the run's own."""
+
+    def __post_init__(self):
+        if self.aggregation not in ("majority", "per_judgement"):
+            raise ValueError(f"aggregation must be 'majority' or 'per_judgement', not {self.aggregation!r}")
+        if not 0 <= self.min_agreement <= 1 or not 0 <= self.eval_fraction < 1:
+            raise ValueError("min_agreement must be in [0, 1] and eval_fraction in [0, 1)")
+
+
+@dataclass
+class PairExample:
+    """A comparison in text form (before tokenisation)."""
+
+    pair_id: int
+    prompt_id: int
+    messages: list[dict]
+    chosen: str
+    rejected: str
+    p_win: float = 1.0
+    p_tie: float = 0.0
+    margin: float = 0.0
+    weight: float = 1.0
+    agreement: float = 1.0
+    n_votes: int = 0
+    gold_is_chosen: bool | None = None
+
+
+@dataclass
+class Selection:
+    train: list[PairExample]
+    eval: list[PairExample]
+    gold: list[PairExample]
+    """Every pair with a gold answer, oriented gold-first (for gold accuracy)."""
+    snapshot: dict
+    judgement_ids: list[int]
+
+
+def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: list[int] | None = None) -> Selection:
+    """With `judgement_ids` (a resumed run), exactly those judgements are used again."""
+    dataset_ids = [dataset_id, *[d for d in config.extra_dataset_ids if d != dataset_id]]
+    votes, strengths, used_ids = {}, defaultdict(dict), []
+    for ds in dataset_ids:
+        qs = judgements_counted(dataset_id=ds, honour_exclusions=config.honour_exclusions)
+        if judgement_ids is not None:
+            qs = qs.model.objects.filter(id__in=judgement_ids, pair__dataset_id=ds)
+        used_ids += list(qs.order_by("id").values_list("id", flat=True))
+        votes.update({v.pair_id: v for v in pair_votes(qs)})
+        for row in qs.order_by().values("pair_id", "choice").annotate(s=Avg("strength")):
+            strengths[row["pair_id"]][row["choice"]] = row["s"]
+
+    left_out = {"tie_or_split": 0, "below_min_agreement": 0, "no_decisive_vote": 0}
+    kept = {}  # pair_id -> (chosen side, p_win, p_tie, weight, margin)
+    for pid, v in votes.items():
+        if v.agreement < config.min_agreement:
+            left_out["below_min_agreement"] += 1
+            continue
+        ties = v.tie + v.both_bad
+        if config.aggregation == "majority":
+            if v.winner is not None:
+                kept[pid] = (v.winner, 1.0, 0.0, 1.0)
+            elif config.include_ties and ties * 2 > v.total:
+                kept[pid] = (Choice.A.value, 0.5, 1.0, 1.0)
+            else:
+                left_out["tie_or_split"] += 1
+        else:
+            decisive = v.a + v.b
+            if decisive == 0 and not config.include_ties:
+                left_out["no_decisive_vote"] += 1
+                continue
+            side = Choice.A.value if v.a >= v.b else Choice.B.value
+            p_win = max(v.a, v.b) / decisive if decisive else 0.5
+            p_tie = ties / v.total if config.include_ties else 0.0
+            kept[pid] = (side, p_win, p_tie, float(v.total if config.include_ties else decisive))
+
+    pairs = Pair.objects.filter(id__in=list(kept)).select_related("response_a", "response_b", "prompt").order_by("id")
+    examples = []
+    for pair in pairs.iterator(chunk_size=500):
+        side, p_win, p_tie, weight = kept[pair.id]
+        chosen, rejected = (pair.response_a, pair.response_b) if side == "a" else (pair.response_b, pair.response_a)
+        s = strengths[pair.id].get(side)
+        v = votes[pair.id]
+        examples.append(PairExample(
+            pair_id=pair.id, prompt_id=pair.prompt_id, messages=pair.prompt.messages,
+            chosen=chosen.text, rejected=rejected.text, p_win=p_win, p_tie=p_tie, weight=weight,
+            margin=config.margin_scale * (s - 1) / 2 if s is not None and p_tie < 1 else 0.0,
+            agreement=v.agreement, n_votes=v.total,
+            gold_is_chosen=(pair.gold == side) if pair.gold else None,
+        ))
+
+    # Split by prompt with a fixed seed: no prompt is on both sides.
+    prompt_ids = sorted({e.prompt_id for e in examples})
+    random.Random(config.seed).shuffle(prompt_ids)
+    n_eval = round(len(prompt_ids) * config.eval_fraction)
+    if config.eval_fraction > 0 and n_eval == 0 and len(prompt_ids) >= 2:
+        n_eval = 1
+    eval_prompts = set(prompt_ids[:n_eval])
+    train = [e for e in examples if e.prompt_id not in eval_prompts]
+    evl = [e for e in examples if e.prompt_id in eval_prompts]
+
+    gold = []
+    for pair in Pair.objects.filter(dataset_id__in=dataset_ids).exclude(gold="").select_related("response_a", "response_b", "prompt"):
+        g, other = (pair.response_a, pair.response_b) if pair.gold == "a" else (pair.response_b, pair.response_a)
+        gold.append(PairExample(pair_id=pair.id, prompt_id=pair.prompt_id, messages=pair.prompt.messages,
+                                chosen=g.text, rejected=other.text, gold_is_chosen=True))
+
+    snapshot = {
+        "dataset_ids": dataset_ids,
+        "judgement_ids_sha256": hashlib.sha256(",".join(map(str, used_ids)).encode()).hexdigest(),
+        "n_judgements": len(used_ids),
+        "n_pairs_voted": len(votes),
+        "n_pairs_used": len(examples),
+        "n_train_pairs": len(train),
+        "n_eval_pairs": len(evl),
+        "n_train_prompts": len(prompt_ids) - n_eval,
+        "n_eval_prompts": n_eval,
+        "n_gold_pairs": len(gold),
+        "left_out": left_out,
+        "selection": asdict(config),
+    }
+    return Selection(train=train, eval=evl, gold=gold, snapshot=snapshot, judgement_ids=used_ids)

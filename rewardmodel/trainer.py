@@ -1,0 +1,247 @@
+"""Bradley-Terry reward-model training loop (torch + transformers + accelerate, no Trainer).
+
+One device (CPU or GPU):      python manage.py train_reward_model --dataset NAME --inline
+Several GPUs or machines:     accelerate launch -m rewardmodel.launch --dataset NAME ...
+(`train()` only uses the Accelerator it is handed: each process takes its share of every step's
+batches and DDP averages the gradients.)
+
+Phases per optimizer step: 1. cut the step's batches into micro-batches under a token budget,
+2. forward chosen and rejected together, 3. loss (normalised by the step's total weight, so
+micro-batching does not change it) and backward, 4. clip, optimizer and schedule step,
+5. log, heartbeat and evaluate, 6. checkpoint. Nothing here touches Django.
+"""
+import os
+import random
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from rewardmodel.batching import EncodedPair, collate, length_grouped_batches, split_by_token_budget
+from rewardmodel.config import RewardTrainConfig
+from rewardmodel.losses import PreferenceHead, preference_loss
+
+
+@dataclass
+class TrainResult:
+    history: list[dict] = field(default_factory=list)
+    """One dict per logged step (`step`, `epoch`, `loss`, `accuracy`, ... and `eval_*` when evaluated)."""
+    stopped: bool = False
+    """True when `on_step` asked to stop (cancel)."""
+    head: dict = field(default_factory=dict)
+    """The loss's learned parameters (length coefficient, tie nu)."""
+    steps: int = 0
+    resumed_from: int = 0
+    """The checkpoint's step when training resumed from one."""
+
+
+def make_accelerator(mixed_precision: str = "auto"):
+    from accelerate import Accelerator
+
+    if mixed_precision == "auto":
+        mixed_precision = "bf16" if torch.cuda.is_available() else "no"
+    return Accelerator(mixed_precision=mixed_precision)
+
+
+@torch.inference_mode()
+def score_pairs(model, pairs: list[EncodedPair], *, pad_token_id: int, max_tokens: int = 8192) -> tuple[list[float], list[float]]:
+    """Rewards of chosen and rejected for every pair, in order."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    r_w, r_l = [0.0] * len(pairs), [0.0] * len(pairs)
+    order = sorted(range(len(pairs)), key=lambda i: pairs[i].n_tokens)
+    for micro in split_by_token_budget(order, pairs, max_tokens):
+        batch = collate([pairs[i] for i in micro], pad_token_id)
+        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
+        rewards = logits[:, 0].float().cpu().tolist()  # (2m,)
+        for j, i in enumerate(micro):
+            r_w[i], r_l[i] = rewards[j], rewards[len(micro) + j]
+    model.train(was_training)
+    return r_w, r_l
+
+
+def _eval_metrics(model, pairs, pad_token_id, cfg) -> dict:
+    r_w, r_l = score_pairs(model, pairs, pad_token_id=pad_token_id, max_tokens=cfg.max_tokens_per_micro_batch * 2)
+    d = torch.tensor(r_w) - torch.tensor(r_l)
+    return {
+        "eval_loss": float(-torch.nn.functional.logsigmoid(d).mean()),
+        "eval_accuracy": float((d > 0).float().mean()),
+        "eval_margin": float(d.mean()),
+    }
+
+
+def _save_checkpoint(path: Path, *, model, head, optimizer, scheduler, step, history, accelerator):
+    from common.artifacts import atomic_directory
+
+    with atomic_directory(path) as tmp:
+        accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+        torch.save(
+            {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "head": head.state_dict(),
+                "step": step,
+                "history": history,
+                "rng": torch.get_rng_state(),
+            },
+            tmp / "trainer_state.pt",
+        )
+
+
+def _load_checkpoint(path: Path, *, model, head, optimizer, scheduler) -> tuple[int, list[dict]]:
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=False)
+    state = torch.load(path / "trainer_state.pt", weights_only=False)
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    head.load_state_dict(state["head"])
+    torch.set_rng_state(state["rng"])
+    return state["step"], state["history"]
+
+
+def train(
+    cfg: RewardTrainConfig,
+    *,
+    model,
+    pad_token_id: int,
+    train_pairs: list[EncodedPair],
+    eval_pairs: list[EncodedPair],
+    checkpoint_dir: str | os.PathLike | None = None,
+    on_step=None,
+    accelerator=None,
+) -> TrainResult:
+    """Trains `model` in place. `on_step(step, total_steps, logs)` is called after every optimizer
+    step (on the main process) and may return True to stop (a cancel). With `checkpoint_dir`, a
+    checkpoint is saved every `cfg.checkpoint_steps` steps and training resumes from it."""
+    assert train_pairs, "no training pairs"
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    accelerator = accelerator or make_accelerator(cfg.mixed_precision)
+    if cfg.fuse_gelu:
+        from rewardmodel.backbone import fuse_gelu
+
+        fuse_gelu(model)
+    if cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable()
+    model.config.use_cache = False
+    head = PreferenceHead(length_control=cfg.length_control, tie_aware=cfg.loss_type == "davidson")
+
+    # 1. the schedule: every epoch's batches (grouped by length) cut into optimizer steps;
+    #    each process takes every num_processes-th batch of a step
+    world, rank = accelerator.num_processes, accelerator.process_index
+    per_step = cfg.gradient_accumulation_steps * world
+    epochs = []
+    for epoch in range(cfg.num_train_epochs):
+        batches = length_grouped_batches(
+            train_pairs, batch_size=cfg.batch_size, window=cfg.length_group_window, seed=cfg.seed + epoch
+        )
+        steps = [batches[s : s + per_step] for s in range(0, len(batches), per_step)]
+        if world > 1 and len(steps[-1]) < per_step:
+            steps.pop()  # every process must take part in every step
+        epochs.append([step_batches[rank::world] for step_batches in steps])
+    total_steps = sum(len(e) for e in epochs)
+    assert total_steps > 0, "fewer pairs than one step needs"
+
+    # 2. optimizer (fused AdamW) and linear schedule with optional warm-up
+    params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
+    fused = torch.cuda.is_available() or accelerator.device.type == "cpu"
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=fused)
+    warmup = int(cfg.warmup_ratio * total_steps)
+
+    def lr_lambda(step):
+        if step < warmup:
+            return (step + 1) / (warmup + 1)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    head.to(accelerator.device)
+
+    # 3. resume from the last checkpoint when there is one
+    ckpt = Path(checkpoint_dir) / "last" if checkpoint_dir else None
+    step, history = 0, []
+    if ckpt is not None and (ckpt / "trainer_state.pt").exists():
+        step, history = _load_checkpoint(
+            ckpt, model=accelerator.unwrap_model(model), head=head, optimizer=optimizer, scheduler=scheduler
+        )
+
+    result = TrainResult(history=history, resumed_from=step)
+    model.train()
+    done = 0
+    for epoch, steps in enumerate(epochs):
+        for j, step_batches in enumerate(steps):
+            done += 1
+            if done <= step:
+                continue  # already trained before the checkpoint we resumed from
+            # 4. forward/backward per micro-batch; loss normalised by the step's total weight
+            micro_batches = [m for b in step_batches for m in split_by_token_budget(b, train_pairs, cfg.max_tokens_per_micro_batch)]
+            total_weight = sum(train_pairs[i].weight for b in step_batches for i in b)
+            sums = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "mean_reward": 0.0, "num_tokens": 0}
+            n_pairs = 0
+            for k, micro in enumerate(micro_batches):
+                batch = {key: t.to(accelerator.device) for key, t in collate([train_pairs[i] for i in micro], pad_token_id).items()}
+                sync = k == len(micro_batches) - 1
+                with nullcontext() if sync else accelerator.no_sync(model):
+                    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (2m, 1)
+                    rewards = logits[:, 0].float()  # (2m,)
+                    r_w, r_l = rewards[: len(micro)], rewards[len(micro) :]  # (m,), (m,)
+                    per_pair = preference_loss(
+                        r_w, r_l, batch, head=head, use_margin=cfg.use_margin,
+                        center_rewards_coefficient=cfg.center_rewards_coefficient,
+                    )  # (m,)
+                    loss = (per_pair * batch["weight"]).sum() / total_weight
+                    accelerator.backward(loss)
+                with torch.no_grad():  # metrics as floats, so no graph or logits outlive the micro-batch
+                    d = (r_w - r_l).detach()
+                    sums["loss"] += float(loss.detach()) * total_weight
+                    sums["accuracy"] += float((d > 0).sum())
+                    sums["margin"] += float(d.sum())
+                    sums["mean_reward"] += float(rewards.detach().sum()) / 2
+                    sums["num_tokens"] += int(batch["attention_mask"].sum())
+                    n_pairs += len(micro)
+                del logits, rewards, r_w, r_l, per_pair, loss, batch
+            # 5. clip, step
+            grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            # 6. log (TRL's metric names), evaluate, heartbeat / cancel
+            logs = {
+                "step": done,
+                "epoch": round(epoch + (j + 1) / len(steps), 4),
+                "loss": sums["loss"] / total_weight,
+                "accuracy": sums["accuracy"] / max(1, n_pairs),
+                "margin": sums["margin"] / max(1, n_pairs),
+                "mean_reward": sums["mean_reward"] / max(1, n_pairs),
+                "learning_rate": lr,
+                "grad_norm": float(grad_norm),
+                "num_tokens": sums["num_tokens"],
+                **head.summary(),
+            }
+            end_of_epoch = j == len(steps) - 1
+            if eval_pairs and ((cfg.eval_steps and done % cfg.eval_steps == 0) or (not cfg.eval_steps and end_of_epoch) or done == total_steps):
+                logs.update(_eval_metrics(accelerator.unwrap_model(model), eval_pairs, pad_token_id, cfg))
+            if done % cfg.logging_steps == 0 or "eval_loss" in logs or done == total_steps:
+                result.history.append(logs)
+            stop = bool(on_step(done, total_steps, logs)) if (on_step and accelerator.is_main_process) else False
+            # 7. checkpoint (also on a cancel, so that a resume continues from here)
+            if ckpt is not None and accelerator.is_main_process and (
+                stop or (cfg.checkpoint_steps and done % cfg.checkpoint_steps == 0 and done < total_steps)
+            ):
+                _save_checkpoint(ckpt, model=model, head=head, optimizer=optimizer, scheduler=scheduler,
+                                 step=done, history=result.history, accelerator=accelerator)
+            if stop:
+                result.stopped = True
+                result.steps = done
+                result.head = head.summary()
+                return result
+    result.steps = done
+    result.head = head.summary()
+    return result
+
