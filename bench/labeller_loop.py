@@ -44,6 +44,9 @@ def parse_args():
     p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--url", default="", help="use an app already running there instead of starting gunicorn")
+    p.add_argument("--cpu-per-loop", type=int, default=0, metavar="N",
+                   help="also run N loops in this process (services alone, then the API through Django's test "
+                        "client) and print the CPU time each loop costs, to see where a loop's time goes")
     return p.parse_args()
 
 
@@ -115,16 +118,26 @@ def set_up(args) -> tuple[int, list[str]]:
     return dataset.pk, tokens
 
 
+def when_ready(server):
+    """gunicorn hook (this module is also gunicorn's config, `-c python:bench.labeller_loop`): with
+    --preload, import every URL module in the master before the workers fork, so that no measured
+    request pays for the first import (several seconds here: some views import torch)."""
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns
+
+
 def start_gunicorn(args) -> subprocess.Popen:
     env = {**os.environ, "DJANGO_DEBUG": "0", "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
            "DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "config.settings"}
     proc = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "config.wsgi:application", "--bind", f"127.0.0.1:{args.port}",
+         "--config", "python:bench.labeller_loop", "--preload",
          "--workers", str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
          "--log-level", "warning", "--backlog", "256"],
         cwd=ROOT, env=env,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", args.port, timeout=2)
@@ -134,7 +147,7 @@ def start_gunicorn(args) -> subprocess.Popen:
         except OSError:
             time.sleep(0.3)
     proc.terminate()
-    raise SystemExit("gunicorn did not start within 60 s")
+    raise SystemExit("gunicorn did not start within 120 s")
 
 
 class Labeller(threading.Thread):
@@ -220,6 +233,33 @@ def check_database(dataset_id):
     }
 
 
+def cpu_per_loop(dataset_id, n):
+    """CPU milliseconds per loop spent in Python (this process) without HTTP or other processes."""
+    from django.test import Client
+
+    from annotation.labelling import services
+    from annotation.models import Dataset
+
+    dataset = Dataset.objects.get(pk=dataset_id)
+    labellers = list(dataset.labellers.select_related("user__auth_token"))
+    c0 = time.process_time()
+    for i in range(n):
+        labeller = labellers[i % len(labellers)]
+        lease = services.assignment_next(labeller=labeller, dataset=dataset)
+        services.judgement_submit(labeller=labeller, assignment_id=lease.pk, choice="tie", idempotency_key=f"cpu-{lease.pk}")
+    in_services = (time.process_time() - c0) / n * 1000
+    clients = [Client(HTTP_AUTHORIZATION=f"Token {lab.user.auth_token.key}") for lab in labellers]
+    c0 = time.process_time()
+    for i in range(n):
+        client = clients[i % len(clients)]
+        lease = client.post(f"/api/datasets/{dataset_id}/next/").json()
+        client.post(f"/api/assignments/{lease['id']}/judgement/", {"choice": "tie", "idempotency_key": f"cpu-{lease['id']}"},
+                    content_type="application/json")
+    through_api = (time.process_time() - c0) / n * 1000
+    print(f"CPU per loop in one process ({n} loops): services {in_services:.1f} ms; "
+          f"API through Django's test client {through_api:.1f} ms (PostgreSQL's own CPU not included)")
+
+
 def main():
     args = parse_args()
     dataset_id, tokens = set_up(args)
@@ -229,6 +269,10 @@ def main():
 
     vendor = connection.vendor
     connection.close()
+    if args.cpu_per_loop:  # the same warm-up for this process
+        from django.urls import get_resolver
+
+        get_resolver().url_patterns
     load_before = os.getloadavg()[0]
     now = time.perf_counter()
     start_at, measure_from = now + 0.5, now + 0.5 + args.warmup
@@ -262,6 +306,8 @@ def main():
     checks = check_database(dataset_id)
     print("database after: " + ", ".join(f"{k} {v}" for k, v in checks.items()))
     print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after; cpus: {os.cpu_count()}")
+    if args.cpu_per_loop:
+        cpu_per_loop(dataset_id, args.cpu_per_loop)
     if checks["pairs_beyond_overlap"] or checks["duplicate_first_judgements"] or checks["pairs_counter_drift"]:
         raise SystemExit("FAILED: the queue broke its overlap invariant")
 
