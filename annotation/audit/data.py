@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Case, FloatField, Func, TextField, Value, When
 from django.db.models.functions import Cast, Coalesce, Length
 
-from annotation.models import Judgement, Labeller, Pair
+from annotation.models import Judgement, Labeller, Pair, Response
 from annotation.selectors import exclusions_active, judgements_counted
 
 CHOICES = ("a", "b", "tie", "both_bad")
@@ -27,7 +27,7 @@ class Epoch(Func):
     output_field = FloatField()
 
     def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8", **extra)
+        return self.as_sql(compiler, connection, template="date_part('epoch', %(expressions)s)", **extra)
 
     def as_sqlite(self, compiler, connection, **extra):
         return self.as_sql(compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)", **extra)
@@ -123,8 +123,8 @@ def audit_data_load(*, dataset_id: int) -> AuditData:
         .values_list("c_id", "c_pair", "c_lab", "c_choice", "c_strength", "c_left", "c_t", "c_time")
     )
     sources = sorted(
-        {s for pair in Pair.objects.filter(dataset_id=dataset_id).values_list("response_a__source", "response_b__source")
-         .distinct() for s in pair if s}
+        set(Response.objects.filter(prompt__dataset_id=dataset_id).exclude(source="").values_list("source", flat=True)
+            .distinct().order_by())
     )
     source_code = {s: i for i, s in enumerate(sources)}
     pairs = fetch_columns(

@@ -19,7 +19,7 @@ from annotation.audit.quality import dawid_skene_one_coin
 from annotation.audit.stats import N_BOOT, SEED, ItemBootstrap
 from annotation.models import AuditCache, Dataset, Judgement, LabellerExclusion, Pair
 
-REPORT_VERSION = "1"
+REPORT_VERSION = "2"  # bump when the document changes shape, so old caches are not served
 CACHE_KIND = "report"
 
 
