@@ -169,7 +169,7 @@ def sft_train(cfg: SFTConfig, examples: list[tuple[str, str]], out_dir, *, base_
         if stopped:
             break
     summary = {"steps_done": step, "resumed_from_step": resumed_from, "n_examples": len(examples),
-               "final_loss": losses[-1][1] if losses else None,
+               "first_loss": losses[0][1] if losses else None, "final_loss": losses[-1][1] if losses else None,
                "from_scratch": not base_model_path, "vocab_size": len(tok)}
     if stopped:
         return {**summary, "model_path": None}
