@@ -81,10 +81,12 @@ def assert_queue_consistent(dataset, overlap_k):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("round_", range(2))
-def test_many_labellers_at_once_never_exceed_overlap_and_lose_nothing(make_dataset, round_):
+@pytest.mark.parametrize(("round_", "repeat_rate"), [(0, 0.0), (1, 0.5)])
+def test_many_labellers_at_once_never_exceed_overlap_and_lose_nothing(make_dataset, round_, repeat_rate):
     overlap_k = 3
-    dataset, pairs, labellers = make_dataset(n_pairs=16, n_labellers=THREADS, overlap_k=overlap_k)
+    dataset, pairs, labellers = make_dataset(
+        n_pairs=16, n_labellers=THREADS, overlap_k=overlap_k, repeat_rate=repeat_rate
+    )
     results = run_threads(label_until_empty, [(lab, dataset, 100 * round_ + i) for i, lab in enumerate(labellers)])
     assert_queue_consistent(dataset, overlap_k)
     # A labeller who found the queue empty while others held the last slots comes back once
@@ -101,6 +103,8 @@ def test_many_labellers_at_once_never_exceed_overlap_and_lose_nothing(make_datas
     for pair in Pair.objects.filter(dataset=dataset):
         assert pair.n_judgements == min(overlap_k, THREADS - skips[pair.pk]), f"pair {pair.pk} left short"
     assert not Assignment.objects.filter(pair__dataset=dataset, status=Assignment.Status.ACTIVE).exists()
+    if repeat_rate:
+        assert Judgement.objects.filter(pair__dataset=dataset, is_repeat=True).exists()
 
 
 @pytest.mark.django_db(transaction=True)
