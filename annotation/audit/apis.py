@@ -1,7 +1,7 @@
 """The audit API: a dataset's audit document, and labeller exclusions. Admins only."""
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,6 +13,7 @@ from annotation.models import Dataset, Labeller
 from common.permissions import IsArbiterAdmin
 
 
+@extend_schema_serializer(component_name="AuditExclusion")
 class ExclusionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     labeller = serializers.CharField(source="labeller.user.username")
@@ -51,6 +52,7 @@ class ExclusionListApi(APIView):
 class ExclusionCreateApi(APIView):
     permission_classes = [IsArbiterAdmin]
 
+    @extend_schema_serializer(component_name="AuditExclusionCreateInput")
     class InputSerializer(serializers.Serializer):
         labeller = serializers.CharField(help_text="Username of the labeller to exclude.")
         all_datasets = serializers.BooleanField(default=False, help_text="Exclude from every dataset, not only this one.")
@@ -78,6 +80,7 @@ class ExclusionCreateApi(APIView):
 class ExclusionRevokeApi(APIView):
     permission_classes = [IsArbiterAdmin]
 
+    @extend_schema_serializer(component_name="AuditExclusionRevokeInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(required=False, allow_blank=True, default="")
 
