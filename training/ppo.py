@@ -36,7 +36,6 @@ import torch
 
 from training.kl import KL_PENALTIES, AdaptiveKLController, FixedKLController, kl_per_token
 from training.rollout import (
-    entropy_from_logits,
     masked_mean,
     masked_whiten,
     response_logits,
@@ -257,8 +256,8 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
                 mb_mask = maskf[idx]
                 with accelerator.autocast():
                     logits = response_logits(policy, query[idx], query_mask[idx], responses[idx], mask[idx])
-                    logits = logits.float() / cfg.temperature  # (b, R, V)
-                    new_logprobs = logits.log_softmax(-1).gather(-1, responses[idx][..., None]).squeeze(-1)
+                    all_new = (logits.float() / cfg.temperature).log_softmax(-1)  # (b, R, V)
+                    new_logprobs = all_new.gather(-1, responses[idx][..., None]).squeeze(-1)  # (b, R)
                     vpred = response_values(value_model, query[idx], query_mask[idx], responses[idx], mask[idx])
                 # clipped value loss
                 vpred_clipped = values[idx] + (vpred - values[idx]).clamp(-cfg.cliprange_value, cfg.cliprange_value)
@@ -283,7 +282,8 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
                     stats["clipfrac"].append(masked_mean((pg_losses2 > pg_losses1).float(), mb_mask).item())
                     stats["vf_clipfrac"].append(masked_mean((vf_losses2 > vf_losses1).float(), mb_mask).item())
                     stats["approxkl"].append((0.5 * masked_mean(log_ratio ** 2, mb_mask)).item())
-                    stats["entropy"].append(masked_mean(entropy_from_logits(logits), mb_mask).item())
+                    entropy = -(all_new.exp() * all_new).sum(-1)  # (b, R)
+                    stats["entropy"].append(masked_mean(entropy, mb_mask).item())
                     stats["ratio"].append(masked_mean(ratio, mb_mask).item())
 
         # 7. beta follows the observed KL (sum over tokens, mean over the batch).

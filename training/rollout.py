@@ -8,7 +8,6 @@ the model itself, and we need the log-probabilities of the sampled tokens anyway
 below gets for free from the logits it already has.
 """
 import torch
-import torch.nn.functional as F
 
 
 def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -139,9 +138,3 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor, *, shift_mean: bool = Tru
     var = masked_mean((x - mean) ** 2, mask)
     whitened = (x - mean) * torch.rsqrt(var + 1e-8)
     return whitened if shift_mean else whitened + mean
-
-
-def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:
-    """(..., V) logits -> (...) entropy of softmax(logits)."""
-    logp = F.log_softmax(logits, dim=-1)
-    return -(logp.exp() * logp).sum(-1)

@@ -99,9 +99,11 @@ def checkpoint_step(out_dir) -> int:
 
 
 def make_optimizer(cfg: PPOConfig, models: PPOModels):
-    """One AdamW over the policy and the value model (their losses are summed)."""
+    """One AdamW over the policy and the value model (their losses are summed). The fused kernel
+    is several times faster than the default on a CPU, where the optimizer step of a small model
+    otherwise costs as much as its backward pass."""
     params = list(models.policy.parameters()) + list(models.value_model.parameters())
-    return torch.optim.AdamW(params, lr=cfg.learning_rate, eps=1e-5)
+    return torch.optim.AdamW(params, lr=cfg.learning_rate, eps=1e-5, fused=True)
 
 
 def ppo_run(cfg: PPOConfig, *, sft_path, reward_path, prompts: list[str], out_dir, held_out_path=None,

@@ -126,7 +126,7 @@ def sft_train(cfg: SFTConfig, examples: list[tuple[str, str]], out_dir, *, base_
         mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
     accelerator = Accelerator(mixed_precision=mixed)
     model, tok = _load_or_build(cfg, examples, base_model_path, ckpt)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
     step, losses = 0, []
     if (ckpt / "state.json").exists():
         state = json.loads((ckpt / "state.json").read_text())
