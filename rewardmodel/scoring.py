@@ -74,3 +74,37 @@ def pair_scores_compute(*, run_id: int, dataset_id: int) -> int:
             )
         done += len(chunk)
     return done
+
+
+def preference_file_evaluate(*, run: RewardModelRun, path: str, format: str = "auto") -> dict:
+    """Scores every pair of an HH or TRL preference file (parsed by the importer's parser) with the
+    run's model: accuracy, calibration and the reward-length correlation on data it never saw."""
+    from annotation.dataio.reading import parse_file
+    from rewardmodel.evaluation import pair_metrics
+    from rewardmodel.selection import PairExample
+    from rewardmodel.text import encode_examples
+    from rewardmodel.trainer import score_pairs
+
+    model, tokenizer, decoder = _load(_scorable(run))
+    parsed = parse_file(path, format=format)
+    examples = []
+    for record in parsed.records:
+        if record.judgement is None or record.judgement.choice not in ("a", "b"):
+            continue
+        chosen, rejected = (record.a, record.b) if record.judgement.choice == "a" else (record.b, record.a)
+        examples.append(PairExample(pair_id=record.line, prompt_id=record.line, messages=record.messages,
+                                    chosen=chosen.text, rejected=rejected.text))
+    max_length = int(run.config.get("train", {}).get("max_length", 256))
+    pairs, n_truncated = encode_examples(tokenizer, examples, max_length=max_length, decoder=decoder)
+    with _lock:
+        r_w, r_l = score_pairs(model, pairs, pad_token_id=tokenizer.pad_token_id)
+    return {
+        "run": run.pk,
+        "file": str(path),
+        "format": parsed.format,
+        "n_lines": parsed.n_lines,
+        "n_lines_rejected": len(parsed.bad_lines),
+        "first_errors": [str(i) for i in parsed.errors[:5]],
+        "n_truncated": n_truncated,
+        **pair_metrics(r_w, r_l, [p.meta for p in pairs]),
+    }

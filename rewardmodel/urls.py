@@ -1,2 +1,17 @@
+from django.urls import path
+
+from rewardmodel import views
+
 app_name = "rewardmodel"
-urlpatterns = []
+urlpatterns = [
+    path("", views.run_list, name="list"),
+    path("new/", views.run_create, name="create"),
+    path("compare/", views.run_compare, name="compare"),
+    path("auto-retrain/", views.auto_retrain_set, name="auto-retrain"),
+    path("<int:run_id>/", views.run_detail, name="detail"),
+    path("<int:run_id>/cancel/", views.run_cancel, name="cancel"),
+    path("<int:run_id>/resume/", views.run_resume, name="resume"),
+    path("<int:run_id>/retrain/", views.run_retrain, name="retrain"),
+    path("<int:run_id>/score-pairs/", views.run_score_pairs, name="score-pairs"),
+    path("<int:run_id>/download/", views.run_download, name="download"),
+]
