@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from annotation.labelling.markup import markdown_to_safe_html
 from annotation.models import Assignment, Judgement
-from tests.factories import LabellerFactory, PairFactory, PromptFactory, ResponseFactory
+from tests.factories import LabellerFactory, PairFactory, PromptFactory, ResponseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -159,3 +159,8 @@ def test_dataset_list_shows_progress(labeller_client):
     client, dataset, labeller = labeller_client
     html = client.get(reverse("labelling:datasets")).content.decode()
     assert dataset.name in html and "2 of 2" in html
+
+
+def test_an_account_without_a_labeller_profile_is_told_to_ask_an_admin(client):
+    client.force_login(UserFactory())
+    assert "Ask an admin" in client.get(reverse("labelling:datasets")).content.decode()
