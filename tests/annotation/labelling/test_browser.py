@@ -5,6 +5,8 @@ from playwright.sync_api import expect, sync_playwright
 from annotation.models import Assignment, Judgement
 from tests.factories import DatasetFactory, LabellerFactory, PairFactory
 
+# How long to wait for the page to react (a liveness guard on a busy CI machine, not a speed bound).
+expect.set_options(timeout=30_000)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 
