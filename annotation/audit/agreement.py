@@ -17,6 +17,7 @@ Definitions (each figure gets a 95% percentile interval from the shared item boo
 - Cohen's kappa for every pair of labellers with at least MIN_SHARED shared items, and their mean.
 """
 import numpy as np
+from scipy import sparse
 
 from annotation.audit.data import BOTH_BAD, TIE, A, AuditData
 from annotation.audit.stats import ItemBootstrap, percentile_interval, rate
@@ -212,18 +213,23 @@ def _cohen_summary(data: AuditData, boot: ItemBootstrap) -> tuple[dict, int]:
     kappas = cohen_from_tables(tables)
     if Q == 0 or np.isnan(kappas).all():
         return rate(None, None, None, 0), Q
-    # Resample items: a judgement pair's weight is its item's multiplicity in the resample. Each
-    # resample costs a pass over every qualifying judgement pair, so this one uses N_BOOT_COHEN.
+    # Resample items: a judgement pair's weight is its item's multiplicity in the resample. As a
+    # sparse (tables x cells, items) matrix times the (items, resamples) multiplicities, a block
+    # of resamples at a time.
     row_item = data.item[i[rows]]
-    flat = table * 16 + cell
+    cells = sparse.csr_matrix((np.ones(len(rows)), (table * 16 + cell, row_item)), shape=(Q * 16, data.n_items))
     rng = np.random.default_rng(boot.seed)
     means = np.full(N_BOOT_COHEN, np.nan)
-    for b in range(N_BOOT_COHEN):
-        multiplicity = np.bincount(rng.integers(0, data.n_items, data.n_items), minlength=data.n_items)
-        t = np.bincount(flat, weights=multiplicity[row_item].astype(np.float64), minlength=Q * 16)
-        k = cohen_from_tables(t.reshape(Q, 4, 4))
-        if np.isfinite(k).any():
-            means[b] = np.nanmean(k)
+    block = max(1, min(N_BOOT_COHEN, 20_000_000 // (Q * 16 + data.n_items)))
+    for start in range(0, N_BOOT_COHEN, block):
+        b = min(block, N_BOOT_COHEN - start)
+        draws = rng.integers(0, data.n_items, size=(b, data.n_items)) + (np.arange(b) * data.n_items)[:, None]
+        multiplicity = np.bincount(draws.ravel(), minlength=b * data.n_items).reshape(b, data.n_items)
+        tables_b = (cells @ multiplicity.T.astype(np.float64)).T.reshape(b, Q, 4, 4)
+        k = cohen_from_tables(tables_b)
+        with np.errstate(all="ignore"):
+            finite = np.isfinite(k).any(1)
+            means[start:start + b][finite] = np.nanmean(k[finite], axis=1)
     lo, hi = percentile_interval(means)
     return rate(np.nanmean(kappas), lo, hi, int(np.isfinite(kappas).sum())), Q
 
@@ -241,16 +247,20 @@ def agreement_by_week(data: AuditData, boot_seed: int, n_boot: int) -> list[dict
     if key.max() < 50_000_000:  # counts per possible (week, item): no sort needed
         pairs_n = np.bincount(key)
         keys = np.flatnonzero(pairs_n)
-        share = np.bincount(key, weights=same)[keys] / pairs_n[keys]
+        agree_n, pairs_n = np.bincount(key, weights=same)[keys], pairs_n[keys]
     else:
         keys, inv = np.unique(key, return_inverse=True)
-        share = np.bincount(inv, weights=same) / np.bincount(inv)  # per (week, item)
+        agree_n, pairs_n = np.bincount(inv, weights=same), np.bincount(inv)  # per (week, item)
+    share = agree_n / pairs_n
     key_week = keys // data.n_items + week0
     out = []
     for w in np.unique(key_week):
-        s = share[key_week == w]
-        patterns, _, resampled = ItemBootstrap(len(s), n_boot=n_boot, seed=boot_seed).patterns(s)
-        lo, hi = percentile_interval((resampled @ patterns)[:, 0] / len(s))
+        mine = key_week == w
+        s = share[mine]
+        # Resample on the integer (agreeing, all) pair counts: few distinct patterns, fast.
+        patterns, _, resampled = ItemBootstrap(len(s), n_boot=n_boot, seed=boot_seed).patterns(
+            np.stack([agree_n[mine], pairs_n[mine]], axis=1))
+        lo, hi = percentile_interval(resampled @ (patterns[:, 0] / patterns[:, 1]) / len(s))
         start = np.datetime64(int(w * 7 * 86400 - 3 * 86400), "s").astype("datetime64[D]")
         out.append({"week": str(start), **rate(s.mean(), lo, hi, len(s))})
     return out
