@@ -25,10 +25,6 @@ RATE_FIELDS = ["agreement_with_majority", "gold_accuracy", "self_consistency", "
                "sycophancy", "too_fast"]
 
 
-def pct(value) -> str:
-    return "—" if value is None else f"{value:.0%}"
-
-
 def fmt_rate(r: dict | None) -> str:
     if not r or r.get("value") is None:
         return "—"

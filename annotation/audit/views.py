@@ -51,7 +51,6 @@ def _report_context(request, dataset: Dataset, report: dict) -> dict:
         "sort": sort,
         "dir": "desc" if descending else "asc",
         "exclusions": exclusions_for_dataset(dataset=dataset),
-        "fmt": presentation,
         "bias_rows": _bias_rows(report["biases"]),
     }
 
