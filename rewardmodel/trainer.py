@@ -1,9 +1,10 @@
 """Bradley-Terry reward-model training loop (torch + transformers + accelerate, no Trainer).
 
 One device (CPU or GPU):      python manage.py train_reward_model --dataset NAME --inline
-Several GPUs or machines:     accelerate launch -m rewardmodel.launch --dataset NAME ...
-(`train()` only uses the Accelerator it is handed: each process takes its share of every step's
-batches and DDP averages the gradients.)
+                              (or a Celery worker: the same without --inline)
+Several GPUs or machines:     accelerate launch --num_processes N -m rewardmodel.launch \
+                                  --base-model PATH --pairs train.jsonl --output OUT
+(each process takes its share of every step's batches and DDP averages the gradients.)
 
 Phases per optimizer step: 1. cut the step's batches into micro-batches under a token budget,
 2. forward chosen and rejected together, 3. loss (normalised by the step's total weight, so
@@ -149,8 +150,7 @@ def train(
 
     # 2. optimizer (fused AdamW) and linear schedule with optional warm-up
     params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())
-    fused = torch.cuda.is_available() or accelerator.device.type == "cpu"
-    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=fused)
+    optimizer = torch.optim.AdamW(params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
     warmup = int(cfg.warmup_ratio * total_steps)
 
     def lr_lambda(step):
@@ -205,7 +205,10 @@ def train(
                     sums["num_tokens"] += int(batch["attention_mask"].sum())
                     n_pairs += len(micro)
                 del logits, rewards, r_w, r_l, per_pair, loss, batch
-            # 5. clip, step
+            # 5. clip, step (the loss head is not inside DDP: average its gradients by hand)
+            if world > 1:
+                for p in head.parameters():
+                    p.grad = accelerator.reduce(p.grad, reduction="mean")
             grad_norm = accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
             lr = scheduler.get_last_lr()[0]
             optimizer.step()
@@ -230,6 +233,8 @@ def train(
             if done % cfg.logging_steps == 0 or "eval_loss" in logs or done == total_steps:
                 result.history.append(logs)
             stop = bool(on_step(done, total_steps, logs)) if (on_step and accelerator.is_main_process) else False
+            if world > 1:  # every process must stop together, or the others wait forever in DDP
+                stop = bool(accelerator.reduce(torch.tensor([int(stop)], device=accelerator.device), reduction="sum").item())
             # 7. checkpoint (also on a cancel, so that a resume continues from here)
             if ckpt is not None and accelerator.is_main_process and (
                 stop or (cfg.checkpoint_steps and done % cfg.checkpoint_steps == 0 and done < total_steps)

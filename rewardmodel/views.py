@@ -16,6 +16,12 @@ from rewardmodel.forms import AutoRetrainForm, RunCreateForm
 from rewardmodel.models import RewardModelRun
 from rewardmodel.tasks import reward_run_score_pairs
 
+def fmt(value) -> str:
+    if value is None:
+        return "–"
+    return str(value) if isinstance(value, int) else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
 COMPARE_ROWS = [
     ("Held-out accuracy", "accuracy"), ("Accuracy, unanimous pairs", "accuracy_unanimous"),
     ("Accuracy, split pairs", "accuracy_split"), ("Held-out loss", "loss"), ("ECE", "ece"),
@@ -60,7 +66,7 @@ def _detail_context(run: RewardModelRun) -> dict:
         "loss_chart": line_chart(pick("loss", "eval_loss"), title="Loss", x_label="step"),
         "accuracy_chart": line_chart(pick("accuracy", "eval_accuracy"), title="Accuracy", x_label="step"),
         "last": run.steps.order_by("-step").first(),
-        "evaluation_rows": [(label, evaluation.get(key)) for label, key in COMPARE_ROWS if key in evaluation],
+        "evaluation_rows": [(label, fmt(evaluation.get(key))) for label, key in COMPARE_ROWS if key in evaluation],
         "has_artifact": run.status == JobStatus.SUCCEEDED and Path(run.artifact_path or "/-").is_dir(),
     }
 
@@ -163,11 +169,11 @@ def run_download(request, run_id: int):
 def run_compare(request):
     ids = [int(i) for i in request.GET.getlist("ids") if i.isdigit()][:6]
     runs = selectors.runs_by_ids(ids)
-    rows = [(label, [r.summary.get("evaluation", {}).get(key) for r in runs]) for label, key in COMPARE_ROWS]
+    rows = [(label, [fmt(r.summary.get("evaluation", {}).get(key)) for r in runs]) for label, key in COMPARE_ROWS]
     rows += [
-        ("Training pairs", [r.data_snapshot.get("n_train_pairs") for r in runs]),
-        ("Truncated pairs (train)", [r.data_snapshot.get("n_truncated_train") for r in runs]),
-        ("Steps", [r.summary.get("steps") for r in runs]),
+        ("Training pairs", [fmt(r.data_snapshot.get("n_train_pairs")) for r in runs]),
+        ("Truncated pairs (train)", [fmt(r.data_snapshot.get("n_truncated_train")) for r in runs]),
+        ("Steps", [fmt(r.summary.get("steps")) for r in runs]),
     ]
     settings_rows = []
     for section in ("train", "selection"):

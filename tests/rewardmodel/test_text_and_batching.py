@@ -69,3 +69,18 @@ def test_length_grouped_batches_cover_every_pair_once_and_group_lengths():
     assert sorted(i for b in batches for i in b) == list(range(64))
     assert all(max(pairs[i].n_tokens for i in b) - min(pairs[i].n_tokens for i in b) == 7 for b in batches)
     assert batches == length_grouped_batches(pairs, batch_size=8, window=8, seed=3)
+
+
+def test_the_launch_entry_point_trains_from_a_pairs_file(tiny_backbone, tmp_path):
+    import json
+
+    from rewardmodel.launch import main
+
+    rows = [{"prompt": f"Question {i}?", "chosen": "the cat banana", "rejected": "the cat"} for i in range(8)]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+
+    summary = main(["--base-model", tiny_backbone, "--pairs", str(tmp_path / "pairs.jsonl"), "--eval-pairs",
+                    str(tmp_path / "pairs.jsonl"), "--output", str(tmp_path / "out"), "--config", '{"batch_size": 4, "checkpoint_steps": 0}'])
+
+    assert summary["steps"] == 2 and summary["evaluation"]["n_pairs"] == 8
+    assert (tmp_path / "out" / "model.safetensors").exists() and (tmp_path / "out" / "model_card.json").exists()

@@ -84,3 +84,22 @@ def test_invalid_settings_are_refused_before_anything_is_written(tiny_backbone):
     with pytest.raises(ApplicationError, match="Unknown train setting"):
         reward_run_create(dataset=dataset, base_model_path=tiny_backbone, config={"train": {"lr": 1}})
     assert not RewardModelRun.objects.exists()
+
+
+def test_the_tie_aware_length_controlled_centred_variant_trains(tiny_backbone, artifacts_dir):
+    from tests.factories import JudgementFactory, LabellerFactory
+
+    dataset, pairs = marker_dataset(20)
+    for pair in pairs[:5]:
+        JudgementFactory(pair=pair, labeller=LabellerFactory(), choice="tie")
+        JudgementFactory(pair=pair, labeller=LabellerFactory(), choice="both_bad")
+    config = fast_config(num_train_epochs=2, loss_type="davidson", length_control=True, center_rewards_coefficient=0.01)
+    run = reward_run_create(dataset=dataset, base_model_path=tiny_backbone, config=config, enqueue=False)
+
+    run = reward_run_execute(run_id=run.pk)
+
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    assert run.config["selection"]["include_ties"] is True
+    assert run.data_snapshot["n_pairs_used"] == 20  # the 5 tie-majority pairs are kept
+    assert set(run.summary["loss_head"]) == {"length_coef", "tie_nu"}
+    assert run.summary["loss_head"]["tie_nu"] != 1.0  # nu is learned

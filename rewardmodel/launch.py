@@ -1,0 +1,73 @@
+"""Train a reward model on several GPUs or machines with `accelerate launch` (no Django, no worker):
+
+    python manage.py export ... (or any JSONL of {"prompt": str | messages, "chosen": str, "rejected": str})
+    accelerate launch --num_processes 8 -m rewardmodel.launch --base-model PATH --pairs train.jsonl \
+        --output OUT [--eval-pairs eval.jsonl] [--config '{"batch_size": 8, "learning_rate": 1e-5}']
+
+On one device: python -m rewardmodel.launch ... . The main process writes OUT as a standard Hugging
+Face folder (+ model_card.json), atomically; bf16 is used on CUDA (mixed_precision 'auto').
+"""
+import argparse
+import json
+import sys
+
+
+def read_pairs(path: str):
+    from rewardmodel.selection import PairExample
+    from rewardmodel.text import as_messages
+
+    examples = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                row = json.loads(line)
+                examples.append(PairExample(pair_id=n, prompt_id=n, messages=as_messages(row["prompt"]),
+                                            chosen=row["chosen"], rejected=row["rejected"]))
+    return examples
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--base-model", required=True)
+    ap.add_argument("--pairs", required=True)
+    ap.add_argument("--eval-pairs")
+    ap.add_argument("--output", required=True)
+    ap.add_argument("--config", default="{}", help="JSON of RewardTrainConfig fields")
+    args = ap.parse_args(argv)
+
+    from common.artifacts import atomic_directory
+    from rewardmodel.backbone import backbone_problem, is_decoder, load_backbone
+    from rewardmodel.config import RewardTrainConfig
+    from rewardmodel.evaluation import pair_metrics
+    from rewardmodel.text import encode_examples
+    from rewardmodel.trainer import make_accelerator, score_pairs, train
+
+    problem = backbone_problem(args.base_model)
+    if problem:
+        sys.exit(problem)
+    cfg = RewardTrainConfig(**json.loads(args.config))
+    accelerator = make_accelerator(cfg.mixed_precision)
+    model, tokenizer = load_backbone(args.base_model)
+    decoder = is_decoder(model)
+    train_pairs, n_truncated = encode_examples(tokenizer, read_pairs(args.pairs), max_length=cfg.max_length, decoder=decoder)
+    eval_pairs, _ = encode_examples(tokenizer, read_pairs(args.eval_pairs), max_length=cfg.max_length, decoder=decoder) if args.eval_pairs else ([], 0)
+    result = train(cfg, model=model, pad_token_id=tokenizer.pad_token_id, train_pairs=train_pairs,
+                   eval_pairs=eval_pairs, accelerator=accelerator)
+    summary = {"steps": result.steps, "n_truncated_train": n_truncated, "last": result.history[-1] if result.history else {}}
+    if accelerator.is_main_process:
+        model = accelerator.unwrap_model(model)
+        if eval_pairs:
+            r_w, r_l = score_pairs(model, eval_pairs, pad_token_id=tokenizer.pad_token_id)
+            summary["evaluation"] = pair_metrics(r_w, r_l, [p.meta for p in eval_pairs])
+        with atomic_directory(args.output) as tmp:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            card = {"base_model_path": args.base_model, "pairs": args.pairs, "config": cfg.to_dict(), "metrics": summary}
+            (tmp / "model_card.json").write_text(json.dumps(card, indent=2, default=str))
+        print(json.dumps(summary, default=str))
+    accelerator.wait_for_everyone()
+    return summary
+
+
+if __name__ == "__main__":
+    main()
