@@ -41,10 +41,12 @@ def sft_run_execute(*, run: SFTRun, worker: str = "") -> SFTRun:
         examples = sft_demonstrations(dataset_id=run.dataset_id)
         if not examples:
             raise ValueError(f"Dataset “{run.dataset.name}” has no pair with a majority-preferred response to learn from.")
-        losses = [row for row in run.losses]
+        losses = list(run.losses)
 
         def on_step(step: int, loss: float) -> bool:
-            losses.append([step, round(loss, 5)])
+            nonlocal losses
+            # A resumed run repeats the steps after its last checkpoint: keep each step once.
+            losses = [row for row in losses if row[0] < step] + [[step, round(loss, 5)]]
             SFTRun.objects.filter(pk=run.pk).update(losses=losses)
             return job_heartbeat(run, progress=step / cfg.steps)
 

@@ -181,8 +181,10 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
     tok = models.tokenizer
     state = state or PPOState(kl_coef=cfg.init_kl_coef)
     kl_ctl = make_kl_controller(cfg, state.kl_coef)
-    rng = random.Random(cfg.seed + state.step)
-    generator = torch.Generator(device=device).manual_seed(cfg.seed + state.step)
+    rng = random.Random(cfg.seed)
+    # Each process (under `accelerate launch`) samples its own prompts with its own stream.
+    rank, world = accelerator.process_index, accelerator.num_processes
+    generator = torch.Generator(device=device).manual_seed(cfg.seed + state.step + 100_003 * rank)
     torch.manual_seed(cfg.seed + state.step)
     if not state.prompt_order:
         state.prompt_order = rng.sample(range(len(prompts)), len(prompts))
@@ -193,7 +195,7 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
 
     while state.step < cfg.steps:
         t_step = time.perf_counter()
-        first = state.step * cfg.batch_size
+        first = (state.step * world + rank) * cfg.batch_size
         batch_prompts = [prompts[state.prompt_order[(first + i) % len(prompts)]] for i in range(cfg.batch_size)]
         enc = tok(batch_prompts, return_tensors="pt", padding=True, truncation=True,
                   max_length=cfg.max_prompt_tokens, add_special_tokens=False)
