@@ -14,7 +14,7 @@ from annotation.audit.data import AuditData
 K = N_NOMINAL
 
 
-def dawid_skene_one_coin(data: AuditData, *, iterations: int = 50, tol: float = 1e-5) -> np.ndarray:
+def dawid_skene_one_coin(data: AuditData, *, iterations: int = 50, tol: float = 1e-4) -> np.ndarray:
     """(L,) estimated reliability per labeller; nan for a labeller with no judgements."""
     item = np.concatenate([data.item, data.repeat_item])
     lab = np.concatenate([data.labeller, data.repeat_labeller])
