@@ -2,7 +2,8 @@
 
 One query per kind of row (counted judgements, pairs, repeats, labellers), each a values_list
 queryset (so the counted set is annotation.selectors.judgements_counted, exclusions included);
-no per-row ORM objects, and on PostgreSQL no Python object per value either (binary COPY).
+no per-row ORM objects, and on PostgreSQL no Python object per value either (array_agg + binary
+COPY).
 Strings are coded in SQL: choices in CHOICES order, sides 0 = A / 1 = B / -1 none, models by
 their index in `sources`."""
 from dataclasses import dataclass
@@ -92,21 +93,31 @@ def _num(field, default: float = -1.0) -> Cast:
 
 
 def fetch_columns(qs) -> np.ndarray:
-    """(rows, columns) float64 from a values_list queryset whose columns are all non-null floats.
-    On PostgreSQL the queryset's SQL is streamed with binary COPY: every row then has the same
-    layout and numpy reads it without building a Python object per value."""
-    n_cols = len(qs.query.values_select) + len(qs.query.annotation_select)
+    """(rows, columns) float64 from a values_list queryset of annotations that are all non-null
+    floats. On PostgreSQL the rows are folded into one float8 array per column (array_agg) and
+    streamed with binary COPY: one message instead of one per row, which numpy reads in place."""
+    names = list(qs.query.annotation_select)
     if connection.vendor != "postgresql":
-        return np.array(list(qs), dtype=np.float64).reshape(-1, n_cols)
+        return np.array(list(qs), dtype=np.float64).reshape(-1, len(names))
     sql, params = qs.query.sql_with_params()
+    arrays = ", ".join(f'array_agg(q."{name}")' for name in names)
     with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT binary)", params) as copy:
+        with cursor.cursor.copy(f"COPY (SELECT {arrays} FROM ({sql}) q) TO STDOUT (FORMAT binary)", params) as copy:
             buf = b"".join(bytes(chunk) for chunk in copy)
-    # 19-byte header, then per row: int16 field count, and per field int32 length + 8-byte float;
-    # a 2-byte trailer.
-    fields = [("count", ">i2")] + [item for i in range(n_cols) for item in ((f"len{i}", ">i4"), (f"v{i}", ">f8"))]
-    rows = np.frombuffer(buf, dtype=np.dtype(fields), offset=19, count=(len(buf) - 21) // (2 + 12 * n_cols))
-    return np.stack([rows[f"v{i}"].astype(np.float64) for i in range(n_cols)], axis=1) if len(rows) else np.zeros((0, n_cols))
+    # Binary COPY: 19-byte header, int16 field count; per field int32 length (-1: null, no rows),
+    # then the array: int32 ndim, has-null flag, element type, length, lower bound; then per
+    # element int32 length + 8-byte big-endian float.
+    columns, pos = [], 19 + 2
+    for _ in names:
+        size = int(np.frombuffer(buf, ">i4", 1, pos)[0])
+        pos += 4
+        if size < 0:
+            return np.zeros((0, len(names)))
+        n = int(np.frombuffer(buf, ">i4", 1, pos + 12)[0])
+        values = np.frombuffer(buf, np.dtype([("len", ">i4"), ("v", ">f8")]), n, pos + 20)["v"]
+        columns.append(values.astype(np.float64))
+        pos += size
+    return np.stack(columns, axis=1)
 
 
 def audit_data_load(*, dataset_id: int) -> AuditData:
