@@ -39,7 +39,6 @@ class AuditData:
     """Column arrays, one entry per counted judgement (length n), plus per-item and per-labeller
     tables. `item` indexes the dataset's judged pairs 0..n_items-1; `labeller` indexes `usernames`."""
 
-    judgement_id: np.ndarray  # (n,) int64
     item: np.ndarray  # (n,) int64
     labeller: np.ndarray  # (n,) int64
     choice: np.ndarray  # (n,) int8, CHOICES order
@@ -127,11 +126,11 @@ def audit_data_load(*, dataset_id: int) -> AuditData:
         judgements_counted(dataset_id=dataset_id, honour_exclusions=honour)
         .order_by()
         .annotate(
-            c_id=_num("id"), c_pair=_num("pair_id"), c_lab=_num("labeller_id"), c_choice=_code("choice", CHOICE_CODE),
+            c_pair=_num("pair_id"), c_lab=_num("labeller_id"), c_choice=_code("choice", CHOICE_CODE),
             c_strength=_num("strength", 0.0), c_left=_code("shown_left", SIDE_CODE), c_t=Epoch("created_at"),
             c_time=_num("time_ms"),
         )
-        .values_list("c_id", "c_pair", "c_lab", "c_choice", "c_strength", "c_left", "c_t", "c_time")
+        .values_list("c_pair", "c_lab", "c_choice", "c_strength", "c_left", "c_t", "c_time")
     )
     sources = sorted(
         set(Response.objects.filter(prompt__dataset_id=dataset_id).exclude(source="").values_list("source", flat=True)
@@ -149,8 +148,8 @@ def audit_data_load(*, dataset_id: int) -> AuditData:
         )
         .values_list("c_id", "c_gold", "c_agrees", "c_len_a", "c_len_b", "c_src_a", "c_src_b", "c_prompt")
     )
-    jid, pair, lab, choice, strength, left, t, time_ms = judgements.T
-    order = np.lexsort((jid, pair))  # by pair, then by id
+    pair, lab, choice, strength, left, t, time_ms = judgements.T
+    order = np.lexsort((lab, pair))  # by pair, then labeller (one counted judgement per pair and labeller)
     pair = pair[order].astype(np.int64)
     pair_id, item = np.unique(pair, return_inverse=True)
     # Per-pair columns of the judged pairs only, in pair-id order.
@@ -166,7 +165,6 @@ def audit_data_load(*, dataset_id: int) -> AuditData:
         )
     }
     data = AuditData(
-        judgement_id=jid[order].astype(np.int64),
         item=item.astype(np.int64),
         labeller=labeller_idx.astype(np.int64),
         choice=choice[order].astype(np.int8),

@@ -48,7 +48,7 @@ def simulate(*, seed: int, kinds: list[str], n_items: int = 3000, k: int = 5, go
     repeat_choice = np.where(kind[rep] == "random", rng.integers(0, 4, len(rep)),
                              np.where(stays, choice[rep], TIE))
     return AuditData(
-        judgement_id=np.arange(n, dtype=np.int64), item=item.astype(np.int64), labeller=lab.astype(np.int64),
+        item=item.astype(np.int64), labeller=lab.astype(np.int64),
         choice=choice.astype(np.int8), strength=np.zeros(n, np.int8), shown_left=left, t=t, time_ms=time_ms,
         chars_shown=chars, pair_id=np.arange(n_items, dtype=np.int64), gold=gold, agrees=agrees,
         len_a=len_a, len_b=len_b, source_a=np.zeros(n_items, np.int64), source_b=np.ones(n_items, np.int64),
