@@ -19,13 +19,21 @@ def toy_models(tmp_path_factory):
     return root, prompts
 
 
-def run_toy(toy_models, tmp_path, **options):
+def run_toy(toy_models, tmp_path, held_out=False, batches=None, **options):
     root, prompts = toy_models
     base = dict(batch_size=16, mini_batch_size=8, learning_rate=1e-3, max_new_tokens=8, max_prompt_tokens=16,
                 temperature=1.0, missing_eos_penalty=None, seed=0, save_every=0)
     history = []
+
+    def on_step(step, metrics, batch):
+        history.append(metrics)
+        if batches is not None:
+            batches.append(batch)
+        return False
+
     summary = ppo_run(PPOConfig(**{**base, **options}), sft_path=root / "sft", reward_path=root / "rm",
-                      prompts=prompts, out_dir=tmp_path, on_step=lambda step, m, batch: history.append(m) or False)
+                      held_out_path=root / "rm" if held_out else None, prompts=prompts, out_dir=tmp_path,
+                      on_step=on_step)
     return summary, history
 
 
@@ -67,9 +75,13 @@ def test_without_a_kl_penalty_kl_grows_faster(toy_models, tmp_path):
     assert all(m["objective/kl_coef"] == 0.0 for m in free)
 
 
-def test_metrics_carry_trl_names(toy_models, tmp_path):
-    _, history = run_toy(toy_models, tmp_path, steps=1)
+def test_metrics_carry_trl_names_and_the_held_out_score(toy_models, tmp_path):
+    batches = []
+    _, history = run_toy(toy_models, tmp_path, steps=1, held_out=True, batches=batches)
 
+    # the held-out model here is the proxy itself, so the two scores agree
+    assert history[0]["objective/held_out_scores"] == pytest.approx(history[0]["objective/scores"])
+    assert all(b["held_out_score"] == pytest.approx(b["score"]) for b in batches[0])
     for name in ("objective/scores", "objective/scores_std", "objective/kl", "objective/kl_coef", "objective/entropy",
                  "policy/entropy", "policy/clipfrac", "policy/approxkl", "loss/policy", "loss/value",
                  "val/num_eos_tokens", "val/response_length", "episodes_per_second"):
