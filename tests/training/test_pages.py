@@ -155,3 +155,21 @@ def test_resume_of_a_succeeded_run_is_refused_with_a_reason(client):
     response = client.post(f"/api/sft-runs/{run.pk}/resume/")
 
     assert response.status_code == 400 and "succeeded" in response.json()["detail"]
+
+
+def test_run_list_shows_both_kinds_of_run(admin_client):
+    sft = SFTRunFactory(name="sft-alpha")
+    PolicyRunFactory(name="ppo-beta", sft_run=sft)
+
+    html = admin_client.get(reverse("training:runs")).content.decode()
+
+    assert "sft-alpha" in html and "ppo-beta" in html
+    assert reverse("training:sft_create") in html and reverse("training:policy_create") in html
+
+
+def test_sft_page_charts_the_loss(admin_client):
+    run = SFTRunFactory(status=JobStatus.RUNNING, losses=[[1, 5.0], [2, 4.0]])
+
+    html = admin_client.get(reverse("training:sft_detail", args=[run.pk])).content.decode()
+
+    assert "Training loss" in html and "<polyline" in html and 'hx-trigger="every 3s"' in html
