@@ -13,7 +13,7 @@ import sys
 
 
 def read_pairs(path: str):
-    from rewardmodel.selection import PairExample
+    from rewardmodel.text import PairExample
     from rewardmodel.text import as_messages
 
     examples = []

@@ -81,7 +81,7 @@ def preference_file_evaluate(*, run: RewardModelRun, path: str, format: str = "a
     run's model: accuracy, calibration and the reward-length correlation on data it never saw."""
     from annotation.dataio.reading import parse_file
     from rewardmodel.evaluation import pair_metrics
-    from rewardmodel.selection import PairExample
+    from rewardmodel.text import PairExample
     from rewardmodel.text import encode_examples
     from rewardmodel.trainer import score_pairs
 

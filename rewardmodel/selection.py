@@ -9,6 +9,7 @@ from django.db.models import Avg
 
 from annotation.models import Choice, Pair
 from annotation.selectors import judgements_counted, pair_votes
+from rewardmodel.text import PairExample
 
 
 @dataclass
@@ -34,24 +35,6 @@ class SelectionConfig:
             raise ValueError(f"aggregation must be 'majority' or 'per_judgement', not {self.aggregation!r}")
         if not 0 <= self.min_agreement <= 1 or not 0 <= self.eval_fraction < 1:
             raise ValueError("min_agreement must be in [0, 1] and eval_fraction in [0, 1)")
-
-
-@dataclass
-class PairExample:
-    """A comparison in text form (before tokenisation)."""
-
-    pair_id: int
-    prompt_id: int
-    messages: list[dict]
-    chosen: str
-    rejected: str
-    p_win: float = 1.0
-    p_tie: float = 0.0
-    margin: float = 0.0
-    weight: float = 1.0
-    agreement: float = 1.0
-    n_votes: int = 0
-    gold_is_chosen: bool | None = None
 
 
 @dataclass

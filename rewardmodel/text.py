@@ -1,10 +1,27 @@
 """What the reward model reads: a conversation and a response rendered as plain text, tokenised
 and, when too long, truncated from the left (keeping the end, where two responses differ, and the
 tokenizer's start tokens)."""
-import re
+from dataclasses import dataclass
 
 _ROLE_NAMES = {"user": "Human", "human": "Human", "assistant": "Assistant", "system": "System"}
-_HH_TURN = re.compile(r"\n\n(Human|Assistant): ")
+
+
+@dataclass
+class PairExample:
+    """A comparison in text form (before tokenisation)."""
+
+    pair_id: int
+    prompt_id: int
+    messages: list[dict]
+    chosen: str
+    rejected: str
+    p_win: float = 1.0
+    p_tie: float = 0.0
+    margin: float = 0.0
+    weight: float = 1.0
+    agreement: float = 1.0
+    n_votes: int = 0
+    gold_is_chosen: bool | None = None
 
 
 def as_messages(prompt) -> list[dict]:
@@ -20,18 +37,6 @@ def render(tokenizer, messages: list[dict], response: str, *, decoder: bool) -> 
         return tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": response}], tokenize=False)
     turns = "".join(f"\n\n{_ROLE_NAMES.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages)
     return f"{turns}\n\nAssistant: {response}"
-
-
-def parse_hh(transcript: str) -> tuple[list[dict], str]:
-    """An HH transcript ('\\n\\nHuman: ...\\n\\nAssistant: ...') -> (messages before the last
-    Assistant turn, that turn's text). Raises ValueError when it does not end with an Assistant turn."""
-    parts = _HH_TURN.split(transcript)
-    # parts = [preamble, role, text, role, text, ...]
-    turns = [(parts[i], parts[i + 1]) for i in range(1, len(parts) - 1, 2)]
-    if not turns or turns[-1][0] != "Assistant":
-        raise ValueError("the transcript does not end with an '\\n\\nAssistant: ' turn")
-    messages = [{"role": "user" if role == "Human" else "assistant", "content": text} for role, text in turns[:-1]]
-    return messages, turns[-1][1]
 
 
 def special_affixes(tokenizer) -> tuple[list[int], list[int]]:

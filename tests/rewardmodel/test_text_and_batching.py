@@ -4,7 +4,7 @@ import torch
 from rewardmodel.backbone import default_backbone_path, load_backbone
 from rewardmodel.batching import EncodedPair, collate, length_grouped_batches, split_by_token_budget
 from rewardmodel.losses import PreferenceHead, preference_loss
-from rewardmodel.selection import PairExample
+from rewardmodel.text import PairExample
 from rewardmodel.text import encode, encode_examples, render
 
 
