@@ -109,3 +109,12 @@ def test_empty_dataset_gives_nulls_not_numbers():
     assert report["n_judgements"] == 0 and report["labellers"] == []
     assert all(figure["value"] is None for figure in report["agreement"].values())
     assert report["leaderboard"] is None
+
+
+def test_one_labeller_gives_null_agreement_but_still_reports_biases():
+    dataset, _ = judged_dataset(usernames=("solo",))
+    report = audit_report(dataset=dataset)
+    assert report["n_judgements"] == 24
+    assert all(figure["value"] is None for figure in report["agreement"].values())
+    assert report["labellers"][0]["agreement_with_majority"]["n"] == 0
+    assert report["biases"]["position"]["left_wins"]["n"] == 24
