@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from annotation.audit.report import CACHE_KIND, audit_report
 from annotation.audit.services import exclusion_create, exclusion_revoke
-from annotation.models import AuditCache, Judgement
+from annotation.models import AuditCache, Judgement, Labeller
 from annotation.selectors import judgements_counted
 from common.exceptions import ApplicationError
 from tests.factories import UserFactory
@@ -118,3 +118,16 @@ def test_one_labeller_gives_null_agreement_but_still_reports_biases():
     assert all(figure["value"] is None for figure in report["agreement"].values())
     assert report["labellers"][0]["agreement_with_majority"]["n"] == 0
     assert report["biases"]["position"]["left_wins"]["n"] == 24
+
+
+def test_breakdowns_by_locale_and_expertise():
+    dataset, (ann, bob, cat) = judged_dataset()
+    Labeller.objects.filter(pk__in=[ann.pk, bob.pk]).update(locale="de-DE", expertise_tags=["medicine"])
+    Labeller.objects.filter(pk=cat.pk).update(locale="en-GB")
+    biases = audit_report(dataset=dataset)["biases"]
+    by_locale = {g["group"]: g for g in biases["by_locale"]}
+    assert set(by_locale) == {"de-DE", "en-GB"}
+    assert (by_locale["de-DE"]["n_labellers"], by_locale["de-DE"]["n"]) == (2, 48)
+    assert by_locale["de-DE"]["agreement_with_majority"]["value"] == pytest.approx(1.0)
+    assert by_locale["en-GB"]["agreement_with_majority"]["value"] == pytest.approx(0.5)
+    assert [g["group"] for g in biases["by_expertise"]] == ["medicine"]
