@@ -116,7 +116,12 @@ def policy_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
     job_start(run, worker=_worker_name(worker))
     try:
         options = {**RUN_OPTIONS, **{k: v for k, v in run.config.items() if k in RUN_OPTIONS}}
-        cfg = config_from_dict({k: v for k, v in run.config.items() if k not in RUN_OPTIONS})
+        ppo_options = {k: v for k, v in run.config.items() if k not in RUN_OPTIONS}
+        # Score with the reward model's own training length unless the run says otherwise.
+        trained_length = (run.reward_run.config or {}).get("train", {}).get("max_length")
+        if trained_length and "reward_max_length" not in ppo_options:
+            ppo_options["reward_max_length"] = int(trained_length)
+        cfg = config_from_dict(ppo_options)
         sft_path = _check_source("SFT run", run.sft_run)
         reward_path = _check_source("Reward-model run", run.reward_run)
         held_out_path = _check_source("Held-out reward-model run", run.held_out_reward_run) if run.held_out_reward_run else None

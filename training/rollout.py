@@ -119,12 +119,20 @@ def response_values(value_model, query, query_mask, responses, response_mask):
 @torch.no_grad()
 def score_texts(reward_model, tokenizer, texts: list[str], *, device, max_length: int) -> torch.Tensor:
     """Reward-model scores of whole conversations given as text, in the reward model's own
-    tokenizer (truncated from the left: the end of a conversation is the part being judged)."""
+    tokenizer, encoded as rewardmodel/ trains them: the tokenizer's special tokens kept, and for a
+    causal (decoder) reward model an EOS appended, the token its reward is read at; too long a
+    text is cut from the left (the end of a conversation is the part being judged)."""
+    reads_eos = any(getattr(m, "is_causal", False) for m in reward_model.modules()) and tokenizer.eos_token_id is not None
     tokenizer.truncation_side = "left"
-    tokenizer.padding_side = "right"
-    enc = tokenizer(texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length)
-    enc = {k: v.to(device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-    return reward_model(**enc).logits[:, 0].float()
+    enc = tokenizer(texts, truncation=True, max_length=max_length - int(reads_eos))["input_ids"]
+    rows = [ids + [tokenizer.eos_token_id] if reads_eos else ids for ids in enc]
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    return reward_model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits[:, 0].float()
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
