@@ -240,13 +240,16 @@ def cpu_per_loop(dataset_id, n):
     from annotation.labelling import services
     from annotation.models import Dataset
 
+    from annotation.labelling import queue_sql
+
     dataset = Dataset.objects.get(pk=dataset_id)
     labellers = list(dataset.labellers.select_related("user__auth_token"))
     c0 = time.process_time()
-    for i in range(n):
+    for i in range(n):  # what the API runs: lease, read what it shows, submit
         labeller = labellers[i % len(labellers)]
-        lease = services.assignment_next(labeller=labeller, dataset=dataset)
-        services.judgement_submit(labeller=labeller, assignment_id=lease.pk, choice="tie", idempotency_key=f"cpu-{lease.pk}")
+        lease_id = services.assignment_lease(labeller=labeller, dataset_id=dataset_id)
+        queue_sql.lease_display(assignment_id=lease_id)
+        services.judgement_submit(labeller=labeller, assignment_id=lease_id, choice="tie", idempotency_key=f"cpu-{lease_id}")
     in_services = (time.process_time() - c0) / n * 1000
     clients = [Client(HTTP_AUTHORIZATION=f"Token {lab.user.auth_token.key}") for lab in labellers]
     c0 = time.process_time()
@@ -256,8 +259,24 @@ def cpu_per_loop(dataset_id, n):
         client.post(f"/api/assignments/{lease['id']}/judgement/", {"choice": "tie", "idempotency_key": f"cpu-{lease['id']}"},
                     content_type="application/json")
     through_api = (time.process_time() - c0) / n * 1000
-    print(f"CPU per loop in one process ({n} loops): services {in_services:.1f} ms; "
+    print(f"CPU per loop in one process ({n} loops, load average {os.getloadavg()[0]:.2f}): services {in_services:.1f} ms; "
           f"API through Django's test client {through_api:.1f} ms (PostgreSQL's own CPU not included)")
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (gunicorn's workers)."""
+    def cpu(p):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return cpu(pid) + sum(cpu(int(child)) for child in children)
 
 
 def main():
@@ -279,11 +298,15 @@ def main():
     stop_at = measure_from + args.duration
     labellers = [Labeller(target.hostname, target.port, dataset_id, token, i, start_at, stop_at, measure_from)
                  for i, token in enumerate(tokens)]
+    cpu_client0 = time.process_time()
+    cpu_server0 = process_tree_cpu(server.pid) if server else 0.0
     try:
         for t in labellers:
             t.start()
         for t in labellers:
             t.join()
+        cpu_client = time.process_time() - cpu_client0
+        cpu_server = process_tree_cpu(server.pid) - cpu_server0 if server else 0.0
     finally:
         if server is not None:
             server.terminate()
@@ -300,6 +323,9 @@ def main():
         values = [v for t in labellers for v in t.latency[kind]]
         print(f"{kind:>6} latency ms: p50 {1000 * percentile(values, 50):.1f}  p95 {1000 * percentile(values, 95):.1f}  "
               f"p99 {1000 * percentile(values, 99):.1f}")
+    loops_all = max(1, sum(t.loops_all for t in labellers))
+    print(f"CPU per loop (whole run, warm-up included): this client {1000 * cpu_client / loops_all:.2f} ms"
+          + (f", gunicorn {1000 * cpu_server / loops_all:.2f} ms (the database's own CPU not included)" if server else ""))
     print(f"errors: {errors}  labellers who ran out of pairs: {sum(t.empty for t in labellers)}")
     for sample in {s for t in labellers for s in t.error_samples}:
         print(f"  e.g. {sample}")

@@ -44,18 +44,6 @@ def pairs_open_to(*, labeller: Labeller, dataset: Dataset) -> QuerySet[Pair]:
     )
 
 
-def assignment_active(*, labeller: Labeller, dataset: Dataset, now=None) -> Assignment | None:
-    return (
-        Assignment.objects.filter(
-            labeller=labeller, pair__dataset=dataset, status=Assignment.Status.ACTIVE,
-            expires_at__gt=now or timezone.now(),
-        )
-        .select_related("pair__prompt", "pair__response_a", "pair__response_b")
-        .order_by("created_at")
-        .first()
-    )
-
-
 def labeller_progress(*, labeller: Labeller, dataset: Dataset) -> Progress:
     mine = Judgement.objects.filter(labeller=labeller, pair__dataset=dataset, revision_of__isnull=True)
     start_of_day = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)

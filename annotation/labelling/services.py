@@ -16,8 +16,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from annotation.labelling import queue_sql
 from annotation.labelling.checks import TIME_MS_MAX, clean_judgement, clean_time_ms
-from annotation.labelling.selectors import assignment_active, pairs_open_to, pairs_unseen_by
+from annotation.labelling.selectors import pairs_unseen_by
 from annotation.models import Assignment, Dataset, Judgement, Labeller, Pair
 from common.exceptions import ApplicationError
 
@@ -39,22 +40,6 @@ def holds_slot(lease: Assignment) -> bool:
 
 class NotAssigned(ApplicationError):
     """The labeller is not assigned to the dataset (the API answers 403)."""
-
-
-def _lock_membership(*, labeller: Labeller, dataset_id: int) -> Dataset:
-    """Locks the labeller's membership of the dataset and returns the dataset as it is now.
-
-    The lock serialises one labeller's queue requests in a dataset (two tabs asking at once get the
-    same lease); the same query checks that they are assigned to it."""
-    membership = (
-        Dataset.labellers.through.objects.select_for_update(of=("self",))
-        .select_related("dataset")
-        .filter(dataset_id=dataset_id, labeller_id=labeller.pk)
-        .first()
-    )
-    if membership is None:
-        raise NotAssigned(f"You are not assigned to dataset {dataset_id}.")
-    return membership.dataset
 
 
 def _expire_due(*, now) -> int:
@@ -79,23 +64,6 @@ def _expire_due(*, now) -> int:
 def assignments_expire(*, now=None) -> int:
     """Returns the slots of abandoned leases to the queue (the queue also sweeps now and then)."""
     return _expire_due(now=now or timezone.now())
-
-
-def _open_pair(*, labeller: Labeller, dataset: Dataset) -> Pair | None:
-    """The open pair closest to overlap_k that this labeller has not seen, locked for this
-    transaction; pairs other labellers are leasing right now are skipped, not waited for.
-
-    The locking query reads the pair row alone (a narrow query plans fast and walks the
-    pair_queue_order index); the prompt and responses are read after it, by primary key."""
-    locked = list(
-        pairs_open_to(labeller=labeller, dataset=dataset)
-        .order_by(F("taken").desc(), F("id").desc())
-        .select_for_update(skip_locked=True)
-        .values_list("pk", flat=True)[:1]
-    )
-    if not locked:
-        return None
-    return Pair.objects.select_related("prompt", "response_a", "response_b").get(pk=locked[0])
 
 
 def _gold_pair(*, labeller: Labeller, dataset: Dataset) -> Pair | None:
@@ -131,6 +99,44 @@ def _repeat_pair(*, labeller: Labeller, dataset: Dataset) -> Pair | None:
     return Pair.objects.select_related("prompt", "response_a", "response_b").filter(pk__in=due).first()
 
 
+def _lease_next(*, labeller: Labeller, dataset_id: int, rng: random.Random, now) -> int | None:
+    """The id of the labeller's current lease in the dataset, or of a new one; None when nothing is
+    left for them. Runs in the caller's transaction."""
+    settings = queue_sql.membership_lock(labeller_id=labeller.pk, dataset_id=dataset_id)
+    if settings is None:
+        raise NotAssigned(f"You are not assigned to dataset {dataset_id}.")
+    overlap_k, repeat_rate, gold_rate, lease_minutes = settings
+    if rng.random() < SWEEP_PROBABILITY:
+        _expire_due(now=now)
+    current = queue_sql.active_lease_id(labeller_id=labeller.pk, dataset_id=dataset_id, now=now)
+    if current is not None:
+        return current
+
+    # created_at is the real time the lease starts (time on task is measured from it), `now` the
+    # time the queue reasons with (tests move it forward to expire leases).
+    lease = dict(labeller_id=labeller.pk, shown_left=rng.choice("ab"), created_at=timezone.now(),
+                 expires_at=now + timedelta(minutes=lease_minutes))
+    dataset = Dataset(pk=dataset_id)
+    if repeat_rate and rng.random() < repeat_rate:
+        pair = _repeat_pair(labeller=labeller, dataset=dataset)
+        if pair is not None:
+            return queue_sql.lease_pair(pair_id=pair.pk, is_repeat=True, is_gold=False, **lease)
+    if gold_rate and rng.random() < gold_rate:
+        pair = _gold_pair(labeller=labeller, dataset=dataset)
+        if pair is not None:
+            return queue_sql.lease_pair(pair_id=pair.pk, is_repeat=False, is_gold=True, **lease)
+    lease_id = queue_sql.lease_open_pair(dataset_id=dataset_id, overlap_k=overlap_k, **lease)
+    if lease_id is None and _expire_due(now=now):
+        lease_id = queue_sql.lease_open_pair(dataset_id=dataset_id, overlap_k=overlap_k, **lease)
+    return lease_id
+
+
+@transaction.atomic
+def assignment_lease(*, labeller: Labeller, dataset_id: int, rng: random.Random | None = None, now=None) -> int | None:
+    """assignment_next for callers that need only the lease's id (the API reads what it shows itself)."""
+    return _lease_next(labeller=labeller, dataset_id=dataset_id, rng=rng or _system_random, now=now or timezone.now())
+
+
 @transaction.atomic
 def assignment_next(
     *, labeller: Labeller, dataset: Dataset, rng: random.Random | None = None, now=None
@@ -141,48 +147,19 @@ def assignment_next(
     when one is due), a gold item (with probability gold_rate, when one is left), else the open pair
     closest to overlap_k. Left/right order is drawn per lease and stored on it. The dataset's
     settings are read again under the lock, so only `dataset.pk` matters."""
-    rng = rng or _system_random
-    now = now or timezone.now()
-    dataset = _lock_membership(labeller=labeller, dataset_id=dataset.pk)
-    if rng.random() < SWEEP_PROBABILITY:
-        _expire_due(now=now)
-    current = assignment_active(labeller=labeller, dataset=dataset, now=now)
-    if current is not None:
-        return current
-
-    pair, is_repeat, is_gold = None, False, False
-    if dataset.repeat_rate and rng.random() < dataset.repeat_rate:
-        pair = _repeat_pair(labeller=labeller, dataset=dataset)
-        is_repeat = pair is not None
-    if pair is None and dataset.gold_rate and rng.random() < dataset.gold_rate:
-        pair = _gold_pair(labeller=labeller, dataset=dataset)
-        is_gold = pair is not None
-    if pair is None:
-        pair = _open_pair(labeller=labeller, dataset=dataset)
-    if pair is None and _expire_due(now=now):
-        pair = _open_pair(labeller=labeller, dataset=dataset)
-    if pair is None:
+    lease_id = _lease_next(
+        labeller=labeller, dataset_id=dataset.pk, rng=rng or _system_random, now=now or timezone.now()
+    )
+    if lease_id is None:
         return None
-
-    lease = Assignment.objects.create(
-        pair=pair, labeller=labeller, shown_left=rng.choice("ab"), is_repeat=is_repeat, is_gold=is_gold,
-        expires_at=now + timedelta(minutes=dataset.lease_minutes),
-    )
-    if holds_slot(lease):
-        Pair.objects.filter(pk=pair.pk).update(n_leased=F("n_leased") + 1)
-    return lease
+    return Assignment.objects.select_related("pair__prompt", "pair__response_a", "pair__response_b").get(pk=lease_id)
 
 
-def _lock_lease(*, labeller: Labeller, assignment_id: int) -> Assignment:
-    lease = (
-        Assignment.objects.select_for_update(of=("self",))
-        .select_related("pair__dataset")
-        .filter(pk=assignment_id, labeller=labeller, pair__dataset__labellers=labeller)
-        .first()
-    )
-    if lease is None:
+def _lock_lease(*, labeller: Labeller, assignment_id: int) -> tuple[Assignment, Dataset]:
+    locked = queue_sql.lease_lock(labeller_id=labeller.pk, assignment_id=assignment_id)
+    if locked is None:
         raise ApplicationError(f"Assignment {assignment_id} is not one of yours.")
-    return lease
+    return locked
 
 
 @transaction.atomic
@@ -193,14 +170,14 @@ def assignment_skip(*, labeller: Labeller, assignment_id: int, reason: str) -> A
         raise ApplicationError("Say why you skip this pair (a reason is required).")
     if len(reason) > SKIP_REASON_MAX:
         raise ApplicationError(f"The skip reason is too long ({len(reason)} characters; at most {SKIP_REASON_MAX}).")
-    lease = _lock_lease(labeller=labeller, assignment_id=assignment_id)
+    lease, _ = _lock_lease(labeller=labeller, assignment_id=assignment_id)
     if lease.status != Assignment.Status.ACTIVE:
         raise ApplicationError(f"Assignment {assignment_id} is {lease.get_status_display().lower()}; it cannot be skipped.")
     lease.status = Assignment.Status.SKIPPED
     lease.skip_reason = reason
     lease.save(update_fields=["status", "skip_reason"])
     if holds_slot(lease):
-        Pair.objects.filter(pk=lease.pair_id).update(n_leased=F("n_leased") - 1)
+        queue_sql.pair_slots_change(pair_id=lease.pair_id, judgements=0, leased=-1)
     return lease
 
 
@@ -215,7 +192,7 @@ def _idempotent_replay(*, labeller: Labeller, idempotency_key: str, pair_id: int
 
 @transaction.atomic
 def _judgement_submit(*, labeller, assignment_id, choice, strength, rationale, flags, time_ms, idempotency_key, now):
-    lease = _lock_lease(labeller=labeller, assignment_id=assignment_id)
+    lease, dataset = _lock_lease(labeller=labeller, assignment_id=assignment_id)
     if lease.status in (Assignment.Status.COMPLETED, Assignment.Status.SKIPPED):
         # A retry of a request that went through (an active lease cannot have a judgement yet; a
         # key reused on another pair fails on the unique constraint, see judgement_submit).
@@ -225,35 +202,28 @@ def _judgement_submit(*, labeller, assignment_id, choice, strength, rationale, f
         raise ApplicationError(
             f"Assignment {assignment_id} is already {lease.get_status_display().lower()}; revise your judgement instead."
         )
-    dataset = lease.pair.dataset
     choice, strength, flags = clean_judgement(
         dataset=dataset, shown_left=lease.shown_left, choice=choice, strength=strength, flags=flags
     )
     time_ms = clean_time_ms(time_ms)
-    pairs = Pair.objects.filter(pk=lease.pair_id)
     if lease.is_repeat:
         pass  # repeats measure self-consistency and are not counted
     elif lease.status == Assignment.Status.ACTIVE and not lease.is_gold:
-        pairs.update(n_judgements=F("n_judgements") + 1, n_leased=F("n_leased") - 1)
+        queue_sql.pair_slots_change(pair_id=lease.pair_id, judgements=1, leased=-1)
     elif lease.is_gold:
-        pairs.update(n_judgements=F("n_judgements") + 1)
+        queue_sql.pair_slots_change(pair_id=lease.pair_id, judgements=1, leased=0)
     else:
         # The lease expired and its slot went back to the queue: take a slot again if one is open.
-        pair = pairs.select_for_update().get()
+        pair = Pair.objects.select_for_update().get(pk=lease.pair_id)
         if pair.n_judgements + pair.n_leased >= dataset.overlap_k:
             raise ApplicationError("Your lease on this pair expired and others have judged it since; nothing was saved.")
-        pairs.update(n_judgements=F("n_judgements") + 1)
+        queue_sql.pair_slots_change(pair_id=lease.pair_id, judgements=1, leased=0)
     if time_ms is None:
         time_ms = max(0, int((now - lease.created_at).total_seconds() * 1000))
-    judgement = Judgement.objects.create(
-        pair_id=lease.pair_id, labeller=labeller, choice=choice, strength=strength, rationale=rationale.strip(),
-        flags=flags, shown_left=lease.shown_left, time_ms=min(time_ms, TIME_MS_MAX), created_at=now,
-        is_repeat=lease.is_repeat, idempotency_key=idempotency_key,
-    )
-    lease.status = Assignment.Status.COMPLETED
-    lease.judgement = judgement
-    lease.save(update_fields=["status", "judgement"])
-    return judgement
+    return queue_sql.judgement_insert_for_lease(lease=lease, labeller=labeller, fields=dict(
+        choice=choice, strength=strength, rationale=rationale.strip(), flags=flags, time_ms=min(time_ms, TIME_MS_MAX),
+        created_at=now, idempotency_key=idempotency_key,
+    ))
 
 
 def judgement_submit(
