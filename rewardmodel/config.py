@@ -10,7 +10,7 @@ class RewardTrainConfig:
     """Pairs per device per micro-step (TRL's per_device_train_batch_size)."""
     gradient_accumulation_steps: int = 1
     """Batches per optimizer step."""
-    max_tokens_per_micro_batch: int = 4096
+    max_tokens_per_micro_batch: int = 8192
     """Padded tokens (chosen + rejected) per forward pass; a batch above it is split. Bounds peak memory."""
     num_train_epochs: int = 1
     learning_rate: float = 1e-4
@@ -35,6 +35,9 @@ class RewardTrainConfig:
     """torch CPU threads; 0 keeps torch's default."""
     gradient_checkpointing: bool = False
     """Trades compute for memory; off by default (on CPU it made TRL over 50x slower)."""
+    share_prompt_prefix: bool = True
+    """Causal decoders: one row per pair, the shared prompt computed once (exact: the rejected
+    response attends to the prompt and itself only, at its own positions)."""
     fuse_gelu: bool = True
     """Run GPT-2's Python GELU as PyTorch's fused kernel of the same formula."""
     logging_steps: int = 1

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from rewardmodel.batching import EncodedPair, collate, length_grouped_batches, split_by_token_budget
+from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.losses import PreferenceHead, preference_loss
 
@@ -35,6 +35,28 @@ class TrainResult:
     steps: int = 0
     resumed_from: int = 0
     """The checkpoint's step when training resumed from one."""
+
+
+class PairRewardModel(torch.nn.Module):
+    """Rewards of (chosen, rejected) for a micro-batch: the module accelerate prepares (and DDP wraps)."""
+
+    def __init__(self, model, *, shared_prefix: bool):
+        super().__init__()
+        self.model = model
+        self.shared_prefix = shared_prefix
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.shared_prefix:
+            hidden = self.model.base_model(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]
+            ).last_hidden_state  # (m, T, d)
+            rows = torch.arange(hidden.shape[0], device=hidden.device)
+            r_w = self.model.score(hidden[rows, batch["chosen_end"]])[:, 0]  # (m,)
+            r_l = self.model.score(hidden[rows, batch["rejected_end"]])[:, 0]
+            return r_w.float(), r_l.float()
+        rewards = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, 0].float()  # (2m,)
+        m = rewards.shape[0] // 2
+        return rewards[:m], rewards[m:]
 
 
 def make_accelerator(mixed_precision: str = "auto"):
@@ -73,11 +95,11 @@ def _eval_metrics(model, pairs, pad_token_id, cfg) -> dict:
     }
 
 
-def _save_checkpoint(path: Path, *, model, head, optimizer, scheduler, step, history, accelerator):
+def _save_checkpoint(path: Path, *, model, head, optimizer, scheduler, step, history):
     from common.artifacts import atomic_directory
 
     with atomic_directory(path) as tmp:
-        accelerator.unwrap_model(model).save_pretrained(tmp, safe_serialization=True)
+        model.save_pretrained(tmp, safe_serialization=True)
         torch.save(
             {
                 "optimizer": optimizer.state_dict(),
@@ -130,6 +152,10 @@ def train(
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable()
     model.config.use_cache = False
+    from rewardmodel.backbone import is_decoder
+
+    shared_prefix = cfg.share_prompt_prefix and is_decoder(model) and isinstance(getattr(model, "score", None), torch.nn.Linear)
+    pack = collate_shared_prefix if shared_prefix else collate
     head = PreferenceHead(length_control=cfg.length_control, tie_aware=cfg.loss_type == "davidson")
 
     # 1. the schedule: every epoch's batches (grouped by length) cut into optimizer steps;
@@ -159,7 +185,7 @@ def train(
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
-    model, optimizer = accelerator.prepare(model, optimizer)
+    scorer, optimizer = accelerator.prepare(PairRewardModel(model, shared_prefix=shared_prefix), optimizer)
     head.to(accelerator.device)
 
     # 3. resume from the last checkpoint when there is one
@@ -167,11 +193,11 @@ def train(
     step, history = 0, []
     if ckpt is not None and (ckpt / "trainer_state.pt").exists():
         step, history = _load_checkpoint(
-            ckpt, model=accelerator.unwrap_model(model), head=head, optimizer=optimizer, scheduler=scheduler
+            ckpt, model=model, head=head, optimizer=optimizer, scheduler=scheduler
         )
 
     result = TrainResult(history=history, resumed_from=step)
-    model.train()
+    scorer.train()
     done = 0
     for epoch, steps in enumerate(epochs):
         for j, step_batches in enumerate(steps):
@@ -184,12 +210,10 @@ def train(
             sums = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "mean_reward": 0.0, "num_tokens": 0}
             n_pairs = 0
             for k, micro in enumerate(micro_batches):
-                batch = {key: t.to(accelerator.device) for key, t in collate([train_pairs[i] for i in micro], pad_token_id).items()}
+                batch = {key: t.to(accelerator.device) for key, t in pack([train_pairs[i] for i in micro], pad_token_id).items()}
                 sync = k == len(micro_batches) - 1
-                with nullcontext() if sync else accelerator.no_sync(model):
-                    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits  # (2m, 1)
-                    rewards = logits[:, 0].float()  # (2m,)
-                    r_w, r_l = rewards[: len(micro)], rewards[len(micro) :]  # (m,), (m,)
+                with nullcontext() if sync else accelerator.no_sync(scorer):
+                    r_w, r_l = scorer(batch)  # (m,), (m,)
                     per_pair = preference_loss(
                         r_w, r_l, batch, head=head, use_margin=cfg.use_margin,
                         center_rewards_coefficient=cfg.center_rewards_coefficient,
@@ -201,10 +225,10 @@ def train(
                     sums["loss"] += float(loss.detach()) * total_weight
                     sums["accuracy"] += float((d > 0).sum())
                     sums["margin"] += float(d.sum())
-                    sums["mean_reward"] += float(rewards.detach().sum()) / 2
-                    sums["num_tokens"] += int(batch["attention_mask"].sum())
+                    sums["mean_reward"] += float((r_w + r_l).detach().sum()) / 2
+                    sums["num_tokens"] += int(batch["num_tokens"]) if shared_prefix else int(batch["attention_mask"].sum())
                     n_pairs += len(micro)
-                del logits, rewards, r_w, r_l, per_pair, loss, batch
+                del r_w, r_l, per_pair, loss, batch
             # 5. clip, step (the loss head is not inside DDP: average its gradients by hand)
             if world > 1:
                 for p in head.parameters():
@@ -229,7 +253,7 @@ def train(
             }
             end_of_epoch = j == len(steps) - 1
             if eval_pairs and ((cfg.eval_steps and done % cfg.eval_steps == 0) or (not cfg.eval_steps and end_of_epoch) or done == total_steps):
-                logs.update(_eval_metrics(accelerator.unwrap_model(model), eval_pairs, pad_token_id, cfg))
+                logs.update(_eval_metrics(model, eval_pairs, pad_token_id, cfg))
             if done % cfg.logging_steps == 0 or "eval_loss" in logs or done == total_steps:
                 result.history.append(logs)
             stop = bool(on_step(done, total_steps, logs)) if (on_step and accelerator.is_main_process) else False
@@ -240,7 +264,7 @@ def train(
                 stop or (cfg.checkpoint_steps and done % cfg.checkpoint_steps == 0 and done < total_steps)
             ):
                 _save_checkpoint(ckpt, model=model, head=head, optimizer=optimizer, scheduler=scheduler,
-                                 step=done, history=result.history, accelerator=accelerator)
+                                 step=done, history=result.history)
             if stop:
                 result.stopped = True
                 result.steps = done

@@ -84,3 +84,19 @@ def test_the_launch_entry_point_trains_from_a_pairs_file(tiny_backbone, tmp_path
 
     assert summary["steps"] == 2 and summary["evaluation"]["n_pairs"] == 8
     assert (tmp_path / "out" / "model.safetensors").exists() and (tmp_path / "out" / "model_card.json").exists()
+
+
+def test_the_shared_prefix_layout_gives_exactly_the_rewards_of_separate_sequences(tiny_backbone):
+    from rewardmodel.batching import collate_shared_prefix
+    from rewardmodel.trainer import PairRewardModel
+
+    model, tok = load_backbone(tiny_backbone)
+    model.eval()
+    pairs = [EncodedPair(chosen_ids=[5, 6, 7, 8, 9, 10, 11], rejected_ids=[5, 6, 7, 12, 13]),
+             EncodedPair(chosen_ids=[3, 4], rejected_ids=[9] * 10),  # nothing shared (as after truncation)
+             EncodedPair(chosen_ids=[1, 2, 3], rejected_ids=[1, 2, 3])]
+    with torch.no_grad():
+        separate = PairRewardModel(model, shared_prefix=False)(collate(pairs, tok.pad_token_id))
+        shared = PairRewardModel(model, shared_prefix=True)(collate_shared_prefix(pairs, tok.pad_token_id))
+
+    assert torch.allclose(separate[0], shared[0], atol=1e-5) and torch.allclose(separate[1], shared[1], atol=1e-5)
