@@ -5,7 +5,8 @@ wrote a response, nor whether a pair is a planned repeat or a gold check."""
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,6 +27,8 @@ class LabellerTokenAuthentication(TokenAuthentication):
 
 class LabellerApi(APIView):
     authentication_classes = [SessionAuthentication, LabellerTokenAuthentication]
+    # JSON only: these endpoints are for tools, and choosing among renderers costs every call.
+    renderer_classes = [JSONRenderer]
 
     def labeller(self, request):
         labeller = getattr(request.user, "labeller", None)
@@ -35,6 +38,27 @@ class LabellerApi(APIView):
 
 
 DATETIME = serializers.DateTimeField()
+_SUBMIT_TYPES = {"choice": (str,), "strength": (int, str, type(None)), "rationale": (str,), "flags": (dict, type(None)),
+                 "time_ms": (int, str, type(None)), "idempotency_key": (str,)}
+
+
+def submit_input(data) -> dict:
+    """JudgementSubmitApi.InputSerializer's fields, type-checked without building a serializer
+    (submit is on the queue's hot path); the service checks their values against the dataset and
+    its error names what is wrong."""
+    if not hasattr(data, "get"):
+        raise ValidationError({"detail": "Send the judgement as a JSON object."})
+    fields = {name: data.get(name) for name in _SUBMIT_TYPES if data.get(name) is not None}
+    if "choice" not in fields:
+        raise ValidationError({"choice": ["This field is required."]})
+    wrong = [name for name, value in fields.items() if not isinstance(value, _SUBMIT_TYPES[name])
+             or (name in ("strength", "time_ms") and isinstance(value, bool))]
+    if wrong:
+        raise ValidationError({name: [f"Not a valid {name} ({type(fields[name]).__name__})."] for name in wrong})
+    for side, names in (fields.get("flags") or {}).items():
+        if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+            raise ValidationError({"flags": [f"Flags for response {side} must be a list of names."]})
+    return fields
 
 
 def judgement_output(judgement) -> dict:
@@ -118,10 +142,8 @@ class JudgementSubmitApi(LabellerApi):
 
     @extend_schema(request=InputSerializer, responses={201: OutputSerializer}, operation_id="labelling_judgement_submit")
     def post(self, request, assignment_id):
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
         judgement = services.judgement_submit(
-            labeller=self.labeller(request), assignment_id=assignment_id, **data.validated_data
+            labeller=self.labeller(request), assignment_id=assignment_id, **submit_input(request.data)
         )
         return Response(judgement_output(judgement), status=status.HTTP_201_CREATED)
 

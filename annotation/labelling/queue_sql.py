@@ -25,6 +25,7 @@ MEMBERSHIP = Dataset.labellers.through._meta.db_table
 PROMPT = Prompt._meta.db_table
 RESPONSE = Response._meta.db_table
 ACTIVE, COMPLETED, SKIPPED = Assignment.Status.ACTIVE.value, Assignment.Status.COMPLETED.value, Assignment.Status.SKIPPED.value
+APP = Judgement.Source.APP.value
 
 
 def _postgres() -> bool:
@@ -140,6 +141,29 @@ def insert_lease(cursor, *, pair_id: int, values: list, holds_slot: bool) -> int
     return cursor.fetchone()[0]
 
 
+def repeat_due_pair_id(*, labeller_id: int, dataset_id: int, gap: int) -> int | None:
+    """The pair of the labeller's oldest first judgement in the dataset made before their last
+    `gap` judgements there, that they have neither repeated nor been leased as a repeat (the lease
+    active or skipped)."""
+    mine = (f"FROM {JUDGEMENT} {{j}} JOIN {PAIR} {{p}} ON {{p}}.id = {{j}}.pair_id "
+            "WHERE {j}.labeller_id = %s AND {p}.dataset_id = %s AND {j}.source = %s")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT j.pair_id {mine.format(j='j', p='p')} AND j.is_repeat = %s AND j.revision_of_id IS NULL "
+            f"AND j.created_at < (SELECT g.created_at {mine.format(j='g', p='gp')} "
+            "ORDER BY g.created_at DESC LIMIT 1 OFFSET %s) "
+            f"AND NOT EXISTS (SELECT 1 FROM {JUDGEMENT} r WHERE r.pair_id = j.pair_id AND r.labeller_id = %s "
+            "AND r.is_repeat = %s) "
+            f"AND NOT EXISTS (SELECT 1 FROM {ASSIGNMENT} a WHERE a.pair_id = j.pair_id AND a.labeller_id = %s "
+            "AND a.is_repeat = %s AND a.status IN (%s, %s)) "
+            "ORDER BY j.created_at LIMIT 1",
+            [labeller_id, dataset_id, APP, False, labeller_id, dataset_id, APP, gap - 1,
+             labeller_id, True, labeller_id, True, ACTIVE, SKIPPED],
+        )
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def lease_lock(*, labeller_id: int, assignment_id: int) -> tuple[Assignment, Dataset] | None:
     """Locks the labeller's lease and returns it with its dataset's judging rules, or None when the
     lease is not theirs or they are no longer assigned to its dataset."""
@@ -189,7 +213,7 @@ def judgement_insert_for_lease(*, lease: Assignment, labeller, fields: dict) -> 
             [judgement.pair_id, labeller.pk, judgement.choice, judgement.strength, judgement.rationale,
              connection.ops.adapt_json_value(judgement.flags, None), judgement.shown_left, judgement.time_ms,
              _db_datetime(judgement.created_at), judgement.is_repeat, judgement.idempotency_key, False,
-             Judgement.Source.APP.value],
+             APP],
         )
         judgement.pk = cursor.fetchone()[0]
         cursor.execute(f"UPDATE {ASSIGNMENT} SET status = %s, judgement_id = %s WHERE id = %s",

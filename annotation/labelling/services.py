@@ -13,7 +13,7 @@ from collections import Counter
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef
+from django.db.models import F
 from django.utils import timezone
 
 from annotation.labelling import queue_sql
@@ -66,37 +66,16 @@ def assignments_expire(*, now=None) -> int:
     return _expire_due(now=now or timezone.now())
 
 
-def _gold_pair(*, labeller: Labeller, dataset: Dataset) -> Pair | None:
+def _gold_pair_id(*, labeller: Labeller, dataset: Dataset) -> int | None:
     """A gold item this labeller has not seen. Gold items check the labeller, so every labeller
     may get them: they are not limited by overlap_k and take no slot."""
     return (
         pairs_unseen_by(labeller=labeller, dataset=dataset)
         .exclude(gold="")
-        .select_related("prompt", "response_a", "response_b")
         .order_by("n_judgements", "id")
+        .values_list("pk", flat=True)
         .first()
     )
-
-
-def _repeat_pair(*, labeller: Labeller, dataset: Dataset) -> Pair | None:
-    """A pair the labeller judged at least REPEAT_GAP judgements ago and has not repeated yet."""
-    mine = Judgement.objects.filter(labeller=labeller, pair__dataset=dataset, source=Judgement.Source.APP)
-    gap_start = list(mine.order_by("-created_at").values_list("created_at", flat=True)[REPEAT_GAP - 1 : REPEAT_GAP])
-    if not gap_start:
-        return None
-    repeated = Judgement.objects.filter(pair=OuterRef("pair_id"), labeller=labeller, is_repeat=True)
-    repeat_leased = Assignment.objects.filter(
-        pair=OuterRef("pair_id"), labeller=labeller, is_repeat=True,
-        status__in=[Assignment.Status.ACTIVE, Assignment.Status.SKIPPED],
-    )
-    due = (
-        mine.filter(is_repeat=False, revision_of__isnull=True, created_at__lt=gap_start[0])
-        .exclude(Exists(repeated))
-        .exclude(Exists(repeat_leased))
-        .order_by("created_at")
-        .values("pair_id")[:1]
-    )
-    return Pair.objects.select_related("prompt", "response_a", "response_b").filter(pk__in=due).first()
 
 
 def _lease_next(*, labeller: Labeller, dataset_id: int, rng: random.Random, now) -> int | None:
@@ -116,15 +95,15 @@ def _lease_next(*, labeller: Labeller, dataset_id: int, rng: random.Random, now)
     # time the queue reasons with (tests move it forward to expire leases).
     lease = dict(labeller_id=labeller.pk, shown_left=rng.choice("ab"), created_at=timezone.now(),
                  expires_at=now + timedelta(minutes=lease_minutes))
-    dataset = Dataset(pk=dataset_id)
     if repeat_rate and rng.random() < repeat_rate:
-        pair = _repeat_pair(labeller=labeller, dataset=dataset)
-        if pair is not None:
-            return queue_sql.lease_pair(pair_id=pair.pk, is_repeat=True, is_gold=False, **lease)
+        # A planned repeat comes after at least REPEAT_GAP other judgements of the labeller.
+        pair_id = queue_sql.repeat_due_pair_id(labeller_id=labeller.pk, dataset_id=dataset_id, gap=REPEAT_GAP)
+        if pair_id is not None:
+            return queue_sql.lease_pair(pair_id=pair_id, is_repeat=True, is_gold=False, **lease)
     if gold_rate and rng.random() < gold_rate:
-        pair = _gold_pair(labeller=labeller, dataset=dataset)
-        if pair is not None:
-            return queue_sql.lease_pair(pair_id=pair.pk, is_repeat=False, is_gold=True, **lease)
+        pair_id = _gold_pair_id(labeller=labeller, dataset=Dataset(pk=dataset_id))
+        if pair_id is not None:
+            return queue_sql.lease_pair(pair_id=pair_id, is_repeat=False, is_gold=True, **lease)
     lease_id = queue_sql.lease_open_pair(dataset_id=dataset_id, overlap_k=overlap_k, **lease)
     if lease_id is None and _expire_due(now=now):
         lease_id = queue_sql.lease_open_pair(dataset_id=dataset_id, overlap_k=overlap_k, **lease)
