@@ -2,6 +2,8 @@
 
 Session or token auth; only labellers assigned to the dataset. Responses never say which model
 wrote a response, nor whether a pair is a planned repeat or a gold check."""
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -23,6 +25,17 @@ class LabellerTokenAuthentication(TokenAuthentication):
         if found is None or not found[0].is_active:
             return super().authenticate_credentials(key)  # raises DRF's usual error
         return found
+
+
+class LabellerTokenScheme(OpenApiAuthenticationExtension):
+    """Names LabellerTokenAuthentication's scheme apart from DRF's (the same header, `Token <key>`),
+    so that the schema does not hold two different "tokenAuth" components."""
+
+    target_class = LabellerTokenAuthentication
+    name = "labellerTokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Token")
 
 
 class LabellerApi(APIView):
@@ -78,7 +91,9 @@ class SideSerializer(serializers.Serializer):
 
 @extend_schema_serializer(component_name="LabellingAssignment")
 class AssignmentOutputSerializer(serializers.Serializer):
-    """The shape of AssignmentNextApi's answer (the view writes it directly, see queue_sql.lease_display)."""
+    """A lease of one pair: the conversation, and the two responses in the order shown (left, right)."""
+
+    # AssignmentNextApi writes this shape directly (queue_sql.lease_display); the class documents it.
 
     id = serializers.IntegerField()
     pair_id = serializers.IntegerField()
