@@ -116,12 +116,17 @@ def main():
             r = run(cmd, env)
             results[name].append(r)
             print(f"round {i + 1} {name:8s} {r['episodes_per_s']:6.2f} episodes/s  peak RSS {r['peak_rss_mib']:7.1f} MiB"
-                  f"  train {r['train_s']:6.2f} s  load1 {r['load1']:.2f}", flush=True)
-    med = {k: {m: statistics.median(r[m] for r in v) for m in ("episodes_per_s", "peak_rss_mib")} for k, v in results.items()}
+                  f"  train {r['train_s']:6.2f} s  CPU {r['cpu_s']:6.1f} s  load1 {r['load1']:.2f}", flush=True)
+    for v in results.values():
+        for r in v:  # less sensitive than wall time to other processes on a shared machine
+            r["episodes_per_cpu_s"] = r["episodes"] / r["cpu_s"]
+    med = {k: {m: statistics.median(r[m] for r in v) for m in ("episodes_per_s", "episodes_per_cpu_s", "peak_rss_mib")}
+           for k, v in results.items()}
     summary = {
         "steps": args.steps, "rounds": args.rounds, "trl_version": results["trl"][0].get("trl"),
         "trl": med["trl"], "arbiter": med["arbiter"],
         "speed_ratio": round(med["arbiter"]["episodes_per_s"] / med["trl"]["episodes_per_s"], 2),
+        "cpu_speed_ratio": round(med["arbiter"]["episodes_per_cpu_s"] / med["trl"]["episodes_per_cpu_s"], 2),
         "memory_ratio": round(med["arbiter"]["peak_rss_mib"] / med["trl"]["peak_rss_mib"], 2),
         "load1_now": round(os.getloadavg()[0], 2),
     }
