@@ -237,10 +237,8 @@ def cpu_per_loop(dataset_id, n):
     """CPU milliseconds per loop spent in Python (this process) without HTTP or other processes."""
     from django.test import Client
 
-    from annotation.labelling import services
+    from annotation.labelling import queue_sql, services
     from annotation.models import Dataset
-
-    from annotation.labelling import queue_sql
 
     dataset = Dataset.objects.get(pk=dataset_id)
     labellers = list(dataset.labellers.select_related("user__auth_token"))
@@ -260,7 +258,7 @@ def cpu_per_loop(dataset_id, n):
                     content_type="application/json")
     through_api = (time.process_time() - c0) / n * 1000
     print(f"CPU per loop in one process ({n} loops, load average {os.getloadavg()[0]:.2f}): services {in_services:.1f} ms; "
-          f"API through Django's test client {through_api:.1f} ms (PostgreSQL's own CPU not included)")
+          f"API through Django's test client {through_api:.1f} ms (a database server's own CPU not included)")
 
 
 def process_tree_cpu(pid: int) -> float:
@@ -281,6 +279,8 @@ def process_tree_cpu(pid: int) -> float:
 
 def main():
     args = parse_args()
+    # This process measures (--cpu-per-loop) as the app runs in production: without DEBUG's query log.
+    os.environ["DJANGO_DEBUG"] = "0"
     dataset_id, tokens = set_up(args)
     server = None if args.url else start_gunicorn(args)
     target = urllib.parse.urlparse(args.url or f"http://127.0.0.1:{args.port}")
