@@ -5,6 +5,7 @@ from pathlib import Path
 import krippendorff
 import numpy as np
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 
 from annotation.audit.agreement import ordinal_codes
@@ -19,10 +20,14 @@ LLMFAO = Path(__file__).resolve().parents[3] / "data" / "demo" / "llmfao-judgeme
 @pytest.fixture(scope="module")
 def llmfao(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
+        users_before = set(User.objects.values_list("pk", flat=True))
         call_command("import_data", str(LLMFAO), "--dataset", "llmfao-test", stdout=StringIO())
         dataset = Dataset.objects.get(name="llmfao-test")
         yield dataset
+        # This data outlives each test's transaction: remove all of it, the 124 imported
+        # annotators included, so that later tests start from an empty database.
         dataset.delete()
+        User.objects.exclude(pk__in=users_before).delete()
 
 
 def test_demo_audit_counts_and_agreement_match_the_krippendorff_package(llmfao):
