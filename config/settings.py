@@ -128,6 +128,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# `celery beat` (inside the worker with `make run`): runs whose worker died are marked failed, and
+# datasets with an automatic retraining rule are checked.
+CELERY_BEAT_SCHEDULE = {
+    "reward-runs-reap-stale": {"task": "rewardmodel.tasks.reward_runs_reap_stale", "schedule": 120.0},
+    "training-runs-reap-stale": {"task": "training.tasks.training_runs_fail_stale", "schedule": 120.0},
+    "reward-auto-retrain": {"task": "rewardmodel.tasks.reward_auto_retrain_sweep", "schedule": 60.0},
+}
 ARBITER_TRAINING_QUEUE = env.TRAINING_QUEUE
 if ARBITER_TRAINING_QUEUE != CELERY_TASK_DEFAULT_QUEUE:
     CELERY_TASK_ROUTES = {

@@ -4,8 +4,6 @@ import socket
 from celery import Task, shared_task
 from celery.signals import worker_ready
 
-from config.celery import app
-
 
 class RewardRunTask(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo):
@@ -46,14 +44,7 @@ def reward_auto_retrain_sweep() -> int:
     return len(auto_retrain_check_all())
 
 
-# `celery -A config beat` runs these; a worker also reaps stale runs when it starts.
-app.conf.beat_schedule = {
-    **(app.conf.beat_schedule or {}),
-    "reward-runs-reap-stale": {"task": "rewardmodel.tasks.reward_runs_reap_stale", "schedule": 120.0},
-    "reward-auto-retrain": {"task": "rewardmodel.tasks.reward_auto_retrain_sweep", "schedule": 60.0},
-}
-
-
+# CELERY_BEAT_SCHEDULE in config/settings.py runs these; a worker also reaps stale runs when it starts.
 @worker_ready.connect
 def _reap_on_start(**kwargs):
     from rewardmodel.services import reward_runs_fail_stale
