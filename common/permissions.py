@@ -11,7 +11,7 @@ def is_arbiter_admin(user) -> bool:
     return labeller is not None and labeller.is_admin
 
 
-# For function views: anonymous users go to the login page, labellers get 403... via login page.
+# For function views: anyone who is not an admin, signed in or not, is sent to the login page.
 admin_required = user_passes_test(is_arbiter_admin)
 
 
