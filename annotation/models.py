@@ -261,6 +261,8 @@ class Assignment(models.Model):
             # The expiry sweep looks for active leases past their end.
             models.Index(fields=["status", "expires_at"], name="assignment_expiry"),
             models.Index(fields=["labeller", "pair"], name="assignment_labeller_pair"),
+            # The queue looks up a labeller's current lease on every request: a handful of rows.
+            models.Index(fields=["labeller", "created_at"], condition=Q(status="active"), name="assignment_active_lease"),
         ]
 
 

@@ -237,7 +237,7 @@ def cpu_per_loop(dataset_id, n):
     """CPU milliseconds per loop spent in Python (this process) without HTTP or other processes."""
     from django.test import Client
 
-    from annotation.labelling import queue_sql, services
+    from annotation.labelling import services
     from annotation.models import Dataset
 
     dataset = Dataset.objects.get(pk=dataset_id)
@@ -245,8 +245,7 @@ def cpu_per_loop(dataset_id, n):
     c0 = time.process_time()
     for i in range(n):  # what the API runs: lease, read what it shows, submit
         labeller = labellers[i % len(labellers)]
-        lease_id = services.assignment_lease(labeller=labeller, dataset_id=dataset_id)
-        queue_sql.lease_display(assignment_id=lease_id)
+        lease_id = services.assignment_lease(labeller=labeller, dataset_id=dataset_id)["id"]
         services.judgement_submit(labeller=labeller, assignment_id=lease_id, choice="tie", idempotency_key=f"cpu-{lease_id}")
     in_services = (time.process_time() - c0) / n * 1000
     clients = [Client(HTTP_AUTHORIZATION=f"Token {lab.user.auth_token.key}") for lab in labellers]
@@ -277,6 +276,28 @@ def process_tree_cpu(pid: int) -> float:
     return cpu(pid) + sum(cpu(int(child)) for child in children)
 
 
+def processes_cpu(name: str) -> float:
+    """CPU seconds used so far by the processes of this machine named `name` (PostgreSQL's
+    backends are all "postgres"; one that exited during the run is not counted)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        comm, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
+        if comm == name:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def machine_busy_cpu() -> float:
+    """CPU seconds all processes on this machine have used (user, nice, system, irq, softirq)."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     args = parse_args()
     # This process measures (--cpu-per-loop) as the app runs in production: without DEBUG's query log.
@@ -300,6 +321,7 @@ def main():
                  for i, token in enumerate(tokens)]
     cpu_client0 = time.process_time()
     cpu_server0 = process_tree_cpu(server.pid) if server else 0.0
+    cpu_machine0, cpu_postgres0 = machine_busy_cpu(), processes_cpu("postgres")
     try:
         for t in labellers:
             t.start()
@@ -307,6 +329,7 @@ def main():
             t.join()
         cpu_client = time.process_time() - cpu_client0
         cpu_server = process_tree_cpu(server.pid) - cpu_server0 if server else 0.0
+        cpu_machine, cpu_postgres = machine_busy_cpu() - cpu_machine0, processes_cpu("postgres") - cpu_postgres0
     finally:
         if server is not None:
             server.terminate()
@@ -325,7 +348,9 @@ def main():
               f"p99 {1000 * percentile(values, 99):.1f}")
     loops_all = max(1, sum(t.loops_all for t in labellers))
     print(f"CPU per loop (whole run, warm-up included): this client {1000 * cpu_client / loops_all:.2f} ms"
-          + (f", gunicorn {1000 * cpu_server / loops_all:.2f} ms (the database's own CPU not included)" if server else ""))
+          + (f", gunicorn {1000 * cpu_server / loops_all:.2f} ms" if server else "")
+          + (f", PostgreSQL on this machine {1000 * cpu_postgres / loops_all:.2f} ms" if cpu_postgres else "")
+          + f"; the whole machine {1000 * cpu_machine / loops_all:.2f} ms")
     print(f"errors: {errors}  labellers who ran out of pairs: {sum(t.empty for t in labellers)}")
     for sample in {s for t in labellers for s in t.error_samples}:
         print(f"  e.g. {sample}")

@@ -69,6 +69,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL",
     }
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+else:
+    # Statements run through server-binding cursors are prepared on first use (only the labelling
+    # queue's hot path uses them: annotation/labelling/queue_sql.py). Behind a pooler in
+    # transaction mode, use PgBouncer 1.21+ (it tracks prepared statements) or set this to None.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

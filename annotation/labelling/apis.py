@@ -93,7 +93,7 @@ class SideSerializer(serializers.Serializer):
 class AssignmentOutputSerializer(serializers.Serializer):
     """A lease of one pair: the conversation, and the two responses in the order shown (left, right)."""
 
-    # AssignmentNextApi writes this shape directly (queue_sql.lease_display); the class documents it.
+    # AssignmentNextApi writes this shape directly (queue_sql.lease_shown); the class documents it.
 
     id = serializers.IntegerField()
     pair_id = serializers.IntegerField()
@@ -111,12 +111,11 @@ class AssignmentNextApi(LabellerApi):
         try:
             # The service checks membership under its lock; the response is read in one query
             # and written without a serializer (AssignmentOutputSerializer documents its shape).
-            lease_id = services.assignment_lease(labeller=self.labeller(request), dataset_id=dataset_id)
+            lease = services.assignment_lease(labeller=self.labeller(request), dataset_id=dataset_id)
         except services.NotAssigned as exc:
             raise PermissionDenied(exc.message) from exc
-        if lease_id is None:
+        if lease is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        lease = queue_sql.lease_display(assignment_id=lease_id)
         lease["expires_at"] = DATETIME.to_representation(lease["expires_at"])
         return Response(lease)
 

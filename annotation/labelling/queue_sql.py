@@ -24,12 +24,48 @@ DATASET = Dataset._meta.db_table
 MEMBERSHIP = Dataset.labellers.through._meta.db_table
 PROMPT = Prompt._meta.db_table
 RESPONSE = Response._meta.db_table
+# Statuses are written into the SQL, not passed as parameters: a prepared statement's generic plan
+# can then use the partial indexes on active leases.
 ACTIVE, COMPLETED, SKIPPED = Assignment.Status.ACTIVE.value, Assignment.Status.COMPLETED.value, Assignment.Status.SKIPPED.value
 APP = Judgement.Source.APP.value
 
 
 def _postgres() -> bool:
     return connection.vendor == "postgresql"
+
+
+def _cursor():
+    """A cursor for the queue's statements, one per database connection and kept for its life.
+
+    On PostgreSQL it binds parameters on the server, so each statement is prepared once per
+    connection (settings: prepare_threshold) and then only executed: planning the pick-and-lease
+    statement took longer than running it. Django's other cursors bind on the client and are never
+    prepared. Do not close it (no `with`): the next statement reuses it."""
+    connection.ensure_connection()
+    raw_connection = connection.connection
+    kept = getattr(connection, "_queue_cursor", None)
+    if kept is None or kept[0] is not raw_connection:
+        if _postgres():
+            from django.db.backends.postgresql.base import ServerBindingCursor
+
+            kept = (raw_connection, ServerBindingCursor(raw_connection))
+        else:
+            kept = (raw_connection, connection.create_cursor())
+        connection._queue_cursor = kept
+    with connection.wrap_database_errors:
+        # The wrapper Django puts around its own cursors: errors as django.db exceptions,
+        # statements logged under DEBUG.
+        return connection._prepare_cursor(kept[1])
+
+
+def _fetchone(sql: str, params: list) -> tuple | None:
+    cursor = _cursor()
+    cursor.execute(sql, params)
+    return cursor.fetchone()
+
+
+def _execute(sql: str, params: list) -> None:
+    _cursor().execute(sql, params)
 
 
 def _db_datetime(value: datetime):
@@ -56,73 +92,100 @@ def membership_lock(*, labeller_id: int, dataset_id: int) -> tuple | None:
     it) and returns the dataset's (overlap_k, repeat_rate, gold_rate, lease_minutes), or None when
     the labeller is not assigned to it."""
     lock = " FOR UPDATE OF m" if _postgres() else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT d.overlap_k, d.repeat_rate, d.gold_rate, d.lease_minutes FROM {MEMBERSHIP} m "
-            f"JOIN {DATASET} d ON d.id = m.dataset_id WHERE m.dataset_id = %s AND m.labeller_id = %s{lock}",
-            [dataset_id, labeller_id],
-        )
-        return cursor.fetchone()
+    return _fetchone(
+        f"SELECT d.overlap_k, d.repeat_rate, d.gold_rate, d.lease_minutes FROM {MEMBERSHIP} m "
+        f"JOIN {DATASET} d ON d.id = m.dataset_id WHERE m.dataset_id = %s AND m.labeller_id = %s{lock}",
+        [dataset_id, labeller_id],
+    )
+
+
+# The labeller's oldest unexpired active lease in the dataset.
+_CURRENT_LEASE = (
+    f"SELECT a.id FROM {ASSIGNMENT} a JOIN {PAIR} p ON p.id = a.pair_id "
+    f"WHERE a.labeller_id = %s AND p.dataset_id = %s AND a.status = '{ACTIVE}' AND a.expires_at > %s "
+    "ORDER BY a.created_at LIMIT 1"
+)
 
 
 def active_lease_id(*, labeller_id: int, dataset_id: int, now: datetime) -> int | None:
-    """The labeller's oldest unexpired active lease in the dataset."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT a.id FROM {ASSIGNMENT} a JOIN {PAIR} p ON p.id = a.pair_id "
-            "WHERE a.labeller_id = %s AND p.dataset_id = %s AND a.status = %s AND a.expires_at > %s "
-            "ORDER BY a.created_at LIMIT 1",
-            [labeller_id, dataset_id, ACTIVE, _db_datetime(now)],
-        )
-        row = cursor.fetchone()
+    row = _fetchone(_CURRENT_LEASE, [labeller_id, dataset_id, _db_datetime(now)])
     return row[0] if row else None
 
 
 # The open pair closest to overlap_k that the labeller has not judged, is not leasing and did not
 # skip (the same rule as selectors.pairs_open_to); the ORDER BY expression is the pair_queue_order
 # index's, so the query walks that index from the fullest open pair down.
-_OPEN_PAIR = (
-    f"SELECT p.id FROM {PAIR} p WHERE p.dataset_id = %s AND p.gold = '' "
+_OPEN_PAIR_WHERE = (
+    f"FROM {PAIR} p WHERE p.dataset_id = %s AND p.gold = '' "
     "AND p.n_judgements + p.n_leased < %s "
     f"AND NOT EXISTS (SELECT 1 FROM {JUDGEMENT} j WHERE j.pair_id = p.id AND j.labeller_id = %s "
-    "AND j.is_repeat = %s AND j.revision_of_id IS NULL) "
+    "AND j.is_repeat = false AND j.revision_of_id IS NULL) "
     f"AND NOT EXISTS (SELECT 1 FROM {ASSIGNMENT} s WHERE s.pair_id = p.id AND s.labeller_id = %s "
-    "AND s.status IN (%s, %s)) "
-    "ORDER BY p.n_judgements + p.n_leased DESC, p.id DESC LIMIT 1"
+    f"AND s.status IN ('{ACTIVE}', '{SKIPPED}')) "
 )
+_OPEN_PAIR_ORDER = "ORDER BY p.n_judgements + p.n_leased DESC, p.id DESC LIMIT 1"
 _INSERT_LEASE = (
     f"INSERT INTO {ASSIGNMENT} (pair_id, labeller_id, status, shown_left, is_repeat, is_gold, skip_reason, "
     "judgement_id, created_at, expires_at) "
 )
+# What the API shows of a lease `l` (id, pair_id, shown_left, expires_at): see lease_shown.
+_SHOWN = (
+    "SELECT l.id, l.pair_id, l.expires_at, l.shown_left, pr.messages, ra.text, rb.text "
+    f"FROM {{lease}} JOIN {PAIR} p ON p.id = l.pair_id JOIN {PROMPT} pr ON pr.id = p.prompt_id "
+    f"JOIN {RESPONSE} ra ON ra.id = p.response_a_id JOIN {RESPONSE} rb ON rb.id = p.response_b_id"
+)
+# PostgreSQL: the current lease or, when there is none, a new lease of the open pair closest to
+# overlap_k, as shown, in one statement. The new lease's pair is picked and locked skipping pairs
+# other labellers are leasing right now; after the lock PostgreSQL re-checks
+# `n_judgements + n_leased < overlap_k` on the newest row version, so a pair whose last slot
+# another transaction just took is not returned.
+_CURRENT_OR_NEW_LEASE_SHOWN = (
+    f"WITH current_lease AS ({_CURRENT_LEASE}), "
+    f"picked AS (SELECT p.id {_OPEN_PAIR_WHERE} AND NOT EXISTS (SELECT 1 FROM current_lease) "
+    f"{_OPEN_PAIR_ORDER} FOR UPDATE OF p SKIP LOCKED), "
+    f"bumped AS (UPDATE {PAIR} SET n_leased = n_leased + 1 WHERE id = (SELECT id FROM picked) RETURNING id), "
+    f"leased AS ({_INSERT_LEASE} SELECT bumped.id, %s, '{ACTIVE}', %s, false, false, '', NULL, %s, %s FROM bumped "
+    "RETURNING id, pair_id, shown_left, expires_at), "
+    "lease AS (SELECT id, pair_id, shown_left, expires_at FROM leased UNION ALL "
+    f"SELECT a.id, a.pair_id, a.shown_left, a.expires_at FROM {ASSIGNMENT} a WHERE a.id = (SELECT id FROM current_lease)) "
+    + _SHOWN.format(lease="lease l")
+)
+
+
+def lease_current_or_open_pair(
+    *, labeller_id: int, dataset_id: int, overlap_k: int, shown_left: str, created_at, expires_at, now
+) -> dict | None:
+    """The labeller's current lease in the dataset or, when they have none, a new lease of the open
+    pair closest to overlap_k (taking one of its slots), as lease_shown returns it; None when they
+    have no lease and no pair is open to them (or all open ones are being leased by others right
+    now: on PostgreSQL locked pairs are skipped, not waited for)."""
+    if not _postgres():
+        lease_id = active_lease_id(labeller_id=labeller_id, dataset_id=dataset_id, now=now)
+        if lease_id is None:
+            lease_id = lease_open_pair(labeller_id=labeller_id, dataset_id=dataset_id, overlap_k=overlap_k,
+                                       shown_left=shown_left, created_at=created_at, expires_at=expires_at)
+        return None if lease_id is None else lease_shown(assignment_id=lease_id)
+    row = _fetchone(_CURRENT_OR_NEW_LEASE_SHOWN, [
+        labeller_id, dataset_id, _db_datetime(now),
+        dataset_id, overlap_k, labeller_id, labeller_id,
+        labeller_id, shown_left, _db_datetime(created_at), _db_datetime(expires_at),
+    ])
+    return None if row is None else _shown(row)
 
 
 def lease_open_pair(
     *, labeller_id: int, dataset_id: int, overlap_k: int, shown_left: str, created_at, expires_at
 ) -> int | None:
     """Leases the open pair closest to overlap_k to the labeller, taking one of its slots; returns
-    the new lease's id, or None when no pair is open to them (or all open ones are being leased by
-    others right now: on PostgreSQL locked pairs are skipped, not waited for).
-
-    On PostgreSQL this is one statement: pick and lock the pair, bump n_leased, insert the lease.
-    After the lock, PostgreSQL re-checks `n_judgements + n_leased < overlap_k` on the newest row
-    version, so a pair whose last slot another transaction just took is not returned."""
-    open_params = [dataset_id, overlap_k, labeller_id, False, labeller_id, ACTIVE, SKIPPED]
+    the new lease's id, or None when no pair is open to them. On SQLite every write transaction runs
+    alone (BEGIN IMMEDIATE), so reading the pair and then taking its slot is exact."""
+    open_params = [dataset_id, overlap_k, labeller_id, labeller_id]
     lease_values = [labeller_id, ACTIVE, shown_left, False, False, "", None, _db_datetime(created_at), _db_datetime(expires_at)]
-    with connection.cursor() as cursor:
-        if _postgres():
-            cursor.execute(
-                f"WITH picked AS ({_OPEN_PAIR} FOR UPDATE OF p SKIP LOCKED), "
-                f"bumped AS (UPDATE {PAIR} SET n_leased = n_leased + 1 WHERE id = (SELECT id FROM picked) RETURNING id) "
-                f"{_INSERT_LEASE} SELECT bumped.id, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM bumped RETURNING id",
-                open_params + lease_values,
-            )
-            row = cursor.fetchone()
-            return row[0] if row else None
-        cursor.execute(_OPEN_PAIR, open_params)
-        row = cursor.fetchone()
-        if row is None:
-            return None
-        return insert_lease(cursor, pair_id=row[0], values=lease_values, holds_slot=True)
+    lock = " FOR UPDATE OF p SKIP LOCKED" if _postgres() else ""
+    row = _fetchone(f"SELECT p.id {_OPEN_PAIR_WHERE}{_OPEN_PAIR_ORDER}{lock}", open_params)
+    if row is None:
+        return None
+    return insert_lease(pair_id=row[0], values=lease_values, holds_slot=True)
 
 
 def lease_pair(
@@ -130,15 +193,13 @@ def lease_pair(
 ) -> int:
     """Leases a chosen pair (a planned repeat or a gold check, which take no slot)."""
     values = [labeller_id, ACTIVE, shown_left, is_repeat, is_gold, "", None, _db_datetime(created_at), _db_datetime(expires_at)]
-    with connection.cursor() as cursor:
-        return insert_lease(cursor, pair_id=pair_id, values=values, holds_slot=not is_repeat and not is_gold)
+    return insert_lease(pair_id=pair_id, values=values, holds_slot=not is_repeat and not is_gold)
 
 
-def insert_lease(cursor, *, pair_id: int, values: list, holds_slot: bool) -> int:
+def insert_lease(*, pair_id: int, values: list, holds_slot: bool) -> int:
     if holds_slot:
-        cursor.execute(f"UPDATE {PAIR} SET n_leased = n_leased + 1 WHERE id = %s", [pair_id])
-    cursor.execute(f"{_INSERT_LEASE} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id", [pair_id] + values)
-    return cursor.fetchone()[0]
+        _execute(f"UPDATE {PAIR} SET n_leased = n_leased + 1 WHERE id = %s", [pair_id])
+    return _fetchone(f"{_INSERT_LEASE} VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id", [pair_id] + values)[0]
 
 
 def repeat_due_pair_id(*, labeller_id: int, dataset_id: int, gap: int) -> int | None:
@@ -147,20 +208,18 @@ def repeat_due_pair_id(*, labeller_id: int, dataset_id: int, gap: int) -> int | 
     active or skipped)."""
     mine = (f"FROM {JUDGEMENT} {{j}} JOIN {PAIR} {{p}} ON {{p}}.id = {{j}}.pair_id "
             "WHERE {j}.labeller_id = %s AND {p}.dataset_id = %s AND {j}.source = %s")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT j.pair_id {mine.format(j='j', p='p')} AND j.is_repeat = %s AND j.revision_of_id IS NULL "
-            f"AND j.created_at < (SELECT g.created_at {mine.format(j='g', p='gp')} "
-            "ORDER BY g.created_at DESC LIMIT 1 OFFSET %s) "
-            f"AND NOT EXISTS (SELECT 1 FROM {JUDGEMENT} r WHERE r.pair_id = j.pair_id AND r.labeller_id = %s "
-            "AND r.is_repeat = %s) "
-            f"AND NOT EXISTS (SELECT 1 FROM {ASSIGNMENT} a WHERE a.pair_id = j.pair_id AND a.labeller_id = %s "
-            "AND a.is_repeat = %s AND a.status IN (%s, %s)) "
-            "ORDER BY j.created_at LIMIT 1",
-            [labeller_id, dataset_id, APP, False, labeller_id, dataset_id, APP, gap - 1,
-             labeller_id, True, labeller_id, True, ACTIVE, SKIPPED],
-        )
-        row = cursor.fetchone()
+    row = _fetchone(
+        f"SELECT j.pair_id {mine.format(j='j', p='p')} AND j.is_repeat = %s AND j.revision_of_id IS NULL "
+        f"AND j.created_at < (SELECT g.created_at {mine.format(j='g', p='gp')} "
+        "ORDER BY g.created_at DESC LIMIT 1 OFFSET %s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {JUDGEMENT} r WHERE r.pair_id = j.pair_id AND r.labeller_id = %s "
+        "AND r.is_repeat = %s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {ASSIGNMENT} a WHERE a.pair_id = j.pair_id AND a.labeller_id = %s "
+        f"AND a.is_repeat = %s AND a.status IN ('{ACTIVE}', '{SKIPPED}')) "
+        "ORDER BY j.created_at LIMIT 1",
+        [labeller_id, dataset_id, APP, False, labeller_id, dataset_id, APP, gap - 1,
+         labeller_id, True, labeller_id, True],
+    )
     return row[0] if row else None
 
 
@@ -168,16 +227,14 @@ def lease_lock(*, labeller_id: int, assignment_id: int) -> tuple[Assignment, Dat
     """Locks the labeller's lease and returns it with its dataset's judging rules, or None when the
     lease is not theirs or they are no longer assigned to its dataset."""
     lock = " FOR UPDATE OF a" if _postgres() else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.status, a.pair_id, a.shown_left, a.is_repeat, a.is_gold, a.created_at, "
-            "d.id, d.overlap_k, d.choices, d.strength_scale "
-            f"FROM {ASSIGNMENT} a JOIN {PAIR} p ON p.id = a.pair_id JOIN {DATASET} d ON d.id = p.dataset_id "
-            f"WHERE a.id = %s AND a.labeller_id = %s AND EXISTS (SELECT 1 FROM {MEMBERSHIP} m "
-            f"WHERE m.dataset_id = d.id AND m.labeller_id = %s){lock}",
-            [assignment_id, labeller_id, labeller_id],
-        )
-        row = cursor.fetchone()
+    row = _fetchone(
+        "SELECT a.status, a.pair_id, a.shown_left, a.is_repeat, a.is_gold, a.created_at, "
+        "d.id, d.overlap_k, d.choices, d.strength_scale "
+        f"FROM {ASSIGNMENT} a JOIN {PAIR} p ON p.id = a.pair_id JOIN {DATASET} d ON d.id = p.dataset_id "
+        f"WHERE a.id = %s AND a.labeller_id = %s AND EXISTS (SELECT 1 FROM {MEMBERSHIP} m "
+        f"WHERE m.dataset_id = d.id AND m.labeller_id = %s){lock}",
+        [assignment_id, labeller_id, labeller_id],
+    )
     if row is None:
         return None
     status, pair_id, shown_left, is_repeat, is_gold, created_at, dataset_id, overlap_k, choices, strength_scale = row
@@ -190,70 +247,75 @@ def lease_lock(*, labeller_id: int, assignment_id: int) -> tuple[Assignment, Dat
     return lease, dataset
 
 
+_PAIR_SLOTS_CHANGE = f"UPDATE {PAIR} SET n_judgements = n_judgements + %s, n_leased = n_leased + %s WHERE id = %s"
+
+
 def pair_slots_change(*, pair_id: int, judgements: int, leased: int) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {PAIR} SET n_judgements = n_judgements + %s, n_leased = n_leased + %s WHERE id = %s",
-            [judgements, leased, pair_id],
-        )
+    _execute(_PAIR_SLOTS_CHANGE, [judgements, leased, pair_id])
 
 
-def judgement_insert_for_lease(*, lease: Assignment, labeller, fields: dict) -> Judgement:
-    """Inserts the labeller's judgement of their leased pair and marks the lease completed. `fields`
-    are the judgement's cleaned choice, strength, rationale, flags, time_ms, created_at and
-    idempotency_key. A second first judgement of the pair, or a reused idempotency key, fails on
-    the table's unique constraints (IntegrityError), as Judgement.objects.create would."""
+_INSERT_JUDGEMENT = (
+    f"INSERT INTO {JUDGEMENT} (pair_id, labeller_id, choice, strength, rationale, flags, shown_left, time_ms, "
+    "created_at, is_repeat, idempotency_key, revision_of_id, superseded, source, import_batch_id) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, false, %s, NULL) RETURNING id"
+)
+_CLOSE_LEASE = f"UPDATE {ASSIGNMENT} SET status = %s, judgement_id = %s WHERE id = %s"
+_CLOSE_LEASE_JUDGED = f"UPDATE {ASSIGNMENT} SET status = %s, judgement_id = (SELECT id FROM judged) WHERE id = %s"
+
+
+def judgement_insert_for_lease(*, lease: Assignment, labeller, fields: dict, slots: tuple[int, int]) -> Judgement:
+    """Inserts the labeller's judgement of their leased pair, marks the lease completed and changes
+    the pair's (n_judgements, n_leased) by `slots`, on PostgreSQL in one statement. `fields` are the
+    judgement's cleaned choice, strength, rationale, flags, time_ms, created_at and idempotency_key.
+    A second first judgement of the pair, or a reused idempotency key, fails on the table's unique
+    constraints (IntegrityError), as Judgement.objects.create would."""
     judgement = Judgement(pair_id=lease.pair_id, labeller=labeller, shown_left=lease.shown_left,
                           is_repeat=lease.is_repeat, **fields)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {JUDGEMENT} (pair_id, labeller_id, choice, strength, rationale, flags, shown_left, time_ms, "
-            "created_at, is_repeat, idempotency_key, revision_of_id, superseded, source, import_batch_id) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, %s, %s, NULL) RETURNING id",
-            [judgement.pair_id, labeller.pk, judgement.choice, judgement.strength, judgement.rationale,
-             connection.ops.adapt_json_value(judgement.flags, None), judgement.shown_left, judgement.time_ms,
-             _db_datetime(judgement.created_at), judgement.is_repeat, judgement.idempotency_key, False,
-             APP],
-        )
-        judgement.pk = cursor.fetchone()[0]
-        cursor.execute(f"UPDATE {ASSIGNMENT} SET status = %s, judgement_id = %s WHERE id = %s",
-                       [COMPLETED, judgement.pk, lease.pk])
+    insert_params = [
+        judgement.pair_id, labeller.pk, judgement.choice, judgement.strength, judgement.rationale,
+        connection.ops.adapt_json_value(judgement.flags, None), judgement.shown_left, judgement.time_ms,
+        _db_datetime(judgement.created_at), judgement.is_repeat, judgement.idempotency_key, APP,
+    ]
+    change_slots = slots != (0, 0)
+    if _postgres():
+        judgement.pk = _fetchone(
+            (f"WITH slots AS ({_PAIR_SLOTS_CHANGE}), " if change_slots else "WITH ")
+            + f"judged AS ({_INSERT_JUDGEMENT}), closed AS ({_CLOSE_LEASE_JUDGED}) SELECT id FROM judged",
+            ([*slots, lease.pair_id] if change_slots else []) + insert_params + [COMPLETED, lease.pk],
+        )[0]
+    else:
+        if change_slots:
+            pair_slots_change(pair_id=lease.pair_id, judgements=slots[0], leased=slots[1])
+        judgement.pk = _fetchone(_INSERT_JUDGEMENT, insert_params)[0]
+        _execute(_CLOSE_LEASE, [COMPLETED, judgement.pk, lease.pk])
     judgement._state.adding = False
     return judgement
 
 
-def lease_display(*, assignment_id: int) -> dict | None:
-    """What the API shows of a lease: the conversation and the two responses in left/right order."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT a.pair_id, a.expires_at, a.shown_left, pr.messages, ra.text, rb.text "
-            f"FROM {ASSIGNMENT} a JOIN {PAIR} p ON p.id = a.pair_id JOIN {PROMPT} pr ON pr.id = p.prompt_id "
-            f"JOIN {RESPONSE} ra ON ra.id = p.response_a_id JOIN {RESPONSE} rb ON rb.id = p.response_b_id "
-            "WHERE a.id = %s",
-            [assignment_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    pair_id, expires_at, shown_left, messages, text_a, text_b = row
+def _shown(row) -> dict:
+    lease_id, pair_id, expires_at, shown_left, messages, text_a, text_b = row
     sides = {"a": {"side": "a", "text": text_a}, "b": {"side": "b", "text": text_b}}
     return {
-        "id": assignment_id, "pair_id": pair_id, "expires_at": aware(expires_at), "messages": json_value(messages),
+        "id": lease_id, "pair_id": pair_id, "expires_at": aware(expires_at), "messages": json_value(messages),
         "left": sides[shown_left], "right": sides["b" if shown_left == "a" else "a"],
     }
+
+
+def lease_shown(*, assignment_id: int) -> dict | None:
+    """What the API shows of a lease: the conversation and the two responses in left/right order."""
+    row = _fetchone(_SHOWN.format(lease=f"{ASSIGNMENT} l") + " WHERE l.id = %s", [assignment_id])
+    return None if row is None else _shown(row)
 
 
 def token_user(*, key: str):
     """(user, token) for an API token, with the user's labeller profile attached (or None when the
     account has none), in one query; None when no such token exists."""
     user_model = get_user_model()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT u.id, u.is_active, l.id FROM {Token._meta.db_table} t JOIN {user_model._meta.db_table} u "
-            f"ON u.id = t.user_id LEFT JOIN {Labeller._meta.db_table} l ON l.user_id = u.id WHERE t.key = %s",
-            [key],
-        )
-        row = cursor.fetchone()
+    row = _fetchone(
+        f"SELECT u.id, u.is_active, l.id FROM {Token._meta.db_table} t JOIN {user_model._meta.db_table} u "
+        f"ON u.id = t.user_id LEFT JOIN {Labeller._meta.db_table} l ON l.user_id = u.id WHERE t.key = %s",
+        [key],
+    )
     if row is None:
         return None
     user_id, is_active, labeller_id = row

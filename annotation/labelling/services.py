@@ -78,41 +78,45 @@ def _gold_pair_id(*, labeller: Labeller, dataset: Dataset) -> int | None:
     )
 
 
-def _lease_next(*, labeller: Labeller, dataset_id: int, rng: random.Random, now) -> int | None:
-    """The id of the labeller's current lease in the dataset, or of a new one; None when nothing is
-    left for them. Runs in the caller's transaction."""
+def _lease_next(*, labeller: Labeller, dataset_id: int, rng: random.Random, now) -> dict | None:
+    """The labeller's current lease in the dataset, or a new one, as queue_sql.lease_shown returns
+    it; None when nothing is left for them. Runs in the caller's transaction."""
     settings = queue_sql.membership_lock(labeller_id=labeller.pk, dataset_id=dataset_id)
     if settings is None:
         raise NotAssigned(f"You are not assigned to dataset {dataset_id}.")
     overlap_k, repeat_rate, gold_rate, lease_minutes = settings
     if rng.random() < SWEEP_PROBABILITY:
         _expire_due(now=now)
-    current = queue_sql.active_lease_id(labeller_id=labeller.pk, dataset_id=dataset_id, now=now)
-    if current is not None:
-        return current
-
     # created_at is the real time the lease starts (time on task is measured from it), `now` the
     # time the queue reasons with (tests move it forward to expire leases).
     lease = dict(labeller_id=labeller.pk, shown_left=rng.choice("ab"), created_at=timezone.now(),
                  expires_at=now + timedelta(minutes=lease_minutes))
-    if repeat_rate and rng.random() < repeat_rate:
+    repeat_drawn = bool(repeat_rate) and rng.random() < repeat_rate
+    gold_drawn = bool(gold_rate) and rng.random() < gold_rate
+    if repeat_drawn or gold_drawn:
+        current = queue_sql.active_lease_id(labeller_id=labeller.pk, dataset_id=dataset_id, now=now)
+        if current is not None:
+            return queue_sql.lease_shown(assignment_id=current)
+    if repeat_drawn:
         # A planned repeat comes after at least REPEAT_GAP other judgements of the labeller.
         pair_id = queue_sql.repeat_due_pair_id(labeller_id=labeller.pk, dataset_id=dataset_id, gap=REPEAT_GAP)
         if pair_id is not None:
-            return queue_sql.lease_pair(pair_id=pair_id, is_repeat=True, is_gold=False, **lease)
-    if gold_rate and rng.random() < gold_rate:
+            return queue_sql.lease_shown(assignment_id=queue_sql.lease_pair(pair_id=pair_id, is_repeat=True, is_gold=False, **lease))
+    if gold_drawn:
         pair_id = _gold_pair_id(labeller=labeller, dataset=Dataset(pk=dataset_id))
         if pair_id is not None:
-            return queue_sql.lease_pair(pair_id=pair_id, is_repeat=False, is_gold=True, **lease)
-    lease_id = queue_sql.lease_open_pair(dataset_id=dataset_id, overlap_k=overlap_k, **lease)
-    if lease_id is None and _expire_due(now=now):
-        lease_id = queue_sql.lease_open_pair(dataset_id=dataset_id, overlap_k=overlap_k, **lease)
-    return lease_id
+            return queue_sql.lease_shown(assignment_id=queue_sql.lease_pair(pair_id=pair_id, is_repeat=False, is_gold=True, **lease))
+    # The common case, in one statement on PostgreSQL: the current lease, or a new one of an open pair.
+    shown = queue_sql.lease_current_or_open_pair(dataset_id=dataset_id, overlap_k=overlap_k, now=now, **lease)
+    if shown is None and _expire_due(now=now):
+        shown = queue_sql.lease_current_or_open_pair(dataset_id=dataset_id, overlap_k=overlap_k, now=now, **lease)
+    return shown
 
 
 @transaction.atomic
-def assignment_lease(*, labeller: Labeller, dataset_id: int, rng: random.Random | None = None, now=None) -> int | None:
-    """assignment_next for callers that need only the lease's id (the API reads what it shows itself)."""
+def assignment_lease(*, labeller: Labeller, dataset_id: int, rng: random.Random | None = None, now=None) -> dict | None:
+    """assignment_next as the API shows it (queue_sql.lease_shown: the conversation and the two
+    responses in left/right order), read in the statement that leases the pair."""
     return _lease_next(labeller=labeller, dataset_id=dataset_id, rng=rng or _system_random, now=now or timezone.now())
 
 
@@ -126,12 +130,12 @@ def assignment_next(
     when one is due), a gold item (with probability gold_rate, when one is left), else the open pair
     closest to overlap_k. Left/right order is drawn per lease and stored on it. The dataset's
     settings are read again under the lock, so only `dataset.pk` matters."""
-    lease_id = _lease_next(
+    shown = _lease_next(
         labeller=labeller, dataset_id=dataset.pk, rng=rng or _system_random, now=now or timezone.now()
     )
-    if lease_id is None:
+    if shown is None:
         return None
-    return Assignment.objects.select_related("pair__prompt", "pair__response_a", "pair__response_b").get(pk=lease_id)
+    return Assignment.objects.select_related("pair__prompt", "pair__response_a", "pair__response_b").get(pk=shown["id"])
 
 
 def _lock_lease(*, labeller: Labeller, assignment_id: int) -> tuple[Assignment, Dataset]:
@@ -186,20 +190,20 @@ def _judgement_submit(*, labeller, assignment_id, choice, strength, rationale, f
     )
     time_ms = clean_time_ms(time_ms)
     if lease.is_repeat:
-        pass  # repeats measure self-consistency and are not counted
+        slots = (0, 0)  # repeats measure self-consistency and are not counted
     elif lease.status == Assignment.Status.ACTIVE and not lease.is_gold:
-        queue_sql.pair_slots_change(pair_id=lease.pair_id, judgements=1, leased=-1)
+        slots = (1, -1)  # the lease's slot becomes a judgement
     elif lease.is_gold:
-        queue_sql.pair_slots_change(pair_id=lease.pair_id, judgements=1, leased=0)
+        slots = (1, 0)
     else:
         # The lease expired and its slot went back to the queue: take a slot again if one is open.
         pair = Pair.objects.select_for_update().get(pk=lease.pair_id)
         if pair.n_judgements + pair.n_leased >= dataset.overlap_k:
             raise ApplicationError("Your lease on this pair expired and others have judged it since; nothing was saved.")
-        queue_sql.pair_slots_change(pair_id=lease.pair_id, judgements=1, leased=0)
+        slots = (1, 0)
     if time_ms is None:
         time_ms = max(0, int((now - lease.created_at).total_seconds() * 1000))
-    return queue_sql.judgement_insert_for_lease(lease=lease, labeller=labeller, fields=dict(
+    return queue_sql.judgement_insert_for_lease(lease=lease, labeller=labeller, slots=slots, fields=dict(
         choice=choice, strength=strength, rationale=rationale.strip(), flags=flags, time_ms=min(time_ms, TIME_MS_MAX),
         created_at=now, idempotency_key=idempotency_key,
     ))

@@ -48,6 +48,30 @@ def test_lease_open_pair_skips_pairs_the_labeller_judged_or_skipped_and_gold(mak
     assert lease_open(labeller, dataset) is None
 
 
+def lease_current_or_open(labeller, dataset, shown_left="a"):
+    now = timezone.now()
+    with transaction.atomic():
+        return queue_sql.lease_current_or_open_pair(
+            labeller_id=labeller.pk, dataset_id=dataset.pk, overlap_k=dataset.overlap_k, shown_left=shown_left,
+            created_at=now, expires_at=now + timedelta(minutes=5), now=now,
+        )
+
+
+def test_lease_current_or_open_pair_shows_the_new_lease_then_keeps_returning_it(make_dataset):
+    dataset, (pair, other), (labeller,) = make_dataset(n_pairs=2, overlap_k=2)
+    Pair.objects.filter(pk=pair.pk).update(n_judgements=1)
+    shown = lease_current_or_open(labeller, dataset, shown_left="b")
+    lease = Assignment.objects.get(pk=shown["id"])
+    assert (lease.pair_id, lease.shown_left, shown["pair_id"]) == (pair.pk, "b", pair.pk)
+    assert shown["messages"] == pair.prompt.messages and shown["expires_at"] == lease.expires_at
+    assert (shown["left"], shown["right"]) == ({"side": "b", "text": pair.response_b.text},
+                                               {"side": "a", "text": pair.response_a.text})
+    assert lease_current_or_open(labeller, dataset)["id"] == lease.pk  # the current lease, not another one
+    assert Assignment.objects.count() == 1 and Pair.objects.get(pk=pair.pk).n_leased == 1
+    Assignment.objects.filter(pk=lease.pk).update(status="completed")
+    assert lease_current_or_open(labeller, dataset)["pair_id"] == other.pk
+
+
 def test_repeat_due_pair_id_waits_for_the_gap_and_repeats_once(make_dataset):
     dataset, pairs, (labeller,) = make_dataset(n_pairs=6)
     start = timezone.now() - timedelta(hours=1)
@@ -75,7 +99,7 @@ def test_judgement_insert_and_lease_lock_round_trip(make_dataset):
         assert (lease.pair_id, lease.status, lease.shown_left, locked_dataset.pk) == (pair.pk, "active", "b", dataset.pk)
         assert locked_dataset.choices == dataset.choices and locked_dataset.strength_scale == dataset.strength_scale
         now = timezone.now()
-        made = queue_sql.judgement_insert_for_lease(lease=lease, labeller=labeller, fields=dict(
+        made = queue_sql.judgement_insert_for_lease(lease=lease, labeller=labeller, slots=(1, -1), fields=dict(
             choice="a", strength=2, rationale="clearer", flags={"b": ["harmful"]}, time_ms=1200, created_at=now,
             idempotency_key="k1",
         ))
@@ -85,6 +109,8 @@ def test_judgement_insert_and_lease_lock_round_trip(make_dataset):
     assert stored.created_at == now and stored.source == "app" and not stored.superseded
     lease = Assignment.objects.get(pk=lease_id)
     assert (lease.status, lease.judgement_id) == ("completed", made.pk)
+    pair.refresh_from_db()
+    assert (pair.n_judgements, pair.n_leased) == (1, 0)
     assert queue_sql.lease_lock(labeller_id=LabellerFactory().pk, assignment_id=lease_id) is None
 
 
