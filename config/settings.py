@@ -136,6 +136,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # `celery beat` (inside the worker with `make run`): runs whose worker died are marked failed, and
 # datasets with an automatic retraining rule are checked.
 CELERY_BEAT_SCHEDULE = {
+    "labelling-leases-expire": {"task": "annotation.tasks.assignments_expire", "schedule": 60.0},
     "reward-runs-reap-stale": {"task": "rewardmodel.tasks.reward_runs_reap_stale", "schedule": 120.0},
     "training-runs-reap-stale": {"task": "training.tasks.training_runs_fail_stale", "schedule": 120.0},
     "reward-auto-retrain": {"task": "rewardmodel.tasks.reward_auto_retrain_sweep", "schedule": 60.0},

@@ -5,8 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from common import views as common_views
 
 api_patterns = [
-    path("", include("annotation.dataio.api_urls")),
+    # The labelling queue first: its two calls are most of the traffic, and URLs resolve in order.
     path("", include("annotation.labelling.api_urls")),
+    path("", include("annotation.dataio.api_urls")),
     path("", include("annotation.audit.api_urls")),
     path("", include("rewardmodel.api_urls")),
     path("", include("training.api_urls")),

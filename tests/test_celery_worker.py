@@ -9,3 +9,13 @@ def test_a_real_worker_process_runs_a_task_through_the_broker(celery_worker_proc
 
     assert result.get(timeout=60) == "pong:hello"
     assert celery_worker_process.poll() is None  # the worker is a separate, live process
+
+
+def test_every_beat_entry_names_a_registered_task():
+    from django.conf import settings
+
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    for name, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert entry["task"] in app.tasks, f"beat entry {name!r} names no task"

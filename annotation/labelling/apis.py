@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,10 +39,18 @@ class LabellerTokenScheme(OpenApiAuthenticationExtension):
         return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Token")
 
 
+class JsonOnly(DefaultContentNegotiation):
+    """JSON whatever the client accepts: these endpoints are for tools, and parsing Accept to choose
+    among renderers cost every call."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
 class LabellerApi(APIView):
     authentication_classes = [SessionAuthentication, LabellerTokenAuthentication]
-    # JSON only: these endpoints are for tools, and choosing among renderers costs every call.
     renderer_classes = [JSONRenderer]
+    content_negotiation_class = JsonOnly
 
     def labeller(self, request):
         labeller = getattr(request.user, "labeller", None)

@@ -10,7 +10,7 @@ import json
 from datetime import datetime, timezone as dt_timezone
 
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from rest_framework.authtoken.models import Token
@@ -223,10 +223,11 @@ def repeat_due_pair_id(*, labeller_id: int, dataset_id: int, gap: int) -> int | 
     return row[0] if row else None
 
 
-def lease_lock(*, labeller_id: int, assignment_id: int) -> tuple[Assignment, Dataset] | None:
-    """Locks the labeller's lease and returns it with its dataset's judging rules, or None when the
-    lease is not theirs or they are no longer assigned to its dataset."""
-    lock = " FOR UPDATE OF a" if _postgres() else ""
+def lease_lock(*, labeller_id: int, assignment_id: int, lock: bool = True) -> tuple[Assignment, Dataset] | None:
+    """Locks the labeller's lease (only reads it when `lock` is false) and returns it with its
+    dataset's judging rules, or None when the lease is not theirs or they are no longer assigned to
+    its dataset."""
+    lock = " FOR UPDATE OF a" if lock and _postgres() else ""
     row = _fetchone(
         "SELECT a.status, a.pair_id, a.shown_left, a.is_repeat, a.is_gold, a.created_at, "
         "d.id, d.overlap_k, d.choices, d.strength_scale "
@@ -254,21 +255,34 @@ def pair_slots_change(*, pair_id: int, judgements: int, leased: int) -> None:
     _execute(_PAIR_SLOTS_CHANGE, [judgements, leased, pair_id])
 
 
-_INSERT_JUDGEMENT = (
-    f"INSERT INTO {JUDGEMENT} (pair_id, labeller_id, choice, strength, rationale, flags, shown_left, time_ms, "
-    "created_at, is_repeat, idempotency_key, revision_of_id, superseded, source, import_batch_id) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, false, %s, NULL) RETURNING id"
+_JUDGEMENT_COLUMNS = (
+    "(pair_id, labeller_id, choice, strength, rationale, flags, shown_left, time_ms, created_at, is_repeat, "
+    "idempotency_key, revision_of_id, superseded, source, import_batch_id)"
 )
-_CLOSE_LEASE = f"UPDATE {ASSIGNMENT} SET status = %s, judgement_id = %s WHERE id = %s"
-_CLOSE_LEASE_JUDGED = f"UPDATE {ASSIGNMENT} SET status = %s, judgement_id = (SELECT id FROM judged) WHERE id = %s"
+_JUDGEMENT_VALUES = "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, false, %s, NULL"
+_INSERT_JUDGEMENT = f"INSERT INTO {JUDGEMENT} {_JUDGEMENT_COLUMNS} VALUES ({_JUDGEMENT_VALUES}) RETURNING id"
+# PostgreSQL: lock the lease if it still has the status it was read with, then (only then) count
+# the judgement in the pair's slots, insert it and close the lease, in one statement.
+_JUDGE_LEASE = (
+    f"WITH lease AS (SELECT id FROM {ASSIGNMENT} WHERE id = %s AND status = %s FOR UPDATE), "
+    f"slots AS (UPDATE {PAIR} SET n_judgements = n_judgements + %s, n_leased = n_leased + %s "
+    "WHERE id = %s AND EXISTS (SELECT 1 FROM lease)), "
+    f"judged AS (INSERT INTO {JUDGEMENT} {_JUDGEMENT_COLUMNS} SELECT {_JUDGEMENT_VALUES} FROM lease RETURNING id), "
+    f"closed AS (UPDATE {ASSIGNMENT} SET status = '{COMPLETED}', judgement_id = (SELECT id FROM judged) "
+    "WHERE id = (SELECT id FROM lease)) "
+    "SELECT id FROM judged"
+)
 
 
-def judgement_insert_for_lease(*, lease: Assignment, labeller, fields: dict, slots: tuple[int, int]) -> Judgement:
+def judgement_insert_for_lease(*, lease: Assignment, labeller, fields: dict, slots: tuple[int, int]) -> Judgement | None:
     """Inserts the labeller's judgement of their leased pair, marks the lease completed and changes
-    the pair's (n_judgements, n_leased) by `slots`, on PostgreSQL in one statement. `fields` are the
-    judgement's cleaned choice, strength, rationale, flags, time_ms, created_at and idempotency_key.
-    A second first judgement of the pair, or a reused idempotency key, fails on the table's unique
-    constraints (IntegrityError), as Judgement.objects.create would."""
+    the pair's (n_judgements, n_leased) by `slots`, all or nothing, only if the lease still has the
+    status `lease.status` it was read with: None when it has another. Atomic on its own (one
+    statement on PostgreSQL, a transaction on SQLite), so it needs no lock taken before.
+
+    `fields` are the judgement's cleaned choice, strength, rationale, flags, time_ms, created_at and
+    idempotency_key. A second first judgement of the pair, or a reused idempotency key, fails on
+    the table's unique constraints (IntegrityError), as Judgement.objects.create would."""
     judgement = Judgement(pair_id=lease.pair_id, labeller=labeller, shown_left=lease.shown_left,
                           is_repeat=lease.is_repeat, **fields)
     insert_params = [
@@ -276,18 +290,27 @@ def judgement_insert_for_lease(*, lease: Assignment, labeller, fields: dict, slo
         connection.ops.adapt_json_value(judgement.flags, None), judgement.shown_left, judgement.time_ms,
         _db_datetime(judgement.created_at), judgement.is_repeat, judgement.idempotency_key, APP,
     ]
-    change_slots = slots != (0, 0)
     if _postgres():
-        judgement.pk = _fetchone(
-            (f"WITH slots AS ({_PAIR_SLOTS_CHANGE}), " if change_slots else "WITH ")
-            + f"judged AS ({_INSERT_JUDGEMENT}), closed AS ({_CLOSE_LEASE_JUDGED}) SELECT id FROM judged",
-            ([*slots, lease.pair_id] if change_slots else []) + insert_params + [COMPLETED, lease.pk],
-        )[0]
+        params = [lease.pk, lease.status, *slots, lease.pair_id, *insert_params]
+        if connection.in_atomic_block:
+            with transaction.atomic():  # a savepoint: a unique violation must not abort the caller's transaction
+                row = _fetchone(_JUDGE_LEASE, params)
+        else:
+            row = _fetchone(_JUDGE_LEASE, params)  # one statement: its own transaction
+        if row is None:
+            return None
+        judgement.pk = row[0]
     else:
-        if change_slots:
-            pair_slots_change(pair_id=lease.pair_id, judgements=slots[0], leased=slots[1])
-        judgement.pk = _fetchone(_INSERT_JUDGEMENT, insert_params)[0]
-        _execute(_CLOSE_LEASE, [COMPLETED, judgement.pk, lease.pk])
+        with transaction.atomic():  # BEGIN IMMEDIATE: alone among writers from the status check on
+            closing = _cursor()
+            closing.execute(f"UPDATE {ASSIGNMENT} SET status = '{COMPLETED}' WHERE id = %s AND status = %s",
+                            [lease.pk, lease.status])
+            if closing.rowcount == 0:
+                return None
+            if slots != (0, 0):
+                pair_slots_change(pair_id=lease.pair_id, judgements=slots[0], leased=slots[1])
+            judgement.pk = _fetchone(_INSERT_JUDGEMENT, insert_params)[0]
+            _execute(f"UPDATE {ASSIGNMENT} SET judgement_id = %s WHERE id = %s", [judgement.pk, lease.pk])
     judgement._state.adding = False
     return judgement
 

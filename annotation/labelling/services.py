@@ -25,9 +25,10 @@ from common.exceptions import ApplicationError
 # A planned repeat comes after at least this many other judgements of the same labeller, so it is
 # never shown back-to-back with the original and the labeller is unlikely to remember it.
 REPEAT_GAP = 5
-# Each request sweeps expired leases with this probability, and always when it finds no open pair:
-# leases last many minutes, so an occasional sweep returns slots in time and spares the hot path.
-SWEEP_PROBABILITY = 0.1
+# Each request sweeps expired leases with this probability, and always when it finds no open pair;
+# beat also sweeps every minute (annotation.tasks). Leases last many minutes, so an occasional
+# sweep returns slots in time and spares the hot path.
+SWEEP_PROBABILITY = 0.02
 SKIP_REASON_MAX = 200
 IDEMPOTENCY_KEY_MAX = 100
 _system_random = random.SystemRandom()
@@ -173,18 +174,9 @@ def _idempotent_replay(*, labeller: Labeller, idempotency_key: str, pair_id: int
     return earlier
 
 
-@transaction.atomic
-def _judgement_submit(*, labeller, assignment_id, choice, strength, rationale, flags, time_ms, idempotency_key, now):
-    lease, dataset = _lock_lease(labeller=labeller, assignment_id=assignment_id)
-    if lease.status in (Assignment.Status.COMPLETED, Assignment.Status.SKIPPED):
-        # A retry of a request that went through (an active lease cannot have a judgement yet; a
-        # key reused on another pair fails on the unique constraint, see judgement_submit).
-        replay = _idempotent_replay(labeller=labeller, idempotency_key=idempotency_key, pair_id=lease.pair_id)
-        if replay is not None:
-            return replay
-        raise ApplicationError(
-            f"Assignment {assignment_id} is already {lease.get_status_display().lower()}; revise your judgement instead."
-        )
+def _judgement_write(*, labeller, lease, dataset, choice, strength, rationale, flags, time_ms, idempotency_key, now):
+    """Checks the judgement against the lease and its dataset, then writes it; None when the lease's
+    status changed after it was read (the write is conditional on it)."""
     choice, strength, flags = clean_judgement(
         dataset=dataset, shown_left=lease.shown_left, choice=choice, strength=strength, flags=flags
     )
@@ -196,7 +188,8 @@ def _judgement_submit(*, labeller, assignment_id, choice, strength, rationale, f
     elif lease.is_gold:
         slots = (1, 0)
     else:
-        # The lease expired and its slot went back to the queue: take a slot again if one is open.
+        # The lease expired and its slot went back to the queue: take a slot again if one is open
+        # (only _judgement_submit gets here, in its transaction).
         pair = Pair.objects.select_for_update().get(pk=lease.pair_id)
         if pair.n_judgements + pair.n_leased >= dataset.overlap_k:
             raise ApplicationError("Your lease on this pair expired and others have judged it since; nothing was saved.")
@@ -207,6 +200,33 @@ def _judgement_submit(*, labeller, assignment_id, choice, strength, rationale, f
         choice=choice, strength=strength, rationale=rationale.strip(), flags=flags, time_ms=min(time_ms, TIME_MS_MAX),
         created_at=now, idempotency_key=idempotency_key,
     ))
+
+
+def _judgement_submit_to_active_lease(*, labeller, assignment_id, **fields) -> Judgement | None:
+    """The common case without a transaction: read the lease, then write the judgement in one
+    statement that re-checks, under the lease's row lock, that it is still active. None when the
+    lease is not an active one of the labeller's (or stopped being one in between): the caller
+    then takes the locked path, which knows every case."""
+    found = queue_sql.lease_lock(labeller_id=labeller.pk, assignment_id=assignment_id, lock=False)
+    if found is None or found[0].status != Assignment.Status.ACTIVE:
+        return None
+    lease, dataset = found
+    return _judgement_write(labeller=labeller, lease=lease, dataset=dataset, **fields)
+
+
+@transaction.atomic
+def _judgement_submit(*, labeller, assignment_id, idempotency_key, **fields):
+    lease, dataset = _lock_lease(labeller=labeller, assignment_id=assignment_id)
+    if lease.status in (Assignment.Status.COMPLETED, Assignment.Status.SKIPPED):
+        # A retry of a request that went through (an active lease cannot have a judgement yet; a
+        # key reused on another pair fails on the unique constraint, see judgement_submit).
+        replay = _idempotent_replay(labeller=labeller, idempotency_key=idempotency_key, pair_id=lease.pair_id)
+        if replay is not None:
+            return replay
+        raise ApplicationError(
+            f"Assignment {assignment_id} is already {lease.get_status_display().lower()}; revise your judgement instead."
+        )
+    return _judgement_write(labeller=labeller, lease=lease, dataset=dataset, idempotency_key=idempotency_key, **fields)
 
 
 def judgement_submit(
@@ -226,7 +246,7 @@ def judgement_submit(
         flags=flags, time_ms=time_ms, idempotency_key=idempotency_key, now=now or timezone.now(),
     )
     try:
-        return _judgement_submit(**args)
+        return _judgement_submit_to_active_lease(**args) or _judgement_submit(**args)
     except IntegrityError:
         if not idempotency_key:
             raise

@@ -18,7 +18,7 @@
 
   document.addEventListener("submit", function (event) {
     const form = event.target;
-    if (form.id !== "judge-form") return;
+    if (!form.classList.contains("judge-form")) return;
     form.elements.time_ms.value = String(Math.round(performance.now() - shownAt));
   }, true);
 
@@ -30,7 +30,9 @@
       return;
     }
     if (typing(document.activeElement)) return;
-    const form = document.getElementById("judge-form");
+    // Each lease's form has its own id: htmx gives an element that keeps its id across a swap the
+    // old element's attributes (its URL, its in-flight class) until the swap settles.
+    const form = document.querySelector("#work form.judge-form");
     if (!form || form.closest(".htmx-request")) return;
     const key = event.key.toLowerCase();
     const button = form.querySelector('button[data-key="' + key + '"]');

@@ -143,3 +143,16 @@ def test_abandoned_leases_expire_and_return_under_concurrency(make_dataset):
     for pair in Pair.objects.filter(dataset=dataset):
         assert pair.n_judgements == min(overlap_k, THREADS - skips[pair.pk])
     assert connection.vendor in ("postgresql", "sqlite")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_submit_sent_many_times_at_once_makes_one_judgement(make_dataset):
+    dataset, (pair,), (labeller,) = make_dataset(n_pairs=1, overlap_k=1)
+    lease = services.assignment_next(labeller=labeller, dataset=dataset)
+    made = run_threads(
+        lambda: services.judgement_submit(labeller=labeller, assignment_id=lease.pk, choice="a", idempotency_key="once"),
+        [()] * THREADS,
+    )
+    assert len({judgement.pk for judgement in made}) == 1
+    assert Judgement.objects.get().pk == made[0].pk
+    assert_queue_consistent(dataset, 1)

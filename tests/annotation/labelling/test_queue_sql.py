@@ -114,6 +114,19 @@ def test_judgement_insert_and_lease_lock_round_trip(make_dataset):
     assert queue_sql.lease_lock(labeller_id=LabellerFactory().pk, assignment_id=lease_id) is None
 
 
+def test_judgement_insert_writes_nothing_when_the_lease_changed_since_it_was_read(make_dataset):
+    dataset, (pair,), (labeller,) = make_dataset(n_pairs=1)
+    lease_id = lease_open(labeller, dataset)
+    lease, _ = queue_sql.lease_lock(labeller_id=labeller.pk, assignment_id=lease_id, lock=False)
+    Assignment.objects.filter(pk=lease_id).update(status="expired")  # the sweep, in between
+    made = queue_sql.judgement_insert_for_lease(lease=lease, labeller=labeller, slots=(1, -1), fields=dict(
+        choice="a", strength=None, rationale="", flags={}, time_ms=5, created_at=timezone.now(), idempotency_key=""))
+    assert made is None and not Judgement.objects.exists()
+    assert Assignment.objects.get(pk=lease_id).status == "expired"
+    pair.refresh_from_db()
+    assert (pair.n_judgements, pair.n_leased) == (0, 1)
+
+
 def test_token_user_loads_the_labeller_in_one_query(make_dataset, django_assert_num_queries):
     dataset, _, (labeller,) = make_dataset(n_pairs=1)
     key = Token.objects.create(user=labeller.user).key

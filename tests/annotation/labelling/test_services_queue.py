@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 
 from annotation.labelling import services
+from annotation.tasks import assignments_expire
 from annotation.models import Assignment, Judgement, Pair
 from common.exceptions import ApplicationError
 from tests.factories import LabellerFactory, PairFactory
@@ -146,3 +147,12 @@ def test_gold_items_are_mixed_in_for_every_labeller(make_dataset):
         services.judgement_submit(labeller=labeller, assignment_id=lease.pk, choice="a")
     gold.refresh_from_db()
     assert (gold.n_judgements, gold.n_leased) == (2, 0)
+
+
+def test_the_beat_task_returns_expired_leases(make_dataset):
+    dataset, (pair,), (labeller,) = make_dataset(n_pairs=1)
+    lease = services.assignment_next(labeller=labeller, dataset=dataset)
+    Assignment.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert assignments_expire() == 1
+    pair.refresh_from_db()
+    assert pair.n_leased == 0 and Assignment.objects.get(pk=lease.pk).status == Assignment.Status.EXPIRED
