@@ -7,7 +7,7 @@ locks are taken here (FOR UPDATE ... SKIP LOCKED, FOR UPDATE OF); on SQLite ever
 is BEGIN IMMEDIATE (settings), so the same statements run one transaction at a time.
 """
 import json
-from datetime import datetime, timezone as dt_timezone
+from datetime import datetime, timedelta, timezone as dt_timezone
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -34,8 +34,9 @@ def _postgres() -> bool:
     return connection.vendor == "postgresql"
 
 
-def _cursor():
-    """A cursor for the queue's statements, one per database connection and kept for its life.
+def _cursor(slot: int = 0):
+    """A cursor for the queue's statements, kept for the database connection's life (`slot` tells
+    apart the cursors of statements sent together, see _pipelined).
 
     On PostgreSQL it binds parameters on the server, so each statement is prepared once per
     connection (settings: prepare_threshold) and then only executed: planning the pick-and-lease
@@ -43,19 +44,20 @@ def _cursor():
     prepared. Do not close it (no `with`): the next statement reuses it."""
     connection.ensure_connection()
     raw_connection = connection.connection
-    kept = getattr(connection, "_queue_cursor", None)
+    kept = getattr(connection, "_queue_cursors", None)
     if kept is None or kept[0] is not raw_connection:
+        kept = connection._queue_cursors = (raw_connection, {})
+    if slot not in kept[1]:
         if _postgres():
             from django.db.backends.postgresql.base import ServerBindingCursor
 
-            kept = (raw_connection, ServerBindingCursor(raw_connection))
+            kept[1][slot] = ServerBindingCursor(raw_connection)
         else:
-            kept = (raw_connection, connection.create_cursor())
-        connection._queue_cursor = kept
+            kept[1][slot] = connection.create_cursor()
     with connection.wrap_database_errors:
         # The wrapper Django puts around its own cursors: errors as django.db exceptions,
         # statements logged under DEBUG.
-        return connection._prepare_cursor(kept[1])
+        return connection._prepare_cursor(kept[1][slot])
 
 
 def _fetchone(sql: str, params: list) -> tuple | None:
@@ -66,6 +68,17 @@ def _fetchone(sql: str, params: list) -> tuple | None:
 
 def _execute(sql: str, params: list) -> None:
     _cursor().execute(sql, params)
+
+
+def _pipelined(statements: list[tuple[str, list]]) -> list[tuple | None]:
+    """PostgreSQL: sends the statements (and a BEGIN the transaction still owes) at once and reads
+    their results together, one round trip instead of one each. The server still runs them one
+    after the other, each with its own snapshot, so they mean what they would mean sent apart."""
+    cursors = [_cursor(slot) for slot in range(len(statements))]
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        for cursor, (sql, params) in zip(cursors, statements):
+            cursor.execute(sql, params)
+    return [cursor.fetchone() for cursor in cursors]
 
 
 def _db_datetime(value: datetime):
@@ -87,16 +100,20 @@ def json_value(value):
     return json.loads(value) if isinstance(value, (str, bytes)) else value
 
 
-def membership_lock(*, labeller_id: int, dataset_id: int) -> tuple | None:
-    """Locks the labeller's membership of the dataset (serialising one labeller's queue requests in
-    it) and returns the dataset's (overlap_k, repeat_rate, gold_rate, lease_minutes), or None when
-    the labeller is not assigned to it."""
+def _membership_lock_statement(*, labeller_id: int, dataset_id: int) -> tuple[str, list]:
     lock = " FOR UPDATE OF m" if _postgres() else ""
-    return _fetchone(
+    return (
         f"SELECT d.overlap_k, d.repeat_rate, d.gold_rate, d.lease_minutes FROM {MEMBERSHIP} m "
         f"JOIN {DATASET} d ON d.id = m.dataset_id WHERE m.dataset_id = %s AND m.labeller_id = %s{lock}",
         [dataset_id, labeller_id],
     )
+
+
+def membership_lock(*, labeller_id: int, dataset_id: int) -> tuple | None:
+    """Locks the labeller's membership of the dataset (serialising one labeller's queue requests in
+    it) and returns the dataset's (overlap_k, repeat_rate, gold_rate, lease_minutes), or None when
+    the labeller is not assigned to it."""
+    return _fetchone(*_membership_lock_statement(labeller_id=labeller_id, dataset_id=dataset_id))
 
 
 # The labeller's oldest unexpired active lease in the dataset.
@@ -117,7 +134,7 @@ def active_lease_id(*, labeller_id: int, dataset_id: int, now: datetime) -> int 
 # index's, so the query walks that index from the fullest open pair down.
 _OPEN_PAIR_WHERE = (
     f"FROM {PAIR} p WHERE p.dataset_id = %s AND p.gold = '' "
-    "AND p.n_judgements + p.n_leased < %s "
+    "AND p.n_judgements + p.n_leased < {overlap_k} "
     f"AND NOT EXISTS (SELECT 1 FROM {JUDGEMENT} j WHERE j.pair_id = p.id AND j.labeller_id = %s "
     "AND j.is_repeat = false AND j.revision_of_id IS NULL) "
     f"AND NOT EXISTS (SELECT 1 FROM {ASSIGNMENT} s WHERE s.pair_id = p.id AND s.labeller_id = %s "
@@ -134,17 +151,23 @@ _SHOWN = (
     f"FROM {{lease}} JOIN {PAIR} p ON p.id = l.pair_id JOIN {PROMPT} pr ON pr.id = p.prompt_id "
     f"JOIN {RESPONSE} ra ON ra.id = p.response_a_id JOIN {RESPONSE} rb ON rb.id = p.response_b_id"
 )
-# PostgreSQL: the current lease or, when there is none, a new lease of the open pair closest to
-# overlap_k, as shown, in one statement. The new lease's pair is picked and locked skipping pairs
-# other labellers are leasing right now; after the lock PostgreSQL re-checks
+# PostgreSQL: the current lease or, when there is none and no planned repeat or gold check was
+# drawn, a new lease of the open pair closest to overlap_k, as shown, in one statement that reads
+# the dataset's rules itself. The new lease's pair is picked and locked skipping pairs other
+# labellers are leasing right now; after the lock PostgreSQL re-checks
 # `n_judgements + n_leased < overlap_k` on the newest row version, so a pair whose last slot
 # another transaction just took is not returned.
 _CURRENT_OR_NEW_LEASE_SHOWN = (
-    f"WITH current_lease AS ({_CURRENT_LEASE}), "
-    f"picked AS (SELECT p.id {_OPEN_PAIR_WHERE} AND NOT EXISTS (SELECT 1 FROM current_lease) "
+    f"WITH rules AS (SELECT overlap_k, lease_minutes, repeat_rate, gold_rate FROM {DATASET} WHERE id = %s), "
+    f"current_lease AS ({_CURRENT_LEASE}), "
+    f"picked AS (SELECT p.id {_OPEN_PAIR_WHERE.format(overlap_k='(SELECT overlap_k FROM rules)')} "
+    "AND NOT EXISTS (SELECT 1 FROM current_lease) "
+    "AND %s >= (SELECT repeat_rate FROM rules) AND %s >= (SELECT gold_rate FROM rules) "
+    f"AND EXISTS (SELECT 1 FROM {MEMBERSHIP} m WHERE m.dataset_id = p.dataset_id AND m.labeller_id = %s) "
     f"{_OPEN_PAIR_ORDER} FOR UPDATE OF p SKIP LOCKED), "
     f"bumped AS (UPDATE {PAIR} SET n_leased = n_leased + 1 WHERE id = (SELECT id FROM picked) RETURNING id), "
-    f"leased AS ({_INSERT_LEASE} SELECT bumped.id, %s, '{ACTIVE}', %s, false, false, '', NULL, %s, %s FROM bumped "
+    f"leased AS ({_INSERT_LEASE} SELECT bumped.id, %s, '{ACTIVE}', %s, false, false, '', NULL, %s, "
+    "%s + (SELECT lease_minutes FROM rules) * interval '1 minute' FROM bumped "
     "RETURNING id, pair_id, shown_left, expires_at), "
     "lease AS (SELECT id, pair_id, shown_left, expires_at FROM leased UNION ALL "
     f"SELECT a.id, a.pair_id, a.shown_left, a.expires_at FROM {ASSIGNMENT} a WHERE a.id = (SELECT id FROM current_lease)) "
@@ -152,25 +175,59 @@ _CURRENT_OR_NEW_LEASE_SHOWN = (
 )
 
 
+def _current_or_new_lease_params(*, labeller_id, dataset_id, shown_left, created_at, now, repeat_draw, gold_draw):
+    return [
+        dataset_id,
+        labeller_id, dataset_id, _db_datetime(now),
+        dataset_id, labeller_id, labeller_id, repeat_draw, gold_draw, labeller_id,
+        labeller_id, shown_left, _db_datetime(created_at), _db_datetime(now),
+    ]
+
+
 def lease_current_or_open_pair(
-    *, labeller_id: int, dataset_id: int, overlap_k: int, shown_left: str, created_at, expires_at, now
+    *, labeller_id: int, dataset_id: int, shown_left: str, created_at, now,
+    repeat_draw: float = 1.0, gold_draw: float = 1.0,
 ) -> dict | None:
     """The labeller's current lease in the dataset or, when they have none, a new lease of the open
-    pair closest to overlap_k (taking one of its slots), as lease_shown returns it; None when they
-    have no lease and no pair is open to them (or all open ones are being leased by others right
-    now: on PostgreSQL locked pairs are skipped, not waited for)."""
-    if not _postgres():
-        lease_id = active_lease_id(labeller_id=labeller_id, dataset_id=dataset_id, now=now)
-        if lease_id is None:
+    pair closest to overlap_k (taking one of its slots), as lease_shown returns it. None when they
+    have no lease and either a planned repeat or gold check was drawn (a draw below the dataset's
+    repeat_rate or gold_rate: the caller looks for one) or no pair is open to them (or all open ones
+    are being leased by others right now: on PostgreSQL locked pairs are skipped, not waited for).
+    The lease lasts the dataset's lease_minutes from `now`."""
+    if _postgres():
+        row = _fetchone(_CURRENT_OR_NEW_LEASE_SHOWN, _current_or_new_lease_params(
+            labeller_id=labeller_id, dataset_id=dataset_id, shown_left=shown_left, created_at=created_at, now=now,
+            repeat_draw=repeat_draw, gold_draw=gold_draw,
+        ))
+        return None if row is None else _shown(row)
+    lease_id = active_lease_id(labeller_id=labeller_id, dataset_id=dataset_id, now=now)
+    if lease_id is None:
+        overlap_k, repeat_rate, gold_rate, lease_minutes = _fetchone(
+            f"SELECT overlap_k, repeat_rate, gold_rate, lease_minutes FROM {DATASET} WHERE id = %s", [dataset_id])
+        if repeat_draw >= repeat_rate and gold_draw >= gold_rate:
             lease_id = lease_open_pair(labeller_id=labeller_id, dataset_id=dataset_id, overlap_k=overlap_k,
-                                       shown_left=shown_left, created_at=created_at, expires_at=expires_at)
-        return None if lease_id is None else lease_shown(assignment_id=lease_id)
-    row = _fetchone(_CURRENT_OR_NEW_LEASE_SHOWN, [
-        labeller_id, dataset_id, _db_datetime(now),
-        dataset_id, overlap_k, labeller_id, labeller_id,
-        labeller_id, shown_left, _db_datetime(created_at), _db_datetime(expires_at),
+                                       shown_left=shown_left, created_at=created_at,
+                                       expires_at=now + timedelta(minutes=lease_minutes))
+    return None if lease_id is None else lease_shown(assignment_id=lease_id)
+
+
+def membership_lock_and_lease(
+    *, labeller_id: int, dataset_id: int, shown_left: str, created_at, now, repeat_draw: float, gold_draw: float
+) -> tuple[tuple | None, dict | None]:
+    """membership_lock, then lease_current_or_open_pair in a statement of its own (it sees what
+    committed while the lock was awaited): (the dataset's settings or None when the labeller is not
+    assigned to it, the lease shown or None). Runs in the caller's transaction; on PostgreSQL both
+    statements go in one round trip (_pipelined)."""
+    lease_args = dict(labeller_id=labeller_id, dataset_id=dataset_id, shown_left=shown_left, created_at=created_at,
+                      now=now, repeat_draw=repeat_draw, gold_draw=gold_draw)
+    if not _postgres():
+        settings = membership_lock(labeller_id=labeller_id, dataset_id=dataset_id)
+        return settings, None if settings is None else lease_current_or_open_pair(**lease_args)
+    settings, row = _pipelined([
+        _membership_lock_statement(labeller_id=labeller_id, dataset_id=dataset_id),
+        (_CURRENT_OR_NEW_LEASE_SHOWN, _current_or_new_lease_params(**lease_args)),
     ])
-    return None if row is None else _shown(row)
+    return settings, None if settings is None or row is None else _shown(row)
 
 
 def lease_open_pair(
@@ -182,7 +239,7 @@ def lease_open_pair(
     open_params = [dataset_id, overlap_k, labeller_id, labeller_id]
     lease_values = [labeller_id, ACTIVE, shown_left, False, False, "", None, _db_datetime(created_at), _db_datetime(expires_at)]
     lock = " FOR UPDATE OF p SKIP LOCKED" if _postgres() else ""
-    row = _fetchone(f"SELECT p.id {_OPEN_PAIR_WHERE}{_OPEN_PAIR_ORDER}{lock}", open_params)
+    row = _fetchone(f"SELECT p.id {_OPEN_PAIR_WHERE.format(overlap_k='%s')}{_OPEN_PAIR_ORDER}{lock}", open_params)
     if row is None:
         return None
     return insert_lease(pair_id=row[0], values=lease_values, holds_slot=True)

@@ -82,35 +82,38 @@ def _gold_pair_id(*, labeller: Labeller, dataset: Dataset) -> int | None:
 def _lease_next(*, labeller: Labeller, dataset_id: int, rng: random.Random, now) -> dict | None:
     """The labeller's current lease in the dataset, or a new one, as queue_sql.lease_shown returns
     it; None when nothing is left for them. Runs in the caller's transaction."""
-    settings = queue_sql.membership_lock(labeller_id=labeller.pk, dataset_id=dataset_id)
-    if settings is None:
-        raise NotAssigned(f"You are not assigned to dataset {dataset_id}.")
-    overlap_k, repeat_rate, gold_rate, lease_minutes = settings
-    if rng.random() < SWEEP_PROBABILITY:
-        _expire_due(now=now)
+    # Every draw comes first: on PostgreSQL the statement that leases an open pair goes out with
+    # the one that locks the labeller's membership, before the dataset's settings are back.
+    sweep = rng.random() < SWEEP_PROBABILITY
     # created_at is the real time the lease starts (time on task is measured from it), `now` the
     # time the queue reasons with (tests move it forward to expire leases).
-    lease = dict(labeller_id=labeller.pk, shown_left=rng.choice("ab"), created_at=timezone.now(),
-                 expires_at=now + timedelta(minutes=lease_minutes))
-    repeat_drawn = bool(repeat_rate) and rng.random() < repeat_rate
-    gold_drawn = bool(gold_rate) and rng.random() < gold_rate
-    if repeat_drawn or gold_drawn:
-        current = queue_sql.active_lease_id(labeller_id=labeller.pk, dataset_id=dataset_id, now=now)
-        if current is not None:
-            return queue_sql.lease_shown(assignment_id=current)
-    if repeat_drawn:
+    lease = dict(labeller_id=labeller.pk, shown_left=rng.choice("ab"), created_at=timezone.now())
+    repeat_draw, gold_draw = rng.random(), rng.random()
+    if sweep:
+        _expire_due(now=now)
+    # The common case, in one round trip on PostgreSQL: the current lease, or a new one of an open pair.
+    settings, shown = queue_sql.membership_lock_and_lease(
+        dataset_id=dataset_id, now=now, repeat_draw=repeat_draw, gold_draw=gold_draw, **lease
+    )
+    if settings is None:
+        raise NotAssigned(f"You are not assigned to dataset {dataset_id}.")
+    if shown is not None:
+        return shown
+    _, repeat_rate, gold_rate, lease_minutes = settings
+    extra = dict(lease, expires_at=now + timedelta(minutes=lease_minutes))
+    if repeat_draw < repeat_rate:
         # A planned repeat comes after at least REPEAT_GAP other judgements of the labeller.
         pair_id = queue_sql.repeat_due_pair_id(labeller_id=labeller.pk, dataset_id=dataset_id, gap=REPEAT_GAP)
         if pair_id is not None:
-            return queue_sql.lease_shown(assignment_id=queue_sql.lease_pair(pair_id=pair_id, is_repeat=True, is_gold=False, **lease))
-    if gold_drawn:
+            return queue_sql.lease_shown(assignment_id=queue_sql.lease_pair(pair_id=pair_id, is_repeat=True, is_gold=False, **extra))
+    if gold_draw < gold_rate:
         pair_id = _gold_pair_id(labeller=labeller, dataset=Dataset(pk=dataset_id))
         if pair_id is not None:
-            return queue_sql.lease_shown(assignment_id=queue_sql.lease_pair(pair_id=pair_id, is_repeat=False, is_gold=True, **lease))
-    # The common case, in one statement on PostgreSQL: the current lease, or a new one of an open pair.
-    shown = queue_sql.lease_current_or_open_pair(dataset_id=dataset_id, overlap_k=overlap_k, now=now, **lease)
+            return queue_sql.lease_shown(assignment_id=queue_sql.lease_pair(pair_id=pair_id, is_repeat=False, is_gold=True, **extra))
+    if repeat_draw < repeat_rate or gold_draw < gold_rate:  # drawn, but none was due: an open pair after all
+        shown = queue_sql.lease_current_or_open_pair(dataset_id=dataset_id, now=now, **lease)
     if shown is None and _expire_due(now=now):
-        shown = queue_sql.lease_current_or_open_pair(dataset_id=dataset_id, overlap_k=overlap_k, now=now, **lease)
+        shown = queue_sql.lease_current_or_open_pair(dataset_id=dataset_id, now=now, **lease)
     return shown
 
 

@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.labelling import queue_sql
-from annotation.models import Assignment, Judgement, Pair
+from annotation.models import Assignment, Dataset, Judgement, Pair
 from tests.factories import JudgementFactory, LabellerFactory
 
 pytestmark = pytest.mark.django_db
@@ -52,8 +52,7 @@ def lease_current_or_open(labeller, dataset, shown_left="a"):
     now = timezone.now()
     with transaction.atomic():
         return queue_sql.lease_current_or_open_pair(
-            labeller_id=labeller.pk, dataset_id=dataset.pk, overlap_k=dataset.overlap_k, shown_left=shown_left,
-            created_at=now, expires_at=now + timedelta(minutes=5), now=now,
+            labeller_id=labeller.pk, dataset_id=dataset.pk, shown_left=shown_left, created_at=now, now=now,
         )
 
 
@@ -70,6 +69,33 @@ def test_lease_current_or_open_pair_shows_the_new_lease_then_keeps_returning_it(
     assert Assignment.objects.count() == 1 and Pair.objects.get(pk=pair.pk).n_leased == 1
     Assignment.objects.filter(pk=lease.pk).update(status="completed")
     assert lease_current_or_open(labeller, dataset)["pair_id"] == other.pk
+
+
+def test_a_drawn_repeat_or_gold_check_leases_no_open_pair_but_keeps_the_current_lease(make_dataset):
+    dataset, (pair, other), (labeller,) = make_dataset(n_pairs=2, repeat_rate=0.2)
+    Dataset.objects.filter(pk=dataset.pk).update(gold_rate=0.1)
+    now = timezone.now()
+    args = dict(labeller_id=labeller.pk, dataset_id=dataset.pk, shown_left="a", created_at=now, now=now)
+    with transaction.atomic():
+        assert queue_sql.lease_current_or_open_pair(**args, repeat_draw=0.19) is None
+        assert queue_sql.lease_current_or_open_pair(**args, gold_draw=0.05) is None
+        assert not Assignment.objects.exists()
+        current = queue_sql.lease_current_or_open_pair(**args, repeat_draw=0.2, gold_draw=0.1)
+        assert queue_sql.lease_current_or_open_pair(**args, repeat_draw=0.0)["id"] == current["id"]
+
+
+def test_membership_lock_and_lease_leases_nothing_for_a_labeller_not_assigned(make_dataset):
+    dataset, _, (labeller,) = make_dataset(n_pairs=1)
+    outsider = LabellerFactory()
+    now = timezone.now()
+    args = dict(dataset_id=dataset.pk, shown_left="a", created_at=now, now=now, repeat_draw=1.0, gold_draw=1.0)
+    with transaction.atomic():
+        assert queue_sql.membership_lock_and_lease(labeller_id=outsider.pk, **args) == (None, None)
+        assert not Assignment.objects.exists()
+        settings, shown = queue_sql.membership_lock_and_lease(labeller_id=labeller.pk, **args)
+    assert settings == (dataset.overlap_k, dataset.repeat_rate, dataset.gold_rate, dataset.lease_minutes)
+    lease = Assignment.objects.get()
+    assert shown["id"] == lease.pk and lease.expires_at == now + timedelta(minutes=dataset.lease_minutes)
 
 
 def test_repeat_due_pair_id_waits_for_the_gap_and_repeats_once(make_dataset):
