@@ -21,6 +21,7 @@ import http.client
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import threading
@@ -152,33 +153,88 @@ def start_gunicorn(args) -> subprocess.Popen:
     raise SystemExit("gunicorn did not start within 120 s")
 
 
+class HttpConnection:
+    """A minimal HTTP/1.1 keep-alive client: the simulated labellers share the 2 cores with the
+    server and the database, and http.client cost them about twice the CPU per request. It sends
+    whole requests in one write and reads responses framed by Content-Length or chunked."""
+
+    def __init__(self, host: str, port: int, headers: dict):
+        self.host, self.port = host, port
+        self.header_lines = "".join(f"{name}: {value}\r\n" for name, value in {"Host": f"{host}:{port}", **headers}.items())
+        self.sock, self.buffer = None, b""
+
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+        self.sock, self.buffer = None, b""
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while (end := self.buffer.find(marker)) < 0:
+            self._fill()
+        line, self.buffer = self.buffer[:end], self.buffer[end + len(marker):]
+        return line
+
+    def _read_exactly(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            self._fill()
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("the server closed the connection")
+        self.buffer += chunk
+
+    def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        if self.sock is None:
+            self.sock = socket.create_connection((self.host, self.port), timeout=30)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(f"{method} {path} HTTP/1.1\r\n{self.header_lines}Content-Length: {len(body)}\r\n\r\n".encode()
+                          + body)
+        status_line, *header_lines = self._read_until(b"\r\n\r\n").decode("latin-1").split("\r\n")
+        headers = {name.strip().lower(): value.strip() for name, value in (line.split(":", 1) for line in header_lines)}
+        status = int(status_line.split(" ", 2)[1])
+        if "content-length" in headers:
+            data = self._read_exactly(int(headers["content-length"]))
+        elif headers.get("transfer-encoding", "").lower() == "chunked":
+            parts = []
+            while size := int(self._read_until(b"\r\n").split(b";")[0], 16):
+                parts.append(self._read_exactly(size))
+                self._read_until(b"\r\n")
+            self._read_until(b"\r\n")
+            data = b"".join(parts)
+        else:
+            data = b""  # 204 and 304 have no body
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, data
+
+
 class Labeller(threading.Thread):
     """One simulated labeller on one keep-alive connection."""
 
     def __init__(self, host, port, dataset_id, token, seed, start_at, stop_at, measure_from):
         super().__init__(daemon=True)
-        self.host, self.port, self.dataset_id = host, port, dataset_id
-        self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
+        self.dataset_id = dataset_id
+        self.conn = HttpConnection(host, port, {"Authorization": f"Token {token}", "Content-Type": "application/json"})
         self.rng = random.Random(seed)
         self.start_at, self.stop_at, self.measure_from = start_at, stop_at, measure_from
         self.latency = {"next": [], "submit": []}
         self.loops = self.loops_all = self.errors = self.empty = 0
         self.error_samples = []
 
-    def call(self, conn, method, path, body=None):
+    def call(self, path, body=None):
         t0 = time.perf_counter()
-        conn.request(method, path, body=json.dumps(body) if body is not None else None, headers=self.headers)
-        response = conn.getresponse()
-        data = response.read()
-        return response.status, data, time.perf_counter() - t0, t0
+        status, data = self.conn.request("POST", path, json.dumps(body).encode() if body is not None else b"")
+        return status, data, time.perf_counter() - t0, t0
 
     def run(self):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         while time.perf_counter() < self.start_at:
             time.sleep(0.001)
         while time.perf_counter() < self.stop_at:
             try:
-                status, data, dt_next, t0 = self.call(conn, "POST", f"/api/datasets/{self.dataset_id}/next/")
+                status, data, dt_next, t0 = self.call(f"/api/datasets/{self.dataset_id}/next/")
                 if status == 204:
                     self.empty += 1
                     break
@@ -187,22 +243,21 @@ class Labeller(threading.Thread):
                 lease = json.loads(data)
                 body = {"choice": self.rng.choice(["left", "right", "tie", "both_bad"]),
                         "time_ms": self.rng.randint(2000, 30000), "idempotency_key": f"bench-{lease['id']}"}
-                status, data, dt_submit, _ = self.call(conn, "POST", f"/api/assignments/{lease['id']}/judgement/", body)
+                status, data, dt_submit, _ = self.call(f"/api/assignments/{lease['id']}/judgement/", body)
                 if status != 201:
                     raise RuntimeError(f"submit: HTTP {status} {data[:200]!r}")
-            except (OSError, http.client.HTTPException, RuntimeError, ValueError) as exc:
+            except (OSError, RuntimeError, ValueError) as exc:
                 self.errors += 1
                 if len(self.error_samples) < 3:
                     self.error_samples.append(str(exc))
-                conn.close()
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+                self.conn.close()
                 continue
             self.loops_all += 1
             if t0 >= self.measure_from and time.perf_counter() <= self.stop_at:
                 self.loops += 1
                 self.latency["next"].append(dt_next)
                 self.latency["submit"].append(dt_submit)
-        conn.close()
+        self.conn.close()
 
 
 def percentile(values, q):
@@ -293,6 +348,18 @@ def processes_cpu(name: str) -> float:
     return total
 
 
+def reference_loop_ms() -> float:
+    """CPU milliseconds of a fixed pure-Python loop (best of 3): how fast this machine is right
+    now. Shared machines vary by a third from hour to hour; compare runs with this beside them."""
+    def once():
+        start, total = time.process_time(), 0
+        for i in range(1_000_000):
+            total += i * i % 7
+        return time.process_time() - start
+
+    return 1000 * min(once() for _ in range(3))
+
+
 def machine_busy_cpu() -> float:
     """CPU seconds all processes on this machine have used (user, nice, system, irq, softirq)."""
     fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
@@ -315,7 +382,7 @@ def main():
         from django.urls import get_resolver
 
         get_resolver().url_patterns
-    load_before = os.getloadavg()[0]
+    load_before, reference_ms = os.getloadavg()[0], reference_loop_ms()
     now = time.perf_counter()
     start_at, measure_from = now + 0.5, now + 0.5 + args.warmup
     stop_at = measure_from + args.duration
@@ -358,7 +425,8 @@ def main():
         print(f"  e.g. {sample}")
     checks = check_database(dataset_id)
     print("database after: " + ", ".join(f"{k} {v}" for k, v in checks.items()))
-    print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after; cpus: {os.cpu_count()}")
+    print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after; cpus: {os.cpu_count()}; "
+          f"reference loop {reference_ms:.0f} ms before (machine speed: lower is faster)")
     if args.cpu_per_loop:
         cpu_per_loop(dataset_id, args.cpu_per_loop)
     if checks["pairs_beyond_overlap"] or checks["duplicate_first_judgements"] or checks["pairs_counter_drift"]:

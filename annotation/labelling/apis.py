@@ -48,7 +48,9 @@ class JsonOnly(DefaultContentNegotiation):
 
 
 class LabellerApi(APIView):
-    authentication_classes = [SessionAuthentication, LabellerTokenAuthentication]
+    # The token first: tools send one on every call, and asking the session first loads it for
+    # nothing. A request with neither gets 401 with `WWW-Authenticate: Token`.
+    authentication_classes = [LabellerTokenAuthentication, SessionAuthentication]
     renderer_classes = [JSONRenderer]
     content_negotiation_class = JsonOnly
 

@@ -49,7 +49,8 @@ def test_bad_input_is_a_400_naming_the_problem(api):
 def test_permissions(api, make_dataset):
     client, dataset, labeller = api
     lease = client.post(f"/api/datasets/{dataset.pk}/next/").json()
-    assert APIClient().post(f"/api/datasets/{dataset.pk}/next/").status_code in (401, 403)
+    anonymous = APIClient().post(f"/api/datasets/{dataset.pk}/next/")
+    assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == "Token"
     outsider = APIClient()
     outsider.force_authenticate(LabellerFactory().user)
     assert outsider.post(f"/api/datasets/{dataset.pk}/next/").status_code == 403
