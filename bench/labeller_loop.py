@@ -112,7 +112,8 @@ def set_up(args) -> tuple[int, list[str]]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {', '.join(model._meta.db_table for model in (Dataset, Prompt, Response, Pair))}")
+        for model in (Dataset, Prompt, Response, Pair):
+            cursor.execute(f"ANALYZE {model._meta.db_table}")
     tokens = []
     for i in range(args.labellers):
         user = get_user_model().objects.create_user(username=f"bench-{run}-{i}", password=None)

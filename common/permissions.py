@@ -1,4 +1,7 @@
-from django.contrib.auth.decorators import user_passes_test
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 
@@ -11,8 +14,16 @@ def is_arbiter_admin(user) -> bool:
     return labeller is not None and labeller.is_admin
 
 
-# For function views: anyone who is not an admin, signed in or not, is sent to the login page.
-admin_required = user_passes_test(is_arbiter_admin)
+def admin_required(view):
+    """For the admin pages' function views: anonymous users go to the login page; signed-in
+    labellers get 403 (sending them to the login page they are already past would loop)."""
+    @login_required
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        if not is_arbiter_admin(request.user):
+            raise PermissionDenied("Only admins can open this page.")
+        return view(request, *args, **kwargs)
+    return wrapped
 
 
 class IsArbiterAdmin(BasePermission):

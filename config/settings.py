@@ -62,7 +62,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The embedded default must stay correct with several writers: WAL lets readers run beside a
     # writer, IMMEDIATE takes the write lock when a transaction starts (so two transactions never
     # deadlock upgrading read locks), and the busy timeout makes a writer wait instead of failing.
-    DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,

@@ -16,10 +16,10 @@ api_patterns = [
 ]
 
 urlpatterns = [
+    path("api/", include(api_patterns)),  # first: the labelling queue's calls are most requests
     path("", common_views.home, name="home"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
-    path("api/", include(api_patterns)),
     path("data/", include("annotation.dataio.urls")),
     path("label/", include("annotation.labelling.urls")),
     path("audit/", include("annotation.audit.urls")),

@@ -1,9 +1,5 @@
 """The admin's Data page: datasets and their counts, uploads, import history, export downloads."""
-from functools import wraps
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
@@ -15,21 +11,10 @@ from annotation.dataio.forms import ImportForm
 from annotation.dataio.services import ImportRejected, import_file
 from annotation.models import Dataset
 from common.exceptions import ApplicationError
-from common.permissions import is_arbiter_admin
+from common.permissions import admin_required
 
 PAGE = "annotation/dataio/data.html"
 EXPORT_KINDS = ("trl", "judgements", "judgements-csv")
-
-
-def admin_page(view):
-    """Anonymous users go to the login page; signed-in non-admins get 403 (not a login loop)."""
-    @login_required
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        if not is_arbiter_admin(request.user):
-            raise PermissionDenied("Only admins can manage data.")
-        return view(request, *args, **kwargs)
-    return wrapped
 
 
 def _issue_counts(batch) -> tuple[int, int]:
@@ -50,13 +35,13 @@ def _page(request, *, form, rejected=None, status=200):
 
 
 @require_GET
-@admin_page
+@admin_required
 def data_home(request):
     return _page(request, form=ImportForm())
 
 
 @require_POST
-@admin_page
+@admin_required
 def data_import(request):
     form = ImportForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -80,7 +65,7 @@ def data_import(request):
 
 
 @require_GET
-@admin_page
+@admin_required
 def import_detail(request, import_id: int):
     batch = get_object_or_404(selectors.imports_recent(), pk=import_id)
     issues = batch.errors or []
@@ -92,7 +77,7 @@ def import_detail(request, import_id: int):
 
 
 @require_GET
-@admin_page
+@admin_required
 def export_download(request, dataset_id: int, kind: str):
     if kind not in EXPORT_KINDS:
         raise Http404("Unknown export")

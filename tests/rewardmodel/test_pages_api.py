@@ -33,7 +33,7 @@ def trained_run(tiny_backbone, artifacts_dir):
 def test_pages_are_for_admins_only(client, trained_run):
     client.force_login(LabellerFactory().user)
     for url in ("/reward-models/", "/reward-models/new/", f"/reward-models/{trained_run.pk}/"):
-        assert client.get(url).status_code == 302
+        assert client.get(url).status_code == 403
     api = APIClient()
     api.force_authenticate(LabellerFactory().user)
     assert api.get("/api/reward-runs/").status_code == 403

@@ -123,3 +123,10 @@ def test_untrusted_responses_are_inert_in_the_django_admin(client):
         page = response.content.decode()
         assert SCRIPT not in page and IMG not in page, url
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in client.get("/admin/annotation/response/").content.decode()
+
+
+def test_a_refused_labeller_sees_a_page_that_says_why(client):
+    client.force_login(LabellerFactory().user)
+    response = client.get("/data/")
+    assert response.status_code == 403
+    assert "Only admins can open this page." in response.content.decode()
