@@ -41,8 +41,8 @@ def parse_args():
     p.add_argument("--pairs", type=int, default=6000, help="pairs in the benchmark's dataset")
     p.add_argument("--overlap-k", type=int, default=3)
     p.add_argument("--repeat-rate", type=float, default=0.05)
-    p.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    p.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker (gthread)")
+    p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    p.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (gthread)")
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--url", default="", help="use an app already running there instead of starting gunicorn")
     p.add_argument("--cpu-per-loop", type=int, default=0, metavar="N",
