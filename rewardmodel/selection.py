@@ -84,9 +84,13 @@ def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: 
             p_tie = ties / v.total if config.include_ties else 0.0
             kept[pid] = (side, p_win, p_tie, float(v.total if config.include_ties else decisive))
 
-    pairs = Pair.objects.filter(id__in=list(kept)).select_related("response_a", "response_b", "prompt").order_by("id")
+    # The datasets' pairs, not `id__in` the kept ones: a list of 32k+ ids is more than SQLite
+    # accepts as parameters of one statement.
+    pairs = Pair.objects.filter(dataset_id__in=dataset_ids).select_related("response_a", "response_b", "prompt").order_by("id")
     examples = []
     for pair in pairs.iterator(chunk_size=500):
+        if pair.id not in kept:
+            continue
         side, p_win, p_tie, weight = kept[pair.id]
         chosen, rejected = (pair.response_a, pair.response_b) if side == "a" else (pair.response_b, pair.response_a)
         s = strengths[pair.id].get(side)

@@ -1,10 +1,12 @@
 """The queue's hot path in SQL: each loop of a labeller ("next pair", "submit") runs these few
 statements, and building them with the ORM cost several times more CPU than running them.
 
-Every function runs inside the caller's transaction and keeps the rule services.py describes: a
-pair's slots (n_judgements, n_leased) change only under that pair's row lock. On PostgreSQL the
-locks are taken here (FOR UPDATE ... SKIP LOCKED, FOR UPDATE OF); on SQLite every write transaction
-is BEGIN IMMEDIATE (settings), so the same statements run one transaction at a time.
+Every function keeps the rule services.py describes: a pair's slots (n_judgements, n_leased) change
+only under that pair's row lock. On PostgreSQL the locks are taken here (FOR UPDATE ... SKIP LOCKED,
+FOR UPDATE OF); on SQLite every write transaction is BEGIN IMMEDIATE (settings), so the same
+statements run one transaction at a time. The functions run in the caller's transaction, except
+judgement_insert_for_lease, which is atomic on its own (a conditional write: see its docstring).
+The two calls of a labeller's loop take six round trips in all on PostgreSQL (docs/benchmarks.md).
 """
 import json
 from datetime import datetime, timedelta, timezone as dt_timezone

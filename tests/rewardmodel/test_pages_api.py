@@ -144,3 +144,20 @@ def test_cli_reports_a_failed_run(artifacts_dir):
     dataset, _ = marker_dataset(2)
     with pytest.raises(CommandError, match="does not exist"):
         call_command("train_reward_model", "--dataset", dataset.name, "--base-model", "/missing", "--inline")
+
+
+def test_batch_scoring_stores_both_responses_scores_of_every_pair_and_replaces_them(trained_run):
+    from annotation.models import Pair
+    from rewardmodel.models import PairScore
+    from rewardmodel.scoring import pair_scores_compute, score_texts
+
+    pairs = list(Pair.objects.filter(dataset_id=trained_run.dataset_id).select_related("prompt", "response_a", "response_b"))
+    assert pair_scores_compute(run_id=trained_run.pk, dataset_id=trained_run.dataset_id) == len(pairs)
+    stored = {s.pair_id: s for s in PairScore.objects.filter(run=trained_run)}
+    assert set(stored) == {p.pk for p in pairs}
+    one = pairs[0]
+    (a, b), _ = score_texts(run=trained_run, items=[(one.prompt.messages, one.response_a.text),
+                                                   (one.prompt.messages, one.response_b.text)])
+    assert stored[one.pk].score_a == pytest.approx(a, abs=1e-4) and stored[one.pk].score_b == pytest.approx(b, abs=1e-4)
+    pair_scores_compute(run_id=trained_run.pk, dataset_id=trained_run.dataset_id)  # a re-score replaces, never adds
+    assert PairScore.objects.filter(run=trained_run).count() == len(pairs)
