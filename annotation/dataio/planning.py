@@ -62,6 +62,9 @@ def plan_import(parsed: ParsedFile, dataset: Dataset | None) -> Plan:
         record = planned.record
         if record.judgement is None:
             continue
+        if dataset is not None and (issue := _outside_dataset_rules(record, dataset)) is not None:
+            parsed.issues.append(issue)
+            continue
         fields = judgement_fields(record)
         if record.judgement.is_repeat:
             # Repeats are told apart by content and by how many identical ones came before.
@@ -94,6 +97,19 @@ def plan_import(parsed: ParsedFile, dataset: Dataset | None) -> Plan:
             continue
         planned.judgement_fields = fields
     return plan
+
+
+def _outside_dataset_rules(record: PairRecord, dataset: Dataset) -> LineIssue | None:
+    """A judgement the existing dataset's labellers could not have given: a choice it does not
+    offer, or a strength off its scale (a new dataset takes the defaults, which allow every value)."""
+    j = record.judgement
+    if j.choice not in dataset.choices:
+        return LineIssue(record.line, "choice", f"dataset {dataset.name!r} offers {', '.join(dataset.choices)}, "
+                                                f"not {j.choice!r}")
+    if j.strength is not None and str(j.strength) not in dataset.strength_scale:
+        return LineIssue(record.line, "strength", f"dataset {dataset.name!r} has the strength scale "
+                                                  f"{', '.join(dataset.strength_scale)}, not {j.strength}")
+    return None
 
 
 def existing_current_judgements(pair_ids: dict[str, int]) -> dict[tuple[int, str], str]:

@@ -159,3 +159,12 @@ def test_hh_lines_repeating_a_comparison_are_duplicates_or_contradictions(tmp_pa
         import_file(dataset_name="e", file=write_jsonl(tmp_path / "g.jsonl", rows))
     (error,) = caught.value.errors
     assert (error.line, error.field) == (3, "chosen") and "opposite preference" in error.message
+
+
+@pytest.mark.parametrize(("row", "field"), [(judgement(choice="tie"), "choice"), (judgement(strength=3), "strength")])
+def test_judgements_outside_an_existing_datasets_choices_or_scale_are_rejected(tmp_path, row, field):
+    DatasetFactory(name="binary", choices=["a", "b"], strength_scale={"1": "better", "2": "much better"})
+    with pytest.raises(ImportRejected) as caught:
+        import_file(dataset_name="binary", file=write_jsonl(tmp_path / "f.jsonl", [judgement(annotator="ok"), row]))
+    assert [(e.line, e.field) for e in caught.value.errors] == [(2, field)]
+    assert "binary" in caught.value.errors[0].message and not Judgement.objects.exists()
