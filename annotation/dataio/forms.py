@@ -9,7 +9,7 @@ assert [c for c, _ in FORMAT_CHOICES[1:]] == list(FORMATS)
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="JSON Lines, plain or gzip (.jsonl, .jsonl.gz).")
+    file = forms.FileField(help_text="JSON Lines, plain or gzip (.jsonl, .jsonl.gz), or a judgements CSV export.")
     dataset = forms.CharField(max_length=200, label="Dataset name", help_text="An existing dataset, or a new name.",
                               widget=forms.TextInput(attrs={"list": "dataset-names", "autocomplete": "off"}))
     format = forms.ChoiceField(choices=FORMAT_CHOICES, initial="auto")

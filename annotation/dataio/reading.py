@@ -1,6 +1,9 @@
-"""Reading an import file (gzip or plain JSON Lines) into validated records and line issues."""
+"""Reading an import file (gzip or plain JSON Lines, or a judgements CSV as Arbiter exports it)
+into validated records and line issues."""
+import csv
 import gzip
 import io
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,6 +59,79 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+# A judgements CSV export starts with these columns (annotation.dataio.exports.JUDGEMENT_FIELDS).
+CSV_HEADER_START = "pair_id,prompt,"
+CSV_JSON_CELLS = ("flags",)
+CSV_INT_CELLS = ("strength", "time_ms")
+CSV_BOOL_CELLS = ("is_repeat", "superseded")
+CSV_TEXT_CELLS = ("prompt", "response_a", "response_b", "rationale")  # empty stays "", not null
+
+
+def file_items(stream: BinaryIO):
+    """(line number, dict or LineIssue) for every record of the file, JSON Lines or CSV."""
+    try:
+        first = stream.readline()
+    except (OSError, EOFError) as exc:  # a truncated or corrupt gzip file
+        yield 1, LineIssue(1, "file", f"cannot be read: {exc}")
+        return
+    if first.decode("utf-8-sig", errors="replace").startswith(CSV_HEADER_START):
+        yield from csv_items(first, stream)
+    else:
+        yield from decoded_lines(itertools.chain([first], stream))
+
+
+def csv_items(header_line: bytes, stream: BinaryIO):
+    """The rows of a judgements CSV as the dicts its JSON Lines twin holds: prompt and flags were
+    written as JSON, null as an empty cell. A row's number is the line it starts on (a cell may
+    span lines)."""
+    header = next(csv.reader([header_line.decode("utf-8-sig")]))
+    reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
+    lines_before = 1
+    try:
+        for cells in reader:
+            number, lines_before = lines_before + 1, reader.line_num + 1
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != len(header):
+                yield number, LineIssue(number, "line", f"has {len(cells)} cells, the header {len(header)}")
+                continue
+            try:
+                yield number, _csv_row(dict(zip(header, cells)))
+            except LineInvalid as exc:
+                yield number, LineIssue(number, exc.field, exc.message)
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError) as exc:
+        yield lines_before + 1, LineIssue(lines_before + 1, "line", f"cannot be read as CSV: {exc}")
+
+
+def _csv_row(row: dict) -> dict:
+    data = {}
+    for key, cell in row.items():
+        if key in CSV_TEXT_CELLS:
+            data[key] = cell
+        elif key in CSV_BOOL_CELLS:
+            data[key] = cell.strip().lower() in ("true", "1")
+        elif cell == "":
+            data[key] = None
+        elif key in CSV_INT_CELLS:
+            try:
+                data[key] = int(cell)
+            except ValueError:
+                raise LineInvalid(key, f"must be an integer, not {cell!r}") from None
+        elif key in CSV_JSON_CELLS:
+            try:
+                data[key] = json.loads(cell)
+            except json.JSONDecodeError:
+                raise LineInvalid(key, f"is not valid JSON: {cell[:40]!r}") from None
+        else:
+            data[key] = cell
+    if data.get("prompt", "").startswith("["):  # a conversation, written as JSON
+        try:
+            data["prompt"] = json.loads(data["prompt"])
+        except json.JSONDecodeError:
+            pass  # a plain-text prompt that starts with "["
+    return data
+
+
 def decoded_lines(stream: BinaryIO):
     """(line number, dict or LineIssue) for every non-blank line."""
     number = 0
@@ -94,7 +170,7 @@ def parse_file(source, *, format: str = "auto") -> ParsedFile:
 
 def _parse(stream: BinaryIO, parsed: ParsedFile) -> ParsedFile:
     first_ids: dict[str, tuple[int, tuple]] = {}
-    for number, item in decoded_lines(stream):
+    for number, item in file_items(stream):
         parsed.n_lines = max(parsed.n_lines, number)
         if isinstance(item, LineIssue):
             parsed.issues.append(item)

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from annotation.dataio.exports import JUDGEMENT_FIELDS, export_judgements, export_trl
-from annotation.dataio.services import import_file
+from annotation.dataio.services import ImportRejected, import_file
 from annotation.models import Dataset, Judgement, LabellerExclusion, Pair
 from tests.annotation.dataio.helpers import judgement, write_jsonl
 from tests.factories import JudgementFactory, LabellerFactory, PairFactory
@@ -92,6 +92,44 @@ def test_judgements_csv_has_a_header_and_one_row_a_judgement():
     assert list(rows[0]) == JUDGEMENT_FIELDS
     assert rows[0]["response_a"] == 'with "quotes", commas\nand newlines'
     assert json.loads(rows[0]["prompt"]) == pair.prompt.messages
+
+
+def test_judgements_csv_export_imports_back_like_the_jsonl(tmp_path):
+    rows = [
+        judgement(annotator="w1", choice="a", strength=2, shown_left="b", created_at="2024-03-01T12:00:00+00:00",
+                  time_ms=1500, gold="a", rationale='"quoted", with a comma\nand a newline', flags={"a": ["harmful"]}),
+        judgement(annotator="w2", choice="tie", gold="a", created_at="2024-03-01T12:01:00+00:00", response_b=""),
+        judgement(annotator="w1", choice="b", is_repeat=True, gold="a", created_at="2024-03-02T12:00:00+00:00"),
+        judgement(pair_id="p2", annotator="w3", choice="both_bad", prompt=[
+            {"role": "system", "content": "Be kind."}, {"role": "user", "content": "Unicode ✓ 日本"}]),
+    ]
+    rows[1]["response_b"] = rows[0]["response_b"] = rows[2]["response_b"] = ""  # one pair, an empty response
+    import_file(dataset_name="source", file=write_jsonl(tmp_path / "in.jsonl", rows))
+    source = Dataset.objects.get(name="source")
+    out = tmp_path / "export.csv"
+    with open(out, "w", newline="") as f:
+        assert export_judgements(source, f, fmt="csv") == 4
+    batch = import_file(dataset_name="copy", file=out)
+    assert [e["severity"] for e in batch.errors] == ["warning"]  # the empty response, as on the first import
+    copy = Dataset.objects.get(name="copy")
+    assert pair_snapshot(copy) == pair_snapshot(source)
+    assert judgement_snapshot(copy) == judgement_snapshot(source)
+
+
+def test_a_bad_csv_cell_names_the_line_its_row_starts_on(tmp_path):
+    pair = PairFactory(response_a__text="two\nlines")
+    JudgementFactory(pair=pair)
+    JudgementFactory(pair=pair)
+    buffer = io.StringIO()
+    export_judgements(pair.dataset, buffer, fmt="csv")
+    header, first, second = list(csv.reader(io.StringIO(buffer.getvalue())))
+    second[JUDGEMENT_FIELDS.index("time_ms")] = "soon"
+    path = tmp_path / "bad.csv"
+    with open(path, "w", newline="") as f:
+        csv.writer(f).writerows([header, first, second])
+    with pytest.raises(ImportRejected) as caught:
+        import_file(dataset_name="copy", file=path)
+    assert [(e.line, e.field) for e in caught.value.errors] == [(4, "time_ms")]  # row 1 spans lines 2-3
 
 
 def votes(pair, choices):
