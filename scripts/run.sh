@@ -6,7 +6,8 @@ queues="${ARBITER_CELERY_QUEUE:-arbiter}"
 if [ -n "${ARBITER_TRAINING_QUEUE:-}" ] && [ "$ARBITER_TRAINING_QUEUE" != "$queues" ]; then
   queues="$queues,$ARBITER_TRAINING_QUEUE"
 fi
-# --beat: the periodic jobs (stale-run reaping, automatic retraining) run inside this one worker.
+# --beat: the periodic jobs (expired labelling leases, stale-run reaping, automatic retraining) run
+# inside this one worker.
 .venv/bin/celery -A config worker --loglevel INFO --concurrency 1 -Q "$queues" \
   --beat --schedule "${ARBITER_VAR_DIR:-var}/celerybeat-schedule" &
 worker=$!
