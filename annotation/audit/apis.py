@@ -24,6 +24,8 @@ class ExclusionOutputSerializer(serializers.Serializer):
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
     revoked_at = serializers.DateTimeField(allow_null=True)
+    revoked_by = serializers.CharField(source="revoked_by.username", allow_null=True, default=None)
+    revoke_reason = serializers.CharField()
 
 
 class AuditReportApi(APIView):

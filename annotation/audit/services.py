@@ -40,16 +40,15 @@ def exclusion_create(
 
 @transaction.atomic
 def exclusion_revoke(*, exclusion_id: int, revoked_by, reason: str = "") -> LabellerExclusion:
-    """Ends an exclusion; the judgements it covered count again. The row stays, with the revocation
-    noted in its reason (who and why), so the record of the decision is kept."""
+    """Ends an exclusion; the judgements it covered count again. The row stays, with who revoked
+    it, when and why, so the record of both decisions is kept."""
     exclusion = LabellerExclusion.objects.select_for_update().filter(pk=exclusion_id).first()
     if exclusion is None:
         raise ApplicationError(f"There is no exclusion {exclusion_id}.")
     if exclusion.revoked_at is not None:
         raise ApplicationError("This exclusion was already revoked.")
     exclusion.revoked_at = timezone.now()
-    who = getattr(revoked_by, "username", "") or "unknown"
-    note = f"[revoked {exclusion.revoked_at:%Y-%m-%d %H:%M} UTC by {who}" + (f": {reason.strip()}]" if reason.strip() else "]")
-    exclusion.reason = f"{exclusion.reason}\n{note}"
-    exclusion.save(update_fields=["revoked_at", "reason"])
+    exclusion.revoked_by = revoked_by if getattr(revoked_by, "pk", None) else None
+    exclusion.revoke_reason = reason.strip()
+    exclusion.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
     return exclusion
