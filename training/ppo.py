@@ -41,6 +41,7 @@ from training.rollout import (
     response_logits,
     response_mask_and_lengths,
     response_values,
+    reward_texts,
     sample_responses,
     score_texts,
 )
@@ -214,12 +215,13 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
 
             # 2. score: the reward model reads text, in its own tokenizer.
             response_texts = tok.batch_decode(responses * mask + tok.pad_token_id * ~mask, skip_special_tokens=True)
-            conversations = [p + r for p, r in zip(batch_prompts, response_texts)]
-            raw_scores = score_texts(models.reward_model, models.reward_tokenizer, conversations,
+            raw_scores = score_texts(models.reward_model, models.reward_tokenizer,
+                                     reward_texts(models.reward_model, models.reward_tokenizer, batch_prompts, response_texts),
                                      device=device, max_length=cfg.reward_max_length)  # (B,)
             held_out = None
             if models.held_out_model is not None:
-                held_out = score_texts(models.held_out_model, models.held_out_tokenizer, conversations,
+                held_out = score_texts(models.held_out_model, models.held_out_tokenizer,
+                                       reward_texts(models.held_out_model, models.held_out_tokenizer, batch_prompts, response_texts),
                                        device=device, max_length=cfg.reward_max_length)
             scores = _scale_scores(cfg, state, raw_scores)
             if cfg.missing_eos_penalty is not None:
