@@ -1,13 +1,17 @@
 from django import forms
 
 from annotation.models import Dataset
-from training.kl import KL_PENALTIES
-from training.ppo import PPOConfig
 from training.selectors import reward_runs_succeeded, sft_runs_succeeded
 from training.services import SEND_MODES
-from training.sft import SFTConfig
 
-_SFT, _PPO = SFTConfig(), PPOConfig()
+
+def start_at_defaults(form: forms.Form, config) -> None:
+    """Sets the initial value of each of the form's CONFIG_FIELDS from the trainer's config. The
+    forms import their trainer's config when they are built, not when this module loads: the
+    trainers import torch, which would add about a second to loading the URLs in every process."""
+    for name in form.CONFIG_FIELDS:
+        if hasattr(config, name):
+            form.fields[name].initial = getattr(config, name)
 
 
 class SFTRunForm(forms.Form):
@@ -17,15 +21,21 @@ class SFTRunForm(forms.Form):
     base_model_path = forms.CharField(required=False, max_length=1024, label="Base model folder",
                                       help_text="A local Hugging Face causal-LM folder; blank: a small GPT-2 from scratch "
                                                 "with a tokenizer trained on the dataset (no download).")
-    steps = forms.IntegerField(min_value=1, max_value=1_000_000, initial=_SFT.steps)
-    batch_size = forms.IntegerField(min_value=1, max_value=4096, initial=_SFT.batch_size)
-    learning_rate = forms.FloatField(min_value=0, initial=_SFT.learning_rate)
-    max_length = forms.IntegerField(min_value=16, max_value=8192, initial=_SFT.max_length)
-    vocab_size = forms.IntegerField(min_value=300, max_value=200_000, initial=_SFT.vocab_size, help_text="From scratch only.")
-    n_layer = forms.IntegerField(min_value=1, max_value=48, initial=_SFT.n_layer, help_text="From scratch only.")
-    n_embd = forms.IntegerField(min_value=16, max_value=4096, initial=_SFT.n_embd, help_text="From scratch only.")
+    steps = forms.IntegerField(min_value=1, max_value=1_000_000)
+    batch_size = forms.IntegerField(min_value=1, max_value=4096)
+    learning_rate = forms.FloatField(min_value=0)
+    max_length = forms.IntegerField(min_value=16, max_value=8192)
+    vocab_size = forms.IntegerField(min_value=300, max_value=200_000, help_text="From scratch only.")
+    n_layer = forms.IntegerField(min_value=1, max_value=48, help_text="From scratch only.")
+    n_embd = forms.IntegerField(min_value=16, max_value=4096, help_text="From scratch only.")
 
     CONFIG_FIELDS = ("steps", "batch_size", "learning_rate", "max_length", "vocab_size", "n_layer", "n_embd")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from training.sft import SFTConfig
+
+        start_at_defaults(self, SFTConfig())
 
 
 class PolicyRunForm(forms.Form):
@@ -38,25 +48,33 @@ class PolicyRunForm(forms.Form):
         help_text="Optional: scored, never optimised; its fall while the proxy rises is over-optimisation.")
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"), required=False,
                                      help_text="Prompts; blank: the reward model's dataset.")
-    steps = forms.IntegerField(min_value=1, max_value=1_000_000, initial=_PPO.steps)
-    batch_size = forms.IntegerField(min_value=1, max_value=4096, initial=_PPO.batch_size)
-    mini_batch_size = forms.IntegerField(min_value=1, max_value=4096, initial=_PPO.mini_batch_size)
-    ppo_epochs = forms.IntegerField(min_value=1, max_value=100, initial=_PPO.ppo_epochs)
-    learning_rate = forms.FloatField(min_value=0, initial=_PPO.learning_rate)
-    init_kl_coef = forms.FloatField(min_value=0, initial=_PPO.init_kl_coef, label="Initial beta (KL coefficient)")
-    adap_kl_ctrl = forms.BooleanField(required=False, initial=_PPO.adap_kl_ctrl, label="Adaptive beta (Ziegler et al.)")
-    target = forms.FloatField(min_value=0.001, initial=_PPO.target, label="Target KL")
-    horizon = forms.FloatField(min_value=1, initial=_PPO.horizon)
-    kl_penalty = forms.ChoiceField(choices=[(k, k) for k in KL_PENALTIES], initial=_PPO.kl_penalty, label="KL estimator")
-    max_new_tokens = forms.IntegerField(min_value=1, max_value=4096, initial=_PPO.max_new_tokens)
-    temperature = forms.FloatField(min_value=0.01, initial=_PPO.temperature)
-    top_p = forms.FloatField(min_value=0.01, max_value=1.0, initial=_PPO.top_p)
+    steps = forms.IntegerField(min_value=1, max_value=1_000_000)
+    batch_size = forms.IntegerField(min_value=1, max_value=4096)
+    mini_batch_size = forms.IntegerField(min_value=1, max_value=4096)
+    ppo_epochs = forms.IntegerField(min_value=1, max_value=100)
+    learning_rate = forms.FloatField(min_value=0)
+    init_kl_coef = forms.FloatField(min_value=0, label="Initial beta (KL coefficient)")
+    adap_kl_ctrl = forms.BooleanField(required=False, label="Adaptive beta (Ziegler et al.)")
+    target = forms.FloatField(min_value=0.001, label="Target KL")
+    horizon = forms.FloatField(min_value=1)
+    kl_penalty = forms.ChoiceField(choices=[], label="KL estimator")
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=4096)
+    temperature = forms.FloatField(min_value=0.01)
+    top_p = forms.FloatField(min_value=0.01, max_value=1.0)
     sample_every = forms.IntegerField(min_value=1, initial=5, help_text="Keep a table of samples every K steps.")
     kl_limit = forms.FloatField(min_value=0, initial=20.0, label="KL monitor limit")
 
     CONFIG_FIELDS = ("steps", "batch_size", "mini_batch_size", "ppo_epochs", "learning_rate", "init_kl_coef",
                      "adap_kl_ctrl", "target", "horizon", "kl_penalty", "max_new_tokens", "temperature", "top_p",
                      "sample_every", "kl_limit")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from training.kl import KL_PENALTIES
+        from training.ppo import PPOConfig
+
+        self.fields["kl_penalty"].choices = [(k, k) for k in KL_PENALTIES]
+        start_at_defaults(self, PPOConfig())
 
     def clean(self):
         data = super().clean()

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import pytest
 from django.urls import reverse
 
@@ -172,3 +176,22 @@ def test_sft_page_charts_the_loss(admin_client):
     html = admin_client.get(reverse("training:sft_detail", args=[run.pk])).content.decode()
 
     assert "Training loss" in html and "<polyline" in html and 'hx-trigger="every 3s"' in html
+
+
+def test_create_forms_start_at_the_trainers_defaults(admin_client):
+    from training.ppo import PPOConfig
+    from training.sft import SFTConfig
+
+    sft = admin_client.get(reverse("training:sft_create")).content.decode()
+    assert f'name="n_embd" value="{SFTConfig().n_embd}"' in sft
+    ppo = admin_client.get(reverse("training:policy_create")).content.decode()
+    assert f'name="init_kl_coef" value="{PPOConfig().init_kl_coef}"' in ppo
+    assert '<option value="full">full</option>' in ppo
+
+
+def test_loading_the_urls_does_not_import_torch():
+    code = ("import django, sys; django.setup(); from django.urls import get_resolver; "
+            "get_resolver().url_patterns; print('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"})
+    assert done.stdout.strip() == "False"
