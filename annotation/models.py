@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from common.models import Job
+
 
 class Side(models.TextChoices):
     A = "a", "A"
@@ -179,6 +181,18 @@ class ImportBatch(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class ImportUpload(Job):
+    """A file uploaded on the Data page too large to import within the web request: a worker
+    imports it (annotation.dataio.uploads). `summary` holds the rejected lines when it fails."""
+
+    dataset_name = models.CharField(max_length=200)
+    filename = models.CharField(max_length=500)
+    upload_path = models.CharField(max_length=1024, help_text="The stored upload; removed once imported or rejected.")
+    format = models.CharField(max_length=16, default="auto")
+    skip_invalid = models.BooleanField(default=False)
+    batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
 
 class Judgement(models.Model):

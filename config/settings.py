@@ -136,6 +136,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # datasets with an automatic retraining rule are checked.
 CELERY_BEAT_SCHEDULE = {
     "labelling-leases-expire": {"task": "annotation.tasks.assignments_expire", "schedule": 60.0},
+    "import-uploads-reap-stale": {"task": "annotation.tasks.import_uploads_reap_stale", "schedule": 300.0},
     "reward-runs-reap-stale": {"task": "rewardmodel.tasks.reward_runs_reap_stale", "schedule": 120.0},
     "training-runs-reap-stale": {"task": "training.tasks.training_runs_fail_stale", "schedule": 120.0},
     "reward-auto-retrain": {"task": "rewardmodel.tasks.reward_auto_retrain_sweep", "schedule": 60.0},
@@ -147,6 +148,9 @@ if ARBITER_TRAINING_QUEUE != CELERY_TASK_DEFAULT_QUEUE:
         "training.tasks.*": {"queue": ARBITER_TRAINING_QUEUE},
     }
 ARBITER_ARTIFACTS_DIR = env.ARTIFACTS_DIR
+# Data-page uploads larger than this, as uploaded (gzip or not), are imported by a worker
+# (annotation/dataio/uploads.py): a few seconds of import at most stay inside the web request.
+ARBITER_IMPORT_INLINE_MAX_BYTES = 256 * 1024
 
 LOGGING = {
     "version": 1,

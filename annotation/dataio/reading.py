@@ -157,20 +157,26 @@ def decoded_lines(stream: BinaryIO):
         yield number + 1, LineIssue(number + 1, "file", f"cannot be read: {exc}")
 
 
-def parse_file(source, *, format: str = "auto") -> ParsedFile:
-    """Validates every line of the file. `format` 'auto' takes it from the first valid line's keys."""
+PROGRESS_EVERY = 1000  # lines between two calls of parse_file's on_progress
+
+
+def parse_file(source, *, format: str = "auto", on_progress=None) -> ParsedFile:
+    """Validates every line of the file. `format` 'auto' takes it from the first valid line's keys.
+    `on_progress()`, when given, is called every PROGRESS_EVERY lines (a worker's heartbeat)."""
     if format != "auto" and format not in FORMATS:
         raise ValueError(f"unknown format {format!r}")
     parsed = ParsedFile(format=format)
     if isinstance(source, (str, Path)):
         with open(source, "rb") as stream:
-            return _parse(open_binary(stream), parsed)
-    return _parse(open_binary(source), parsed)
+            return _parse(open_binary(stream), parsed, on_progress)
+    return _parse(open_binary(source), parsed, on_progress)
 
 
-def _parse(stream: BinaryIO, parsed: ParsedFile) -> ParsedFile:
+def _parse(stream: BinaryIO, parsed: ParsedFile, on_progress=None) -> ParsedFile:
     first_ids: dict[str, tuple[int, tuple]] = {}
     for number, item in file_items(stream):
+        if on_progress is not None and number // PROGRESS_EVERY > parsed.n_lines // PROGRESS_EVERY:
+            on_progress()
         parsed.n_lines = max(parsed.n_lines, number)
         if isinstance(item, LineIssue):
             parsed.issues.append(item)

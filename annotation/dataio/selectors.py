@@ -2,7 +2,8 @@
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from annotation.models import Dataset, ImportBatch, Judgement, Pair
+from annotation.models import Dataset, ImportBatch, ImportUpload, Judgement, Pair
+from common.models import JobStatus
 from common.permissions import is_arbiter_admin
 
 
@@ -51,3 +52,8 @@ def judgements_visible_to(*, user, dataset: Dataset, labeller_username: str = ""
 def imports_recent(*, dataset: Dataset | None = None) -> QuerySet[ImportBatch]:
     qs = ImportBatch.objects.select_related("dataset", "created_by").order_by("-created_at", "-id")
     return qs if dataset is None else qs.filter(dataset=dataset)
+
+
+def uploads_in_progress() -> QuerySet[ImportUpload]:
+    """Uploads a worker has yet to finish importing, newest first."""
+    return ImportUpload.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).select_related("created_by")

@@ -31,7 +31,7 @@ class ImportRejected(ApplicationError):
 
 
 def import_file(*, dataset_name: str, file: str | Path | BinaryIO, format: str = "auto", skip_invalid: bool = False,
-                created_by=None, filename: str = "") -> ImportBatch:
+                created_by=None, filename: str = "", on_progress=None) -> ImportBatch:
     """Imports a JSON Lines file (gzip or plain) into the dataset named, creating it if needed.
 
     Raises ImportRejected listing every bad line (line, field, message) when any line is invalid
@@ -39,7 +39,7 @@ def import_file(*, dataset_name: str, file: str | Path | BinaryIO, format: str =
     already exists (a rejected first import creates no dataset)."""
     started = time.monotonic()
     filename = filename or (Path(file).name if isinstance(file, (str, Path)) else getattr(file, "name", "upload"))
-    parsed = parse_file(file, format=format)
+    parsed = parse_file(file, format=format, on_progress=on_progress)
     dataset = Dataset.objects.filter(name=dataset_name).first()
     plan = plan_import(parsed, dataset)
     if parsed.errors and not skip_invalid:

@@ -7,5 +7,6 @@ urlpatterns = [
     path("", views.data_home, name="home"),
     path("import/", views.data_import, name="import"),
     path("imports/<int:import_id>/", views.import_detail, name="import-detail"),
+    path("uploads/<int:upload_id>/", views.upload_detail, name="upload-detail"),
     path("datasets/<int:dataset_id>/export/<str:kind>/", views.export_download, name="export"),
 ]

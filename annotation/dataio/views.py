@@ -1,4 +1,5 @@
 """The admin's Data page: datasets and their counts, uploads, import history, export downloads."""
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
@@ -9,7 +10,8 @@ from annotation.dataio import selectors
 from annotation.dataio.downloads import export_response
 from annotation.dataio.forms import ImportForm
 from annotation.dataio.services import ImportRejected, import_file
-from annotation.models import Dataset
+from annotation.dataio.uploads import import_upload_queue
+from annotation.models import Dataset, ImportUpload
 from common.exceptions import ApplicationError
 from common.permissions import admin_required
 
@@ -27,6 +29,8 @@ def _page(request, *, form, rejected=None, status=200):
     context = {
         "datasets": selectors.datasets_with_counts(),
         "imports": [(b, *_issue_counts(b)) for b in selectors.imports_recent()[:20]],
+        "uploads": selectors.uploads_in_progress(),
+        "inline_max_bytes": settings.ARBITER_IMPORT_INLINE_MAX_BYTES,
         "form": form,
         "rejected": rejected,
     }
@@ -47,6 +51,12 @@ def data_import(request):
     if not form.is_valid():
         return _page(request, form=form, status=200 if request.htmx else 400)
     v = form.cleaned_data
+    if v["file"].size > settings.ARBITER_IMPORT_INLINE_MAX_BYTES:
+        # Too long for a web request: a worker imports it, and its page follows the progress.
+        upload = import_upload_queue(dataset_name=v["dataset"], file=v["file"], format=v["format"],
+                                     skip_invalid=v["skip_invalid"], created_by=request.user, filename=v["file"].name)
+        target = redirect("dataio:upload-detail", upload_id=upload.pk)
+        return HttpResponseClientRedirect(target.url) if request.htmx else target
     try:
         batch = import_file(dataset_name=v["dataset"], file=v["file"], format=v["format"],
                             skip_invalid=v["skip_invalid"], created_by=request.user, filename=v["file"].name)
@@ -74,6 +84,15 @@ def import_detail(request, import_id: int):
         "errors": [i for i in issues if i.get("severity", "error") == "error"],
         "warnings": [i for i in issues if i.get("severity") == "warning"],
     })
+
+
+@require_GET
+@admin_required
+def upload_detail(request, upload_id: int):
+    """A queued upload's progress; htmx polls the fragment until the worker is done."""
+    upload = get_object_or_404(ImportUpload.objects.select_related("batch", "created_by"), pk=upload_id)
+    template = "annotation/dataio/upload_detail.html"
+    return render(request, template + "#status" if request.htmx else template, {"upload": upload})
 
 
 @require_GET
