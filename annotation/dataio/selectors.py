@@ -54,6 +54,11 @@ def imports_recent(*, dataset: Dataset | None = None) -> QuerySet[ImportBatch]:
     return qs if dataset is None else qs.filter(dataset=dataset)
 
 
+def uploads() -> QuerySet[ImportUpload]:
+    """Data-page uploads imported by a worker, newest first, with what their pages show."""
+    return ImportUpload.objects.select_related("batch", "created_by")
+
+
 def uploads_in_progress() -> QuerySet[ImportUpload]:
     """Uploads a worker has yet to finish importing, newest first."""
-    return ImportUpload.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).select_related("created_by")
+    return uploads().filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING))

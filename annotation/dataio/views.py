@@ -11,7 +11,7 @@ from annotation.dataio.downloads import export_response
 from annotation.dataio.forms import ImportForm
 from annotation.dataio.services import ImportRejected, import_file
 from annotation.dataio.uploads import import_upload_queue
-from annotation.models import Dataset, ImportUpload
+from annotation.models import Dataset
 from common.exceptions import ApplicationError
 from common.permissions import admin_required
 
@@ -90,7 +90,7 @@ def import_detail(request, import_id: int):
 @admin_required
 def upload_detail(request, upload_id: int):
     """A queued upload's progress; htmx polls the fragment until the worker is done."""
-    upload = get_object_or_404(ImportUpload.objects.select_related("batch", "created_by"), pk=upload_id)
+    upload = get_object_or_404(selectors.uploads(), pk=upload_id)
     template = "annotation/dataio/upload_detail.html"
     return render(request, template + "#status" if request.htmx else template, {"upload": upload})
 
