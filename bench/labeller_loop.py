@@ -318,35 +318,30 @@ def cpu_per_loop(dataset_id, n):
           f"API through Django's test client {through_api:.1f} ms (a database server's own CPU not included)")
 
 
-def process_tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its children (gunicorn's workers)."""
-    def cpu(p):
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return 0.0
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _proc_stat(pid) -> tuple[str, float] | None:
+    """(command name, CPU seconds user + system used so far) of a process, None when it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text.rsplit(")", 1)[1].split()
+    return text[text.index("(") + 1:text.rindex(")")], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its children (gunicorn's workers)."""
     try:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     except OSError:
         children = []
-    return cpu(pid) + sum(cpu(int(child)) for child in children)
+    return sum(stat[1] for p in [pid, *children] if (stat := _proc_stat(p)) is not None)
 
 
 def processes_cpu(name: str) -> float:
     """CPU seconds used so far by the processes of this machine named `name` (PostgreSQL's
     backends are all "postgres"; one that exited during the run is not counted)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        comm, fields = text[text.index("(") + 1:text.rindex(")")], text.rsplit(")", 1)[1].split()
-        if comm == name:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+    stats = (_proc_stat(path.parent.name) for path in Path("/proc").glob("[0-9]*/stat"))
+    return sum(stat[1] for stat in stats if stat is not None and stat[0] == name)
 
 
 def reference_loop_ms() -> float:

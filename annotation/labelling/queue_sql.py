@@ -202,14 +202,22 @@ def lease_current_or_open_pair(
             repeat_draw=repeat_draw, gold_draw=gold_draw,
         ))
         return None if row is None else _shown(row)
+    settings = _fetchone(f"SELECT overlap_k, repeat_rate, gold_rate, lease_minutes FROM {DATASET} WHERE id = %s",
+                         [dataset_id])
+    return _current_or_open_in_steps(settings=settings, labeller_id=labeller_id, dataset_id=dataset_id,
+                                     shown_left=shown_left, created_at=created_at, now=now,
+                                     repeat_draw=repeat_draw, gold_draw=gold_draw)
+
+
+def _current_or_open_in_steps(*, settings, labeller_id, dataset_id, shown_left, created_at, now, repeat_draw, gold_draw):
+    """SQLite: lease_current_or_open_pair in three statements, with the dataset's settings already read
+    (the transaction is BEGIN IMMEDIATE: no other writer runs in between)."""
+    overlap_k, repeat_rate, gold_rate, lease_minutes = settings
     lease_id = active_lease_id(labeller_id=labeller_id, dataset_id=dataset_id, now=now)
-    if lease_id is None:
-        overlap_k, repeat_rate, gold_rate, lease_minutes = _fetchone(
-            f"SELECT overlap_k, repeat_rate, gold_rate, lease_minutes FROM {DATASET} WHERE id = %s", [dataset_id])
-        if repeat_draw >= repeat_rate and gold_draw >= gold_rate:
-            lease_id = lease_open_pair(labeller_id=labeller_id, dataset_id=dataset_id, overlap_k=overlap_k,
-                                       shown_left=shown_left, created_at=created_at,
-                                       expires_at=now + timedelta(minutes=lease_minutes))
+    if lease_id is None and repeat_draw >= repeat_rate and gold_draw >= gold_rate:
+        lease_id = lease_open_pair(labeller_id=labeller_id, dataset_id=dataset_id, overlap_k=overlap_k,
+                                   shown_left=shown_left, created_at=created_at,
+                                   expires_at=now + timedelta(minutes=lease_minutes))
     return None if lease_id is None else lease_shown(assignment_id=lease_id)
 
 
@@ -224,7 +232,7 @@ def membership_lock_and_lease(
                       now=now, repeat_draw=repeat_draw, gold_draw=gold_draw)
     if not _postgres():
         settings = membership_lock(labeller_id=labeller_id, dataset_id=dataset_id)
-        return settings, None if settings is None else lease_current_or_open_pair(**lease_args)
+        return settings, None if settings is None else _current_or_open_in_steps(settings=settings, **lease_args)
     settings, row = _pipelined([
         _membership_lock_statement(labeller_id=labeller_id, dataset_id=dataset_id),
         (_CURRENT_OR_NEW_LEASE_SHOWN, _current_or_new_lease_params(**lease_args)),

@@ -2,6 +2,8 @@ import gzip
 import json
 from pathlib import Path
 
+from django.core.files.uploadedfile import SimpleUploadedFile
+
 
 def write_jsonl(path: Path, rows, *, gz: bool = False) -> Path:
     """Writes rows (dicts, or raw strings written as they are) one a line."""
@@ -11,6 +13,11 @@ def write_jsonl(path: Path, rows, *, gz: bool = False) -> Path:
     else:
         path.write_text(text)
     return path
+
+
+def jsonl_upload(rows, name="up.jsonl") -> SimpleUploadedFile:
+    """The rows as a file uploaded through a form (dicts as JSON, raw strings as they are)."""
+    return SimpleUploadedFile(name, "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode())
 
 
 def hh(prompt: str, chosen: str, rejected: str) -> dict:

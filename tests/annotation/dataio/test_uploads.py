@@ -8,16 +8,8 @@ from django.utils import timezone
 from annotation.dataio.uploads import import_upload_run, import_uploads_fail_stale
 from annotation.models import ImportUpload, Judgement, Pair
 from common.models import JobStatus
-from tests.annotation.dataio.helpers import judgement
-from tests.annotation.dataio.test_views import jsonl_upload
+from tests.annotation.dataio.helpers import judgement, jsonl_upload
 from tests.conftest import wait_for
-from tests.factories import AdminLabellerFactory
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(AdminLabellerFactory().user)
-    return client
 
 
 @pytest.fixture

@@ -1,27 +1,14 @@
 """The Data page: admin only, uploads with per-line errors, downloads, and untrusted text shown inert."""
-import json
-
 import pytest
-from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.dataio.services import import_file
 from annotation.models import Dataset, ImportBatch, Pair
-from tests.annotation.dataio.helpers import judgement, write_jsonl
+from tests.annotation.dataio.helpers import judgement, jsonl_upload, write_jsonl
 from tests.factories import AdminLabellerFactory, JudgementFactory, LabellerFactory, PairFactory
 
 pytestmark = pytest.mark.django_db
 SCRIPT = "<script>alert(1)</script>"
 IMG = '<img src=x onerror="alert(2)">'
-
-
-@pytest.fixture
-def admin_client(client):
-    client.force_login(AdminLabellerFactory().user)
-    return client
-
-
-def jsonl_upload(rows, name="up.jsonl"):
-    return SimpleUploadedFile(name, "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode())
 
 
 @pytest.mark.parametrize(("method", "url"), [
