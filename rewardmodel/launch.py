@@ -40,14 +40,15 @@ def main(argv=None) -> dict:
     from rewardmodel.config import RewardTrainConfig
     from rewardmodel.evaluation import pair_metrics
     from rewardmodel.text import encode_examples
-    from rewardmodel.trainer import make_accelerator, score_pairs, train
+    from common.ml.precision import make_accelerator
+    from rewardmodel.trainer import score_pairs, train
 
     problem = backbone_problem(args.base_model)
     if problem:
         sys.exit(problem)
     cfg = RewardTrainConfig(**json.loads(args.config))
     accelerator = make_accelerator(cfg.mixed_precision)
-    model, tokenizer = load_backbone(args.base_model)
+    model, tokenizer = load_backbone(args.base_model, seed=cfg.seed)
     decoder = is_decoder(model)
     train_pairs, n_truncated = encode_examples(tokenizer, read_pairs(args.pairs), max_length=cfg.max_length, decoder=decoder)
     eval_pairs, _ = encode_examples(tokenizer, read_pairs(args.eval_pairs), max_length=cfg.max_length, decoder=decoder) if args.eval_pairs else ([], 0)
