@@ -36,6 +36,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     from common.artifacts import atomic_directory
+    from common.ml.limits import positions_problem
     from rewardmodel.backbone import backbone_problem, is_decoder, load_backbone
     from rewardmodel.config import RewardTrainConfig
     from rewardmodel.evaluation import pair_metrics
@@ -43,10 +44,11 @@ def main(argv=None) -> dict:
     from common.ml.precision import make_accelerator
     from rewardmodel.trainer import score_pairs, train
 
-    problem = backbone_problem(args.base_model)
+    cfg = RewardTrainConfig(**json.loads(args.config))
+    problem = backbone_problem(args.base_model) or positions_problem(
+        args.base_model, tokens=cfg.max_length, setting="max_length", model=f"the backbone {args.base_model}")
     if problem:
         sys.exit(problem)
-    cfg = RewardTrainConfig(**json.loads(args.config))
     accelerator = make_accelerator(cfg.mixed_precision)
     model, tokenizer = load_backbone(args.base_model, seed=cfg.seed)
     decoder = is_decoder(model)

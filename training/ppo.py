@@ -98,8 +98,9 @@ class PPOConfig:
     """Longest response, in policy tokens."""
     max_prompt_tokens: int = 64
     """Prompts are truncated from the left to this many policy tokens."""
-    reward_max_length: int = 512
-    """Reward-model input is truncated from the left to this many reward-model tokens."""
+    reward_max_length: int | None = None
+    """Reward-model input is truncated from the left to this many reward-model tokens; None: the
+    reward model's own limit (its run's training max_length, else its positions)."""
     seed: int = 0
     """Seed of sampling, prompt order and mini-batch shuffling."""
     mixed_precision: str = "auto"
@@ -113,7 +114,7 @@ class PPOConfig:
              "mini_batch_size must be at least 1 and divide batch_size"),
             (self.kl_penalty in KL_PENALTIES, f"kl_penalty must be one of {', '.join(KL_PENALTIES)}"),
             (self.max_new_tokens >= 1, "max_new_tokens must be at least 1"),
-            (self.max_prompt_tokens >= 1 and self.reward_max_length >= 8,
+            (self.max_prompt_tokens >= 1 and (self.reward_max_length is None or self.reward_max_length >= 8),
              "max_prompt_tokens must be at least 1 and reward_max_length at least 8"),
             (self.steps >= 1 and self.ppo_epochs >= 1, "steps and ppo_epochs must be at least 1"),
             (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),

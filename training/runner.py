@@ -9,13 +9,14 @@ On several GPUs (one process per device, gradients averaged by DDP):
 """
 import argparse
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 
 import torch
 from transformers import set_seed
 
 from common.artifacts import atomic_directory
+from common.ml.limits import max_positions, positions_problem
 from common.ml.loading import from_pretrained_strict, load_tokenizer
 from common.ml.precision import make_accelerator
 from rewardmodel.backbone import load_reward_model
@@ -24,6 +25,8 @@ from training.ppo import PPOConfig, PPOModels, PPOState, ppo_train
 CHECKPOINT = "checkpoint"
 FINAL_POLICY = "policy"
 FINAL_VALUE = "value"
+DEFAULT_REWARD_MAX_LENGTH = 512
+"""reward_max_length for a reward model whose config states no positions."""
 
 
 def disable_dropout(model: torch.nn.Module) -> None:
@@ -75,6 +78,30 @@ def config_from_dict(values: dict) -> PPOConfig:
     return PPOConfig(**values)
 
 
+def ppo_limits_problems(cfg: PPOConfig, *, policy: tuple, reward_models: list[tuple]) -> list[str]:
+    """What in `cfg` asks for more tokens than a model has positions, in words (empty: all fits):
+    prompt + new tokens against the policy, `reward_max_length` against each reward model. `policy`
+    and each of `reward_models` are (folder, how to name it). Past its positions a model fails
+    mid-run with a bare `IndexError`; the services, and `ppo_run` itself, check first."""
+    policy_path, policy_name = policy
+    problems = [positions_problem(
+        policy_path, tokens=cfg.max_prompt_tokens + cfg.max_new_tokens, model=policy_name,
+        setting=f"max_prompt_tokens + max_new_tokens ({cfg.max_prompt_tokens} + {cfg.max_new_tokens})",
+    )]
+    if cfg.reward_max_length is not None:
+        problems += [positions_problem(path, tokens=cfg.reward_max_length, setting="reward_max_length", model=name)
+                     for path, name in reward_models]
+    return [p for p in problems if p]
+
+
+def reward_length_resolved(cfg: PPOConfig, reward_paths: list) -> PPOConfig:
+    """`cfg` with reward_max_length set: when None, the fewest positions of the reward models."""
+    if cfg.reward_max_length is not None:
+        return cfg
+    limits = [n for n in (max_positions(p) for p in reward_paths) if n]
+    return replace(cfg, reward_max_length=min(limits, default=DEFAULT_REWARD_MAX_LENGTH))
+
+
 def checkpoint_step(out_dir) -> int:
     """The step of the last checkpoint under `out_dir` (0: none)."""
     state = Path(out_dir) / CHECKPOINT / "state.json"
@@ -95,6 +122,12 @@ def ppo_run(cfg: PPOConfig, *, sft_path, reward_path, prompts: list[str], out_di
     final policy folder under "policy_path" (None when stopped early by `on_step`)."""
     if not prompts:
         raise ValueError("No prompts to sample from.")
+    reward_paths = [p for p in (reward_path, held_out_path) if p]
+    problems = ppo_limits_problems(cfg, policy=(sft_path, f"the policy in {sft_path}"),
+                                   reward_models=[(p, f"the reward model in {p}") for p in reward_paths])
+    if problems:
+        raise ValueError(" ".join(problems))
+    cfg = reward_length_resolved(cfg, reward_paths)
     out_dir = Path(out_dir)
     ckpt = out_dir / CHECKPOINT
     resume = (ckpt / "state.json").exists()

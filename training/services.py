@@ -37,7 +37,7 @@ def _enqueue(run: Job) -> None:
 def _validated(factory, config: dict, what: str):
     try:
         return factory(config)
-    except (TypeError, ValueError, AssertionError) as exc:
+    except (TypeError, ValueError) as exc:
         raise ApplicationError(f"Invalid {what} options: {exc}") from exc
 
 
@@ -64,14 +64,12 @@ def sft_run_create(*, dataset: Dataset, base_model_path: str = "", config: dict 
 def policy_run_create(*, sft_run: SFTRun, reward_run: RewardModelRun, dataset: Dataset | None = None,
                       held_out_reward_run: RewardModelRun | None = None, config: dict | None = None, name: str = "",
                       created_by=None, enqueue: bool = True) -> PolicyRun:
-    from training.execute import RUN_OPTIONS
-    from training.runner import config_from_dict
-
     config = dict(config or {})
-    _validated(lambda c: config_from_dict({k: v for k, v in c.items() if k not in RUN_OPTIONS}), config, "PPO")
+    cfg = _validated(lambda c: policy_run_ppo_config(config=c, reward_run=reward_run), config, "PPO")
     for label, job in (("SFT run", sft_run), ("Reward-model run", reward_run), ("Held-out reward-model run", held_out_reward_run)):
         if job is not None and job.status != JobStatus.SUCCEEDED:
             raise ApplicationError(f"{label} {job.pk} is {job.status}; only a succeeded run can be used.")
+    policy_run_limits_check(cfg=cfg, sft_run=sft_run, reward_runs=[r for r in (reward_run, held_out_reward_run) if r])
     if held_out_reward_run is not None and held_out_reward_run.pk == reward_run.pk:
         raise ApplicationError("The held-out reward model must differ from the one being optimised.")
     dataset = dataset or reward_run.dataset
@@ -82,6 +80,30 @@ def policy_run_create(*, sft_run: SFTRun, reward_run: RewardModelRun, dataset: D
     if enqueue:
         _enqueue(run)
     return run
+
+
+def policy_run_ppo_config(*, config: dict, reward_run: RewardModelRun):
+    """The PPOConfig of a policy run's config (its monitor options left out). reward_max_length,
+    unless the run sets it, is the reward model's own training length. ValueError naming a bad option."""
+    from training.execute import RUN_OPTIONS
+    from training.runner import config_from_dict
+
+    ppo_options = {k: v for k, v in config.items() if k not in RUN_OPTIONS}
+    trained_length = (reward_run.config or {}).get("train", {}).get("max_length")
+    if trained_length and "reward_max_length" not in ppo_options:
+        ppo_options["reward_max_length"] = int(trained_length)
+    return config_from_dict(ppo_options)
+
+
+def policy_run_limits_check(*, cfg, sft_run: SFTRun, reward_runs: list[RewardModelRun]) -> None:
+    """ApplicationError naming the setting and the limit when prompt + new tokens exceed the
+    policy's positions or reward_max_length a reward model's: such a run would fail mid-way."""
+    from training.runner import ppo_limits_problems
+
+    problems = ppo_limits_problems(cfg, policy=(sft_run.artifact_path, f"the policy of SFT run {sft_run.pk}"),
+                                   reward_models=[(r.artifact_path, f"reward-model run {r.pk}") for r in reward_runs])
+    if problems:
+        raise ApplicationError(" ".join(problems))
 
 
 def run_cancel(*, run: Job) -> Job:

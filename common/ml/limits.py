@@ -6,8 +6,8 @@ from pathlib import Path
 def max_positions(path) -> int | None:
     """The most tokens a model folder's config allows (`n_positions` / `max_position_embeddings`),
     read from config.json without loading anything; None when it states none."""
-    config_file = Path(path) / "config.json"
-    if not config_file.is_file():
+    config_file = Path(path) / "config.json" if path else None
+    if config_file is None or not config_file.is_file():
         return None
     config = json.loads(config_file.read_text())
     for key in ("n_positions", "max_position_embeddings", "n_ctx"):
@@ -22,5 +22,5 @@ def positions_problem(path, *, tokens: int, setting: str, model: str) -> str | N
     `IndexError: index out of range in self`."""
     limit = max_positions(path)
     if limit is not None and tokens > limit:
-        return f"{setting} asks for {tokens} tokens, but {model} has only {limit} positions; set it to at most {limit}."
+        return f"{setting} asks for {tokens} tokens, but {model} has only {limit} positions: at most {limit} tokens fit."
     return None

@@ -80,7 +80,7 @@ def test_the_launch_entry_point_trains_from_a_pairs_file(tiny_backbone, tmp_path
     (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
 
     summary = main(["--base-model", tiny_backbone, "--pairs", str(tmp_path / "pairs.jsonl"), "--eval-pairs",
-                    str(tmp_path / "pairs.jsonl"), "--output", str(tmp_path / "out"), "--config", '{"batch_size": 4, "checkpoint_steps": 0}'])
+                    str(tmp_path / "pairs.jsonl"), "--output", str(tmp_path / "out"), "--config", '{"batch_size": 4, "checkpoint_steps": 0, "max_length": 64}'])
 
     assert summary["steps"] == 2 and summary["evaluation"]["n_pairs"] == 8
     assert (tmp_path / "out" / "model.safetensors").exists() and (tmp_path / "out" / "model_card.json").exists()
