@@ -9,7 +9,8 @@ def from_pretrained_strict(model_class, path, **kwargs):
     random, drop an unexpected one, and only log it). For a trained run or a checkpoint, never for
     a base model that gets a new head."""
     model, info = model_class.from_pretrained(str(path), output_loading_info=True, **kwargs)
-    problems = [f"{kind.replace('_', ' ')}: {', '.join(map(str, info[kind][:5]))}" for kind in LOADING_PROBLEMS if info.get(kind)]
+    problems = [f"{kind.replace('_', ' ')}: {', '.join(sorted(map(str, info[kind]))[:5])}"
+                for kind in LOADING_PROBLEMS if info.get(kind)]
     if problems:
         raise ValueError(f"The weights in {path} do not fit a {model_class.__name__} ({'; '.join(problems)}).")
     return model
