@@ -11,6 +11,7 @@ from annotation.dataio.hashing import pair_hash, prompt_hash, response_hash
 from annotation.models import Dataset, Pair, Prompt, Response
 from common.exceptions import ApplicationError
 from common.jobs import job_cancel, job_requeue, jobs_fail_stale
+from common.ml.limits import positions_problem
 from common.models import Job, JobStatus
 from rewardmodel.models import RewardModelRun
 from training.models import PolicyRun, SFTRun
@@ -48,9 +49,13 @@ def sft_run_create(*, dataset: Dataset, base_model_path: str = "", config: dict 
     from training.sft import sft_config_from_dict
 
     config = dict(config or {})
-    _validated(sft_config_from_dict, config, "SFT")
+    cfg = _validated(sft_config_from_dict, config, "SFT")
     if base_model_path and not (Path(base_model_path) / "config.json").is_file():
         raise ApplicationError(f"“{base_model_path}” is not a Hugging Face model folder (no config.json there).")
+    problem = base_model_path and positions_problem(base_model_path, tokens=cfg.max_length, setting="max_length",
+                                                    model=f"the base model {base_model_path}")
+    if problem:
+        raise ApplicationError(problem)
     if not sft_demonstrations(dataset_id=dataset.pk):
         raise ApplicationError(f"Dataset “{dataset.name}” has no pair with a majority-preferred response: nothing to fine-tune on.")
     run = SFTRun.objects.create(dataset=dataset, base_model_path=base_model_path, config=config, name=name,

@@ -98,3 +98,16 @@ def test_the_command_fails_naming_the_setting_and_the_limit(runs):
 
     with pytest.raises(CommandError, match=POLICY_TOO_SHORT):
         call_command("run_ppo", "--reward-run", str(reward.pk), "--sft-run", str(sft.pk), "--max-new-tokens", "8")
+
+
+def test_an_sft_max_length_beyond_the_base_model_is_refused(toy_folders):
+    from tests.training.factories import dataset_with_preferences
+    from training.models import SFTRun
+    from training.services import sft_run_create
+
+    sft_path, _ = toy_folders
+
+    with pytest.raises(ApplicationError, match=r"max_length asks for 128 tokens, but the base model .* has only 64 positions"):
+        sft_run_create(dataset=dataset_with_preferences(1), base_model_path=str(sft_path), config={"max_length": 128, "max_response_tokens": 32},
+                       enqueue=False)
+    assert not SFTRun.objects.exists()
