@@ -6,7 +6,6 @@ from django.core.management import CommandError, call_command
 
 from common.exceptions import ApplicationError
 from tests.factories import AdminLabellerFactory, PromptFactory
-from tests.training import toy
 from tests.training.factories import RewardModelRunFactory, SFTRunFactory
 from training.forms import PolicyRunForm
 from training.models import PolicyRun
@@ -17,15 +16,10 @@ POLICY_TOO_SHORT = (r"max_prompt_tokens \+ max_new_tokens \(64 \+ 8\) asks for 7
                     r"has only 64 positions")
 
 
-@pytest.fixture(scope="module")
-def toy_folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("limits")
-    return toy.save_policy(root / "sft"), toy.save_marker_reward_model(root / "rm")
-
-
 @pytest.fixture
-def runs(toy_folders):
-    sft_path, rm_path = toy_folders
+def runs(toy_models):
+    root, _ = toy_models
+    sft_path, rm_path = root / "sft", root / "rm"
     sft = SFTRunFactory(artifact_path=str(sft_path))
     PromptFactory(dataset=sft.dataset)
     reward = RewardModelRunFactory(dataset=sft.dataset, artifact_path=str(rm_path), config={"train": {"max_length": 48}})
@@ -100,12 +94,12 @@ def test_the_command_fails_naming_the_setting_and_the_limit(runs):
         call_command("run_ppo", "--reward-run", str(reward.pk), "--sft-run", str(sft.pk), "--max-new-tokens", "8")
 
 
-def test_an_sft_max_length_beyond_the_base_model_is_refused(toy_folders):
+def test_an_sft_max_length_beyond_the_base_model_is_refused(toy_models):
     from tests.training.factories import dataset_with_preferences
     from training.models import SFTRun
     from training.services import sft_run_create
 
-    sft_path, _ = toy_folders
+    sft_path = toy_models[0] / "sft"
 
     with pytest.raises(ApplicationError, match=r"max_length asks for 128 tokens, but the base model .* has only 64 positions"):
         sft_run_create(dataset=dataset_with_preferences(1), base_model_path=str(sft_path), config={"max_length": 128, "max_response_tokens": 32},

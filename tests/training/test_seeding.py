@@ -1,9 +1,4 @@
 """Same seed, same data, same settings: the same PPO value model and the same SFT model from scratch."""
-import random
-
-import pytest
-
-from tests.training import toy
 from tests.training.test_sft import EXAMPLES, TINY
 from tests.weights import saved_weights_equal
 from training.ppo import PPOConfig
@@ -11,30 +6,20 @@ from training.runner import ppo_run
 from training.sft import SFTConfig, sft_train
 
 
-@pytest.fixture(scope="module")
-def toy_folders(tmp_path_factory):
-    root = tmp_path_factory.mktemp("seeding")
-    toy.save_policy(root / "sft")
-    toy.save_marker_reward_model(root / "rm")
-    rng = random.Random(0)
-    prompts = [" ".join(rng.choice(toy.WORDS[:-1]) for _ in range(4)) + " " for _ in range(8)]
-    return root, prompts
-
-
-def ppo_value(toy_folders, out, seed: int):
-    root, prompts = toy_folders
+def ppo_value(toy_models, out, seed: int):
+    root, prompts = toy_models
     cfg = PPOConfig(steps=1, batch_size=4, mini_batch_size=4, ppo_epochs=1, max_new_tokens=4, max_prompt_tokens=8,
                     reward_max_length=32, seed=seed, save_every=0)
-    summary = ppo_run(cfg, sft_path=root / "sft", reward_path=root / "rm", prompts=prompts, out_dir=root / out)
+    summary = ppo_run(cfg, sft_path=root / "sft", reward_path=root / "rm", prompts=prompts, out_dir=out)
     return summary["value_path"]
 
 
-def test_two_ppo_runs_with_one_seed_give_identical_value_models(toy_folders):
-    assert saved_weights_equal(ppo_value(toy_folders, "a", seed=3), ppo_value(toy_folders, "b", seed=3))
+def test_two_ppo_runs_with_one_seed_give_identical_value_models(toy_models, tmp_path):
+    assert saved_weights_equal(ppo_value(toy_models, tmp_path / "a", seed=3), ppo_value(toy_models, tmp_path / "b", seed=3))
 
 
-def test_ppo_with_another_seed_gives_another_value_model(toy_folders):
-    assert not saved_weights_equal(ppo_value(toy_folders, "c", seed=3), ppo_value(toy_folders, "d", seed=4))
+def test_ppo_with_another_seed_gives_another_value_model(toy_models, tmp_path):
+    assert not saved_weights_equal(ppo_value(toy_models, tmp_path / "a", seed=3), ppo_value(toy_models, tmp_path / "b", seed=4))
 
 
 def sft_from_scratch(tmp_path, out, seed: int):
