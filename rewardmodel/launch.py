@@ -5,7 +5,7 @@
         --output OUT [--eval-pairs eval.jsonl] [--config '{"batch_size": 8, "learning_rate": 1e-5}']
 
 On one device: python -m rewardmodel.launch ... . The main process writes OUT as a standard Hugging
-Face folder (+ model_card.json), atomically; bf16 is used on CUDA (mixed_precision 'auto').
+Face folder (+ model_card.json), atomically; bf16 is used on a GPU that supports it (mixed_precision 'auto').
 """
 import argparse
 import json

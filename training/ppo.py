@@ -24,7 +24,7 @@ Launch (training/runner.py loads the models from folders and writes checkpoints)
   one device:   python -m training.runner --sft PATH --reward PATH --prompts FILE.txt --out DIR
   several:      accelerate launch -m training.runner --sft PATH --reward PATH --prompts FILE.txt --out DIR
 Each process samples its own rollouts and DDP averages the gradients (prepared by accelerate).
-On CUDA it runs in bf16 autocast; on a CPU in fp32.
+On a GPU that supports bf16 it runs in bf16 autocast; elsewhere in fp32 (common/ml/precision.py).
 """
 import math
 import random
@@ -151,6 +151,15 @@ class PPOState:
     score_mean: float = 0.0
     score_m2: float = 0.0
     prompt_order: list[int] = field(default_factory=list)
+
+
+def score_responses(reward_model, reward_tokenizer, prompts: list[str], responses: list[str], *,
+                    max_length: int) -> torch.Tensor:
+    """(B,) rewards of policy samples: each prompt (rendered by `render_prompt`) turned back into
+    its turns and scored with its response through rewardmodel/'s renderer, encoder and reward
+    position, exactly as the reward model was trained and is served."""
+    conversations = [(prompt_messages(p), r.strip()) for p, r in zip(prompts, responses)]
+    return torch.tensor(score_conversations(reward_model, reward_tokenizer, conversations, max_length=max_length)[0])
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float):
@@ -345,15 +354,6 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
         if stop:
             break
     return state
-
-
-def score_responses(reward_model, reward_tokenizer, prompts: list[str], responses: list[str], *,
-                    max_length: int) -> torch.Tensor:
-    """(B,) rewards of policy samples: each prompt (rendered by `render_prompt`) turned back into
-    its turns and scored with its response through rewardmodel/'s renderer, encoder and reward
-    position, exactly as the reward model was trained and is served."""
-    conversations = [(prompt_messages(p), r.strip()) for p, r in zip(prompts, responses)]
-    return torch.tensor(score_conversations(reward_model, reward_tokenizer, conversations, max_length=max_length)[0])
 
 
 def _scale_scores(cfg: PPOConfig, state: PPOState, scores: torch.Tensor) -> torch.Tensor:
