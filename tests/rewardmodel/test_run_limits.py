@@ -56,3 +56,15 @@ def test_the_command_fails_naming_the_setting_and_the_limit(tiny_backbone):
     with pytest.raises(CommandError, match=TOO_LONG):
         call_command("train_reward_model", "--dataset", dataset.name, "--base-model", tiny_backbone,
                      "--max-length", "256", "--inline")
+
+
+def test_the_accelerate_launcher_stops_before_training_naming_the_limit(tiny_backbone, tmp_path):
+    from rewardmodel.launch import main as launch_main
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text('{"prompt": "Question?", "chosen": "yes", "rejected": "no"}\n')
+
+    with pytest.raises(SystemExit, match=TOO_LONG):
+        launch_main(["--base-model", tiny_backbone, "--pairs", str(pairs), "--output", str(tmp_path / "out"),
+                     "--config", '{"max_length": 256}'])
+    assert not (tmp_path / "out").exists()

@@ -105,3 +105,16 @@ def test_an_sft_max_length_beyond_the_base_model_is_refused(toy_models):
         sft_run_create(dataset=dataset_with_preferences(1), base_model_path=str(sft_path), config={"max_length": 128, "max_response_tokens": 32},
                        enqueue=False)
     assert not SFTRun.objects.exists()
+
+
+def test_ppo_run_outside_django_stops_before_loading_naming_the_limit(toy_models, tmp_path):
+    from training.ppo import PPOConfig
+    from training.runner import ppo_run
+
+    root, prompts = toy_models
+
+    with pytest.raises(ValueError, match=r"max_prompt_tokens \+ max_new_tokens \(64 \+ 8\) asks for 72 tokens, "
+                                         r"but the policy in .* has only 64 positions"):
+        ppo_run(PPOConfig(max_prompt_tokens=64, max_new_tokens=8), sft_path=root / "sft", reward_path=root / "rm",
+                prompts=prompts, out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
