@@ -50,8 +50,9 @@ def special_affixes(tokenizer) -> tuple[list[int], list[int]]:
 
 
 def encode(tokenizer, text: str, *, max_length: int, decoder: bool, affixes=None) -> tuple[list[int], bool]:
-    """(token ids, truncated?). Decoders get EOS appended (their reward is read at the last token);
-    the tokenizer's own special tokens ([CLS] ... [SEP], BOS) are kept whatever the length."""
+    """(token ids, truncated?). Decoders get EOS appended: their reward is read there, at the last
+    attended token (rewardmodel/reward.py). The tokenizer's own special tokens ([CLS] ... [SEP],
+    BOS) are kept whatever the length."""
     prefix, suffix = affixes or special_affixes(tokenizer)
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     special = set(tokenizer.all_special_ids)

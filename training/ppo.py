@@ -199,6 +199,8 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
     metrics of each step and its rollouts [{prompt, response, score, kl, held_out_score}], and
     returns True to stop (cancel); `on_checkpoint(state)` is called every `cfg.save_every` steps.
     `models.policy` / `value_model` and `optimizer` must already be prepared by `accelerator`."""
+    if cfg.reward_max_length is None:
+        raise ValueError("reward_max_length is None: ppo_run sets it from the reward model before training.")
     device = accelerator.device
     tok = models.tokenizer
     state = state or PPOState(kl_coef=cfg.init_kl_coef)
