@@ -235,10 +235,13 @@ def _cohen_summary(data: AuditData, boot: ItemBootstrap) -> tuple[dict, int]:
     return rate(np.nanmean(kappas), lo, hi, int(np.isfinite(kappas).sum())), Q
 
 
-def agreement_by_week(data: AuditData, boot_seed: int, n_boot: int) -> list[dict]:
+def agreement_by_week(data: AuditData, timed: np.ndarray, boot_seed: int, n_boot: int) -> list[dict]:
     """Percent agreement among the judgement pairs whose later judgement fell in each week
-    (weeks start on Monday, UTC), with an item bootstrap within the week."""
+    (weeks start on Monday, UTC), with an item bootstrap within the week; only pairs of judgements
+    that both have real times (`timed`)."""
     i, j = judgement_pairs(data.item)
+    both = timed[i] & timed[j]
+    i, j = i[both], j[both]
     if len(i) == 0:
         return []
     week = np.floor((np.maximum(data.t[i], data.t[j]) + 3 * 86400) / (7 * 86400)).astype(np.int64)
