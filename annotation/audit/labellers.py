@@ -122,11 +122,18 @@ def _holm_test(eligible: np.ndarray, interval, null, lower) -> tuple[np.ndarray,
 
 
 def _flags(data: AuditData, k: dict, chance: dict) -> list[list[dict]]:
-    L = data.n_labellers
-    flags: list[list[dict]] = [[] for _ in range(L)]
+    flags: list[list[dict]] = [[] for _ in range(data.n_labellers)]
+    raised = [*_below_midpoint(k, chance), *(_position(k) if sides_randomised(data) else []), *_departures(k),
+              *_too_fast(k), *_fatigue(k)]
+    for j, rule, reason in raised:
+        flags[j].append({"rule": rule, "reason": reason})
+    return flags
 
-    # low agreement, low gold accuracy, inconsistency: below halfway between chance and the median
-    for name, label, what, minimum in (
+
+def _below_midpoint(k: dict, chance: dict) -> list[tuple[int, str, str]]:
+    """low agreement, low gold accuracy, inconsistency: below halfway between chance and the median."""
+    raised = []
+    for name, rule, what, minimum in (
         ("majority", "low_agreement", "agreed with the others' majority", MIN_N["agreement"]),
         ("gold", "low_gold_accuracy", "matched the gold answer", MIN_N["gold"]),
         ("repeats", "inconsistent", "gave the same choice on a repeated pair", MIN_N["repeats"]),
@@ -136,52 +143,53 @@ def _flags(data: AuditData, k: dict, chance: dict) -> list[list[dict]]:
         if not eligible.any():
             continue
         threshold = (chance[name] + np.median(hits[eligible] / den[eligible])) / 2
-        flagged, (p, lo, hi), level = _holm_test(eligible, lambda z: wilson(hits, den, z), threshold, False)
-        for j in np.flatnonzero(flagged):
-            flags[j].append({"rule": label, "reason": (
-                f"{what} {_fmt(p[j])} of the time, interval {_fmt(lo[j])}-{_fmt(hi[j])} ({level[j]}), n={int(den[j])}; "
-                f"below {_fmt(threshold[j])}, halfway between chance ({_fmt(chance[name][j])}) and the median labeller")})
+        flagged, (p, lo, hi), level = _holm_test(eligible, lambda z: wilson(hits, den, z), threshold, False)  # noqa: B023
+        raised += [(j, rule, f"{what} {_fmt(p[j])} of the time, interval {_fmt(lo[j])}-{_fmt(hi[j])} ({level[j]}), "
+                    f"n={int(den[j])}; below {_fmt(threshold[j])}, halfway between chance ({_fmt(chance[name][j])}) "
+                    "and the median labeller") for j in np.flatnonzero(flagged)]
+    return raised
 
-    if sides_randomised(data):
-        hits, den = k["left"]
-        eligible = den >= MIN_N["position"]
-        above = hits > den / 2
-        flagged, (p, lo, hi), level = _holm_test(eligible, lambda z: wilson(hits, den, z), 0.5, above)
-        for j in np.flatnonzero(flagged):
-            flags[j].append({"rule": "position", "reason": (
-                f"left position chosen {_fmt(p[j])} of the time, interval {_fmt(lo[j])}-{_fmt(hi[j])} "
-                f"({level[j]}), n={int(den[j])}; fair rate 50%")})
 
-    for toward, away, label, what in (
+def _position(k: dict) -> list[tuple[int, str, str]]:
+    hits, den = k["left"]
+    flagged, (p, lo, hi), level = _holm_test(den >= MIN_N["position"], lambda z: wilson(hits, den, z), 0.5, hits > den / 2)
+    return [(j, "position", f"left position chosen {_fmt(p[j])} of the time, interval {_fmt(lo[j])}-{_fmt(hi[j])} "
+             f"({level[j]}), n={int(den[j])}; fair rate 50%") for j in np.flatnonzero(flagged)]
+
+
+def _departures(k: dict) -> list[tuple[int, str, str]]:
+    """length / sycophancy: departing from the reference towards one side more than the dataset does."""
+    raised = []
+    for toward, away, rule, what in (
         ("to_longer", "to_shorter", "length", "longer"),
         ("to_agreeing", "to_other", "sycophancy", "agreeing"),
     ):
         (k1, n1), (k2, n2) = k[toward], k[away]
         eligible = (n1 >= MIN_N["departures"]) & (n2 >= MIN_N["departures"])
         fair = k1.sum() / max(n1.sum(), 1) - k2.sum() / max(n2.sum(), 1)
-        flagged, (d, lo, hi), level = _holm_test(eligible, lambda z: newcombe_diff(k1, n1, k2, n2, z), fair, True)
-        for j in np.flatnonzero(flagged):
-            flags[j].append({"rule": label, "reason": (
-                f"chose the {what} response against the reference {_fmt(k1[j] / n1[j])} of the time (n={int(n1[j])}) "
-                f"but the other way only {_fmt(k2[j] / n2[j])} (n={int(n2[j])}): difference {d[j]:+.0%}, interval "
-                f"{lo[j]:+.0%} to {hi[j]:+.0%} ({level[j]}); dataset-wide difference {fair:+.0%}")})
+        flagged, (d, lo, hi), level = _holm_test(eligible, lambda z: newcombe_diff(k1, n1, k2, n2, z), fair, True)  # noqa: B023
+        raised += [(j, rule, f"chose the {what} response against the reference {_fmt(k1[j] / n1[j])} of the time "
+                    f"(n={int(n1[j])}) but the other way only {_fmt(k2[j] / n2[j])} (n={int(n2[j])}): difference "
+                    f"{d[j]:+.0%}, interval {lo[j]:+.0%} to {hi[j]:+.0%} ({level[j]}); dataset-wide difference {fair:+.0%}")
+                   for j in np.flatnonzero(flagged)]
+    return raised
 
+
+def _too_fast(k: dict) -> list[tuple[int, str, str]]:
     hits, den = k["fast"]
     flagged, (p, lo, hi), level = _holm_test(den >= MIN_N["speed"], lambda z: wilson(hits, den, z), 0.5, True)
-    for j in np.flatnonzero(flagged):
-        flags[j].append({"rule": "too_fast", "reason": (
-            f"faster than the reading floor on {_fmt(p[j])} of judgements, interval {_fmt(lo[j])}-{_fmt(hi[j])} "
-            f"({level[j]}), n={int(den[j])}; above 50%")})
+    return [(j, "too_fast", f"faster than the reading floor on {_fmt(p[j])} of judgements, interval {_fmt(lo[j])}-"
+             f"{_fmt(hi[j])} ({level[j]}), n={int(den[j])}; above 50%") for j in np.flatnonzero(flagged)]
 
+
+def _fatigue(k: dict) -> list[tuple[int, str, str]]:
     (k1, n1), (k2, n2) = k["early"], k["late"]
     eligible = (n1 >= MIN_N["fatigue_half"]) & (n2 >= MIN_N["fatigue_half"])
     flagged, (d, lo, hi), level = _holm_test(eligible, lambda z: newcombe_diff(k1, n1, k2, n2, z), 0.0, True)
-    for j in np.flatnonzero(flagged):
-        flags[j].append({"rule": "fatigue", "reason": (
-            f"matched the reference (gold, else the others' majority) {_fmt(k1[j] / n1[j])} of the time in the first "
-            f"half of their sessions (n={int(n1[j])}) but {_fmt(k2[j] / n2[j])} in the second half (n={int(n2[j])}): "
-            f"decline {d[j]:+.0%}, interval {lo[j]:+.0%} to {hi[j]:+.0%} ({level[j]})")})
-    return flags
+    return [(j, "fatigue", f"matched the reference (gold, else the others' majority) {_fmt(k1[j] / n1[j])} of the time "
+             f"in the first half of their sessions (n={int(n1[j])}) but {_fmt(k2[j] / n2[j])} in the second half "
+             f"(n={int(n2[j])}): decline {d[j]:+.0%}, interval {lo[j]:+.0%} to {hi[j]:+.0%} ({level[j]})")
+            for j in np.flatnonzero(flagged)]
 
 
 def group_breakdowns(data: AuditData, ind: Indicators) -> dict:

@@ -86,6 +86,8 @@ def audit_from_data(data: AuditData) -> dict:
             "cohen_min_shared_items": MIN_SHARED,
             "cohen_kappa_pairs": cohen_pairs,
             "flag_family_error_rate": ALPHA,
+            "flag_multiple_comparisons": "Holm step-down over the labellers tested under each rule",
+            "leaderboard_resampling_unit": "pair",
             "flag_minimum_samples": MIN_N,
             "n_repeats": int(len(data.repeat_item)),
         },
