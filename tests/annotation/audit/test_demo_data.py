@@ -74,7 +74,7 @@ def test_demo_leaderboard_matches_an_unregularised_logistic_fit_within_one_elo(l
     a_won = (data.choice[rows] == A).astype(float) + 0.5 * (data.choice[rows] == TIE)
     weight = np.concatenate([a_won, 1 - a_won])  # ... weighted by how much each side won
     keep = weight > 0
-    fit = LogisticRegression(fit_intercept=False, penalty=None, tol=1e-10, max_iter=10_000).fit(X[keep], y[keep], sample_weight=weight[keep])
+    fit = LogisticRegression(fit_intercept=False, C=np.inf, tol=1e-10, max_iter=10_000).fit(X[keep], y[keep], sample_weight=weight[keep])
     present = np.unique(np.concatenate([sa[rows], sb[rows]]))
     beta = fit.coef_[0][present] - fit.coef_[0][present].mean()
     expected = {data.sources[m]: 1000 + ELO * b for m, b in zip(present, beta)}
