@@ -10,13 +10,11 @@ from django.db.models import Max
 from annotation.models import Dataset
 from annotation.selectors import judgements_counted
 from common.exceptions import ApplicationError
-from common.jobs import job_cancel, job_fail, job_requeue, jobs_fail_stale
+from common.jobs import STALE_AFTER, job_cancel, job_fail, job_requeue, jobs_fail_stale
 from rewardmodel.backbone import backbone_problem
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.models import AutoRetrainPolicy, AutoRetrainTrigger, RewardModelRun
 from rewardmodel.selection import SelectionConfig
-
-STALE_AFTER = timedelta(minutes=10)
 
 
 def run_dir(run: RewardModelRun) -> Path:
@@ -101,7 +99,8 @@ def reward_run_retrain(*, run: RewardModelRun, created_by=None, enqueue: bool = 
 
 
 def reward_runs_fail_stale(*, older_than: timedelta = STALE_AFTER) -> int:
-    """Marks failed the running runs whose worker stopped sending heartbeats (it died)."""
+    """Ends the running runs whose worker stopped sending heartbeats (it died): failed, or
+    cancelled when a user had asked to cancel them."""
     return jobs_fail_stale(RewardModelRun, older_than=older_than)
 
 
