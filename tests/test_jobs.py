@@ -144,3 +144,11 @@ def test_a_run_page_lists_each_start_of_the_run(client, page):
     html = client.get(reverse(page, args=[run.pk])).content.decode()
 
     assert "attempt 1 on w1@gpu-box" in html and "attempt 2 on w2@other-box" in html
+
+
+def test_a_failure_hook_of_another_worker_leaves_a_running_job_alone():
+    run = running_run(heartbeat_age=timedelta(seconds=5))
+
+    job_fail(run, error="the second delivery crashed", running_on="w2@other-box")
+
+    assert (run.status, run.error) == (JobStatus.RUNNING, "")
