@@ -110,7 +110,8 @@ def _beat_until_ended(model: type[Job], pk: int, attempt: int, stop: threading.E
             if not _beat(model, pk, attempt):
                 return
         except DatabaseError:
-            logger.warning("job %s %s: a heartbeat failed; the next one may get through", model.__name__, pk, exc_info=True)
+            logger.warning("job %s %s: a heartbeat failed; the next one may get through", model.__name__, pk,
+                           exc_info=True)
         finally:
             connections.close_all()  # this thread's own connection: none is held between beats
 
@@ -226,17 +227,25 @@ def job_requeue(job: Job, *, stale_after: timedelta = STALE_AFTER) -> Job:
     return job
 
 
-def jobs_fail_stale(model: type[Job], *, older_than: timedelta = STALE_AFTER) -> int:
+def jobs_fail_stale(model: type[Job], *, older_than: timedelta = STALE_AFTER, restarted_node: str = "") -> int:
     """Ends every running job silent for `older_than` (its worker died): failed, or cancelled when
-    a user had asked to cancel it. Returns how many."""
-    cutoff = timezone.now() - older_than
-    silent = model.objects.filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True), status=JobStatus.RUNNING)
+    a user had asked to cancel it. With `restarted_node` (a worker starting under that name), also
+    the jobs recorded on that node silent for two beats: the process that had the name before was
+    killed, as a live one beats every HEARTBEAT_EVERY. Returns how many."""
+    now = timezone.now()
+
+    def silent_since(cutoff):
+        return Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
+
+    dead = silent_since(now - older_than)
+    if restarted_node:
+        dead |= Q(worker=restarted_node) & silent_since(now - 2 * HEARTBEAT_EVERY)
     count = 0
-    for pk in list(silent.values_list("pk", flat=True)):
+    for pk in list(model.objects.filter(dead, status=JobStatus.RUNNING).values_list("pk", flat=True)):
         with transaction.atomic():
-            row = model.objects.select_for_update().filter(pk=pk).first()
-            if row is None or row.status != JobStatus.RUNNING or not _is_silent(row, older_than):
-                continue  # it ended, or beat, since the query above
-            _end_dead(row)
-        count += 1
+            # Checked again under the lock: the job may have ended, or beaten, since the query above.
+            row = model.objects.select_for_update().filter(dead, pk=pk, status=JobStatus.RUNNING).first()
+            if row is not None:
+                _end_dead(row)
+                count += 1
     return count

@@ -27,7 +27,8 @@ class Job(models.Model):
     worker = models.CharField(max_length=255, blank=True)
     attempt = models.PositiveIntegerField(default=0)
     attempts = models.JSONField(
-        default=list, blank=True, help_text="One entry per start: {attempt, worker, started_at (ISO 8601)}; resumes add one."
+        default=list, blank=True,
+        help_text="One entry per start: {attempt, worker, started_at (ISO 8601)}; resumes add one.",
     )
     cancel_requested = models.BooleanField(default=False)
     created_by = models.ForeignKey(

@@ -36,4 +36,5 @@ class JobTask(Task):
 
         job = self.job_model.objects.filter(pk=args[0]).first() if args else None
         if job is not None:
-            job_fail(job, error=f"The task crashed: {type(exc).__name__}: {exc}", running_on=self.request.hostname or "")
+            job_fail(job, error=f"The task crashed: {type(exc).__name__}: {exc}",
+                     running_on=self.request.hostname or "")

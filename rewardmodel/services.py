@@ -98,10 +98,10 @@ def reward_run_retrain(*, run: RewardModelRun, created_by=None, enqueue: bool = 
     )
 
 
-def reward_runs_fail_stale(*, older_than: timedelta = STALE_AFTER) -> int:
+def reward_runs_fail_stale(*, older_than: timedelta = STALE_AFTER, restarted_node: str = "") -> int:
     """Ends the running runs whose worker stopped sending heartbeats (it died): failed, or
-    cancelled when a user had asked to cancel them."""
-    return jobs_fail_stale(RewardModelRun, older_than=older_than)
+    cancelled when a user had asked to cancel them (restarted_node: see jobs_fail_stale)."""
+    return jobs_fail_stale(RewardModelRun, older_than=older_than, restarted_node=restarted_node)
 
 
 def _threshold(dataset: Dataset, every: int) -> int:

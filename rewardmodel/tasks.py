@@ -34,9 +34,9 @@ def reward_auto_retrain_sweep() -> int:
     return len(auto_retrain_check_all())
 
 
-# CELERY_BEAT_SCHEDULE in config/settings.py runs these; a worker also reaps stale runs when it starts.
+# CELERY_BEAT_SCHEDULE in config/settings.py runs these; a worker also reaps dead runs when it starts.
 @worker_ready.connect
-def _reap_on_start(**kwargs):
+def _reap_on_start(sender, **kwargs):
     from rewardmodel.services import reward_runs_fail_stale
 
-    reward_runs_fail_stale()
+    reward_runs_fail_stale(restarted_node=sender.hostname)

@@ -102,7 +102,8 @@ def test_resume_of_a_succeeded_run_says_there_is_nothing_to_resume():
 
 
 def test_resume_of_a_running_run_whose_worker_is_gone_queues_it():
-    run = SFTRunFactory(status=JobStatus.RUNNING, worker="w1@gpu-box", heartbeat_at=timezone.now() - timedelta(minutes=5))
+    run = SFTRunFactory(status=JobStatus.RUNNING, worker="w1@gpu-box",
+                        heartbeat_at=timezone.now() - timedelta(minutes=5))
 
     run_resume(run=run, enqueue=False)
 

@@ -1,4 +1,5 @@
 """Real worker processes: a second delivery of a started run, and what a starting worker reaps."""
+import socket
 from datetime import timedelta
 
 import pytest
@@ -57,3 +58,24 @@ def test_a_starting_worker_fails_the_sft_and_ppo_runs_of_a_dead_worker(runs_of_a
     statuses = (SFTRun.objects.get(pk=sft.pk).status, PolicyRun.objects.get(pk=ppo.pk).status)
 
     assert statuses == (JobStatus.FAILED, JobStatus.FAILED)
+
+
+@pytest.fixture
+def runs_silent_for_half_a_minute(transactional_db, celery_queue):
+    """Runs that last beat 30 s ago (not yet stale): one recorded on the node name the test worker
+    is about to start under (its previous process was killed), one on another, live, worker."""
+    half_a_minute_ago = timezone.now() - timedelta(seconds=30)
+    this_node = RewardModelRunFactory(status=JobStatus.RUNNING, worker=f"{celery_queue}@{socket.gethostname()}",
+                                      heartbeat_at=half_a_minute_ago)
+    other_node = SFTRunFactory(status=JobStatus.RUNNING, worker="w9@gpu-box", heartbeat_at=half_a_minute_ago)
+    return this_node, other_node
+
+
+def test_a_worker_restarted_under_its_name_fails_the_runs_its_killed_process_left(runs_silent_for_half_a_minute,
+                                                                                 celery_worker_process):
+    this_node, other_node = runs_silent_for_half_a_minute
+
+    this_node.refresh_from_db()
+    other_node.refresh_from_db()
+
+    assert (this_node.status, other_node.status) == (JobStatus.FAILED, JobStatus.RUNNING)

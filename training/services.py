@@ -87,10 +87,12 @@ def run_resume(*, run: Job, enqueue: bool = True) -> Job:
     return run
 
 
-def runs_fail_stale(*, older_than: timedelta = STALE_AFTER) -> int:
+def runs_fail_stale(*, older_than: timedelta = STALE_AFTER, restarted_node: str = "") -> int:
     """Ends the SFT and PPO runs whose worker died (failed, or cancelled when a user had asked), so
-    none stays "running" for ever; they can be resumed from their last checkpoint."""
-    return jobs_fail_stale(SFTRun, older_than=older_than) + jobs_fail_stale(PolicyRun, older_than=older_than)
+    none stays "running" for ever; they can be resumed from their last checkpoint (restarted_node:
+    see jobs_fail_stale)."""
+    return sum(jobs_fail_stale(model, older_than=older_than, restarted_node=restarted_node)
+               for model in (SFTRun, PolicyRun))
 
 
 def policy_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, mode: str = "policy_vs_sft",

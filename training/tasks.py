@@ -29,6 +29,6 @@ def training_runs_fail_stale() -> int:
 
 
 @worker_ready.connect
-def _reap_on_start(**kwargs):
+def _reap_on_start(sender, **kwargs):
     """A worker that starts (again) ends the SFT and PPO runs of workers that died meanwhile."""
-    runs_fail_stale()
+    runs_fail_stale(restarted_node=sender.hostname)
