@@ -1,8 +1,15 @@
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers
+from rest_framework.authtoken.serializers import AuthTokenSerializer
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from common.exceptions import ApplicationError
+from common.services import token_issue
 
 
 def exception_handler(exc, context):
@@ -12,3 +19,27 @@ def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         exc = exceptions.ValidationError({"detail": exc.message, **exc.extra})
     return drf_exception_handler(exc, context)
+
+
+class LockedOut(exceptions.APIException):
+    status_code = 429
+    default_code = "locked_out"
+
+
+class TokenObtainApi(ObtainAuthToken):
+    """POST username and password, get the account's API token (a new one if the old has expired).
+
+    django-axes counts failures here as on the login page; the anonymous rate limit applies."""
+
+    authentication_classes = []  # a login: no session, so no CSRF check either
+    throttle_classes = api_settings.DEFAULT_THROTTLE_CLASSES
+
+    @extend_schema(request=AuthTokenSerializer, responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
+                   operation_id="auth_token_obtain", summary="Get an API token for a username and password")
+    def post(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        if not serializer.is_valid():
+            if getattr(request, "axes_locked_out", False):  # set by axes' backend on this request
+                raise LockedOut(django_settings.AXES_COOLOFF_MESSAGE)
+            raise exceptions.ValidationError(serializer.errors)
+        return Response({"token": token_issue(user=serializer.validated_data["user"]).key})

@@ -13,9 +13,44 @@ def env_bool(name: str, default: bool) -> bool:
 
 
 VAR_DIR = Path(os.environ.get("ARBITER_VAR_DIR", BASE_DIR / "var")).resolve()
-DEBUG = env_bool("DJANGO_DEBUG", True)
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_int(name: str, default: int | None) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+
+
+# Debug pages show tracebacks and settings: off unless asked for (`make run` asks).
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# The default key is for development only; `manage.py check --deploy` flags it.
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "arbiter-dev-only-not-a-secret")
-ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+# Served over HTTPS: redirect HTTP to HTTPS, secure cookies, HSTS.
+HTTPS = env_bool("DJANGO_HTTPS", False)
+HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto (only if it overwrites the client's).
+BEHIND_TLS_PROXY = env_bool("DJANGO_BEHIND_TLS_PROXY", False)
+# How many reverse proxies append to X-Forwarded-For in front of the app (0: clients connect directly).
+# Lockout and anonymous rate limits count per client address, so this must be right behind a proxy.
+PROXY_COUNT = env_int("ARBITER_PROXY_COUNT", 0)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# Login lockout (django-axes): this many failed logins for one username from one address lock that
+# pair out for the cool-off time, on the login page and the token endpoint alike.
+LOGIN_FAILURE_LIMIT = env_int("ARBITER_LOGIN_FAILURE_LIMIT", 5)
+LOGIN_COOLOFF_MINUTES = env_int("ARBITER_LOGIN_COOLOFF_MINUTES", 15)
+# API rate limits (DRF throttling, "<n>/<second|minute|hour|day>"): per client address for
+# anonymous calls (the token endpoint), per account for signed-in ones.
+API_ANON_RATE = os.environ.get("ARBITER_API_ANON_RATE", "30/minute")
+API_USER_RATE = os.environ.get("ARBITER_API_USER_RATE", "100/second")
+# API tokens older than this are refused (and replaced by the token endpoint); unset: never expire.
+TOKEN_TTL_HOURS = env_int("ARBITER_TOKEN_TTL_HOURS", None)
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'arbiter.sqlite3'}")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "")

@@ -13,4 +13,5 @@ fi
 worker=$!
 trap 'kill "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EXIT INT TERM
 echo "Arbiter: http://127.0.0.1:8000  (Ctrl-C stops the web app and the worker)"
-.venv/bin/python manage.py runserver 127.0.0.1:8000
+# --insecure: static files are served with DJANGO_DEBUG=0 too (the development server only).
+.venv/bin/python manage.py runserver --insecure 127.0.0.1:8000
