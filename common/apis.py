@@ -1,6 +1,7 @@
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -21,6 +22,18 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
+class ArbiterAutoSchema(AutoSchema):
+    """drf-spectacular's schema, with operation ids that read like the URLs: a POST or PATCH to an
+    action's own path (`/api/datasets/create/`, `/api/reward-runs/{id}/cancel/`) is named by the path
+    alone ("datasets_create"), without the "_create"/"_partial_update" DRF's method would add."""
+
+    def get_operation_id(self):
+        operation_id = super().get_operation_id()
+        if self.method in ("POST", "PATCH") and not self.path.rstrip("/").endswith("}"):
+            return operation_id.removesuffix("_create").removesuffix("_partial_update")
+        return operation_id
+
+
 class LockedOut(exceptions.APIException):
     status_code = 429
     default_code = "locked_out"
@@ -35,7 +48,7 @@ class TokenObtainApi(ObtainAuthToken):
     throttle_classes = api_settings.DEFAULT_THROTTLE_CLASSES
 
     @extend_schema(request=AuthTokenSerializer, responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
-                   operation_id="auth_token_obtain", summary="Get an API token for a username and password")
+                   summary="Get an API token for a username and password")
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():
@@ -43,3 +56,11 @@ class TokenObtainApi(ObtainAuthToken):
                 raise LockedOut(django_settings.AXES_COOLOFF_MESSAGE)
             raise exceptions.ValidationError(serializer.errors)
         return Response({"token": token_issue(user=serializer.validated_data["user"]).key})
+
+
+@extend_schema_serializer(component_name="TrainingStep")
+class StepOutputSerializer(serializers.Serializer):
+    """One logged training step of a run (reward model or policy), as the runs' APIs list them."""
+
+    step = serializers.IntegerField()
+    metrics = serializers.DictField(help_text="TRL-style metric names to values, e.g. {\"loss\": 0.69}")

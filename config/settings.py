@@ -134,7 +134,7 @@ REST_FRAMEWORK = {
         "common.throttling.UserRateThrottle",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "common.apis.ArbiterAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "common.apis.exception_handler",
@@ -150,6 +150,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two models have a `status` with different choices: name both enums.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "common.models.JobStatus",
+        "ImportStatusEnum": "annotation.models.ImportBatch.Status",
+    },
 }
 # Read per request by common.throttling's classes (DRF's read theirs once, at import).
 ARBITER_THROTTLE_RATES = {"anon": env.API_ANON_RATE, "user": env.API_USER_RATE}
