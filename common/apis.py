@@ -1,7 +1,8 @@
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import exceptions, serializers
 from rest_framework.authtoken.serializers import AuthTokenSerializer
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -47,8 +48,16 @@ class TokenObtainApi(ObtainAuthToken):
     authentication_classes = []  # a login: no session, so no CSRF check either
     throttle_classes = api_settings.DEFAULT_THROTTLE_CLASSES
 
-    @extend_schema(request=AuthTokenSerializer, responses={200: inline_serializer("Token", {"token": serializers.CharField()})},
-                   summary="Get an API token for a username and password")
+    @extend_schema(
+        request=AuthTokenSerializer,
+        responses={
+            200: inline_serializer("Token", {"token": serializers.CharField()}),
+            400: OpenApiResponse(OpenApiTypes.OBJECT, description="Wrong username or password: {field: [message]}."),
+            429: OpenApiResponse(inline_serializer("Refused", {"detail": serializers.CharField()}),
+                                 description="Locked out after failed logins, or over the anonymous rate limit."),
+        },
+        summary="Get an API token for a username and password",
+    )
     def post(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         if not serializer.is_valid():

@@ -1,5 +1,6 @@
 """Every environment variable Arbiter reads, in one place."""
 import os
+import re
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -17,14 +18,21 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-def env_int(name: str, default: int | None) -> int | None:
+def env_int(name: str, default: int | None, *, minimum: int = 0) -> int | None:
     value = os.environ.get(name, "").strip()
     if not value:
         return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, not {value!r}") from None
+    if not value.isdigit() or int(value) < minimum:
+        raise ValueError(f"{name} must be a whole number of at least {minimum}, not {value!r}")
+    return int(value)
+
+
+def env_rate(name: str, default: str) -> str:
+    """A DRF throttle rate, checked here so that a typo stops the start, not every request."""
+    value = os.environ.get(name, default).strip()
+    if not re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ValueError(f"{name} must be like 30/minute (<n>/<second|minute|hour|day>), not {value!r}")
+    return value
 
 
 # Debug pages show tracebacks and settings: off unless asked for (`make run` asks).
@@ -43,14 +51,14 @@ PROXY_COUNT = env_int("ARBITER_PROXY_COUNT", 0)
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 # Login lockout (django-axes): this many failed logins for one username from one address lock that
 # pair out for the cool-off time, on the login page and the token endpoint alike.
-LOGIN_FAILURE_LIMIT = env_int("ARBITER_LOGIN_FAILURE_LIMIT", 5)
-LOGIN_COOLOFF_MINUTES = env_int("ARBITER_LOGIN_COOLOFF_MINUTES", 15)
+LOGIN_FAILURE_LIMIT = env_int("ARBITER_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_COOLOFF_MINUTES = env_int("ARBITER_LOGIN_COOLOFF_MINUTES", 15, minimum=1)
 # API rate limits (DRF throttling, "<n>/<second|minute|hour|day>"): per client address for
 # anonymous calls (the token endpoint), per account for signed-in ones.
-API_ANON_RATE = os.environ.get("ARBITER_API_ANON_RATE", "30/minute")
-API_USER_RATE = os.environ.get("ARBITER_API_USER_RATE", "100/second")
+API_ANON_RATE = env_rate("ARBITER_API_ANON_RATE", "30/minute")
+API_USER_RATE = env_rate("ARBITER_API_USER_RATE", "100/second")
 # API tokens older than this are refused (and replaced by the token endpoint); unset: never expire.
-TOKEN_TTL_HOURS = env_int("ARBITER_TOKEN_TTL_HOURS", None)
+TOKEN_TTL_HOURS = env_int("ARBITER_TOKEN_TTL_HOURS", None, minimum=1)
 DATABASE_URL = os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'arbiter.sqlite3'}")
 CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "")

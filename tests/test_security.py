@@ -161,3 +161,11 @@ def test_check_deploy_passes_with_the_documented_production_settings():
     result = run_django(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], env_overrides=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(("name", "value"), [("ARBITER_API_USER_RATE", "fast"), ("ARBITER_LOGIN_FAILURE_LIMIT", "0"),
+                                             ("ARBITER_TOKEN_TTL_HOURS", "a day")])
+def test_a_malformed_security_setting_stops_the_start_naming_it(name, value):
+    result = run_django(["manage.py", "check"], env_overrides={name: value})
+    assert result.returncode != 0
+    assert f"{name} must be" in result.stderr and repr(value) in result.stderr
