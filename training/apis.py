@@ -10,7 +10,7 @@ from common.apis import StepOutputSerializer
 from common.permissions import IsArbiterAdmin
 from rewardmodel.models import RewardModelRun
 from training import selectors, services
-from training.models import PolicyRun, SFTRun
+from training.models import MonitorWarning, PolicyRun, PolicySample, SFTRun
 
 JOB_FIELDS = ["id", "name", "status", "progress", "config", "summary", "error", "artifact_path", "attempt",
               "cancel_requested", "created_at", "started_at", "finished_at", "heartbeat_at"]
@@ -93,14 +93,10 @@ class PolicyRunCreateApi(_AdminAPI):
 
 
 @extend_schema_serializer(component_name="MonitorWarning")
-class MonitorWarningOutput(serializers.Serializer):
-    kind = serializers.CharField()
-    message = serializers.CharField()
-    step = serializers.IntegerField()
-    first_step = serializers.IntegerField()
-    value = serializers.FloatField()
-    threshold = serializers.FloatField()
-    times_fired = serializers.IntegerField()
+class MonitorWarningOutput(serializers.ModelSerializer):
+    class Meta:
+        model = MonitorWarning
+        fields = ["kind", "message", "step", "first_step", "value", "threshold", "times_fired"]
 
 
 class PolicyRunDetailApi(_AdminAPI):
@@ -118,8 +114,7 @@ class PolicyRunDetailApi(_AdminAPI):
 
         @extend_schema_field(MonitorWarningOutput(many=True))
         def get_warnings(self, run):
-            return list(selectors.policy_run_warnings(run=run).values(
-                "kind", "message", "step", "first_step", "value", "threshold", "times_fired"))
+            return MonitorWarningOutput(selectors.policy_run_warnings(run=run), many=True).data
 
     @extend_schema(responses=OutputSerializer,
                    summary="One policy run, with its last metrics and the monitors' warnings")
@@ -137,13 +132,10 @@ class PolicyRunStepsApi(_AdminAPI):
 
 class PolicyRunSamplesApi(_AdminAPI):
     @extend_schema_serializer(component_name="PolicySample")
-    class OutputSerializer(serializers.Serializer):
-        step = serializers.IntegerField()
-        prompt = serializers.CharField()
-        response = serializers.CharField()
-        score = serializers.FloatField()
-        kl = serializers.FloatField()
-        held_out_score = serializers.FloatField(allow_null=True)
+    class OutputSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = PolicySample
+            fields = ["step", "prompt", "response", "score", "kl", "held_out_score"]
 
     @extend_schema(responses=OutputSerializer(many=True),
                    summary="A policy run's logged samples, latest step first (at most 500)")
