@@ -1,5 +1,8 @@
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import JsonResponse
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as django_server_error
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer, inline_serializer
@@ -14,6 +17,20 @@ from common.exceptions import ApplicationError
 from common.services import token_issue
 
 
+def not_found(request, exception):
+    """Django's 404 for an URL that matches no route: JSON under /api/, as the API's own 404s are."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+def server_error(request):
+    """Django's 500: JSON under /api/ (with no detail: those stay in the server's log)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Server error."}, status=500)
+    return django_server_error(request)
+
+
 def exception_handler(exc, context):
     """DRF's handler, plus domain and model validation errors turned into 400s with their message."""
     if isinstance(exc, DjangoValidationError):
@@ -23,16 +40,44 @@ def exception_handler(exc, context):
     return drf_exception_handler(exc, context)
 
 
+ERROR_DETAIL = inline_serializer("ErrorDetail", {"detail": serializers.CharField()})
+
+
 class ArbiterAutoSchema(AutoSchema):
-    """drf-spectacular's schema, with operation ids that read like the URLs: a POST or PATCH to an
-    action's own path (`/api/datasets/create/`, `/api/reward-runs/{id}/cancel/`) is named by the path
-    alone ("datasets_create"), without the "_create"/"_partial_update" DRF's method would add."""
+    """drf-spectacular's schema, plus:
+
+    - operation ids that read like the URLs: a POST or PATCH to an action's own path
+      (`/api/datasets/create/`, `/api/reward-runs/{id}/cancel/`) is named by the path alone
+      ("datasets_create"), without the "_create"/"_partial_update" DRF's method would add;
+    - the error answers DRF gives every view, where they can happen: 400 (bad input), 401 and 403
+      (no or insufficient credentials), 404 (an id in the path that does not exist), 429 (rate limit).
+      An operation's own documentation of a code wins."""
 
     def get_operation_id(self):
         operation_id = super().get_operation_id()
         if self.method in ("POST", "PATCH") and not self.path.rstrip("/").endswith("}"):
             return operation_id.removesuffix("_create").removesuffix("_partial_update")
         return operation_id
+
+    def _get_response_bodies(self, direction="response"):
+        responses = super()._get_response_bodies(direction)
+        for code, response in self._error_responses().items():
+            if code not in responses:
+                responses[code] = self._get_response_for_code(response, code, ["application/json"], direction)
+        return responses
+
+    def _error_responses(self) -> dict:
+        errors = {}
+        if self.method in ("POST", "PUT", "PATCH") or self._get_filter_parameters() or self.get_override_parameters():
+            errors["400"] = OpenApiResponse(OpenApiTypes.OBJECT, description="Bad input: {field: [message]} or {detail}.")
+        if self.view.permission_classes:
+            errors["401"] = OpenApiResponse(ERROR_DETAIL, description="No valid credentials (token or session).")
+            errors["403"] = OpenApiResponse(ERROR_DETAIL, description="Not allowed for this account.")
+        if "{" in self.path:
+            errors["404"] = OpenApiResponse(ERROR_DETAIL, description="No such object (or not visible to you).")
+        if self.view.throttle_classes:
+            errors["429"] = OpenApiResponse(ERROR_DETAIL, description="Over the rate limit, or locked out.")
+        return errors
 
 
 class LockedOut(exceptions.APIException):
@@ -53,8 +98,7 @@ class TokenObtainApi(ObtainAuthToken):
         responses={
             200: inline_serializer("Token", {"token": serializers.CharField()}),
             400: OpenApiResponse(OpenApiTypes.OBJECT, description="Wrong username or password: {field: [message]}."),
-            429: OpenApiResponse(inline_serializer("Refused", {"detail": serializers.CharField()}),
-                                 description="Locked out after failed logins, or over the anonymous rate limit."),
+            429: OpenApiResponse(ERROR_DETAIL, description="Locked out after failed logins, or over the rate limit."),
         },
         summary="Get an API token for a username and password",
     )

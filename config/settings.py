@@ -150,6 +150,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # `<int:...>` in a URL matches digits only: a negative id never reaches the API (Django's 404).
+    "PATH_CONVERTER_OVERRIDES": {"int": {"type": "integer", "minimum": 0}},
     # Two models have a `status` with different choices: name both enums.
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "common.models.JobStatus",

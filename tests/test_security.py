@@ -165,3 +165,15 @@ def test_a_malformed_security_setting_stops_the_start_naming_it(name, value):
     result = run_django(["manage.py", "check"], env_overrides={name: value})
     assert result.returncode != 0
     assert f"{name} must be" in result.stderr and repr(value) in result.stderr
+
+
+def test_an_unknown_api_url_is_a_json_404(client):
+    client.force_login(AdminLabellerFactory().user)
+    response = client.get("/api/datasets/-1/")
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}
+
+
+def test_an_unknown_page_is_an_html_404_without_debug_details(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404 and response["Content-Type"].startswith("text/html")
+    assert "urlpatterns" not in response.content.decode()  # DEBUG's page lists the URL patterns
