@@ -13,7 +13,6 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-VAR_DIR = Path(os.environ.get("ARBITER_VAR_DIR", BASE_DIR / "var")).resolve()
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -35,6 +34,7 @@ def env_rate(name: str, default: str) -> str:
     return value
 
 
+VAR_DIR = Path(os.environ.get("ARBITER_VAR_DIR", BASE_DIR / "var")).resolve()
 # Debug pages show tracebacks and settings: off unless asked for (`make run` asks).
 DEBUG = env_bool("DJANGO_DEBUG", False)
 # The default key is for development only; `manage.py check --deploy` flags it.
@@ -43,6 +43,10 @@ ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver
 # Served over HTTPS: redirect HTTP to HTTPS, secure cookies, HSTS.
 HTTPS = env_bool("DJANGO_HTTPS", False)
 HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 365 * 24 * 3600 if HTTPS else 0)
+# HSTS for every subdomain too, and consent to browsers' preload lists: both on with HTTPS (as
+# `check --deploy` asks); turn them off if a subdomain is served over plain HTTP.
+HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_HSTS_INCLUDE_SUBDOMAINS", HTTPS)
+HSTS_PRELOAD = env_bool("DJANGO_HSTS_PRELOAD", HTTPS)
 # Behind a proxy that terminates TLS and sets X-Forwarded-Proto (only if it overwrites the client's).
 BEHIND_TLS_PROXY = env_bool("DJANGO_BEHIND_TLS_PROXY", False)
 # How many reverse proxies append to X-Forwarded-For in front of the app (0: clients connect directly).
