@@ -6,6 +6,7 @@ import sys
 from datetime import timedelta
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -143,6 +144,8 @@ def test_api_docs_are_served_from_the_app(client):
     page = response.content.decode()
     assert "swagger-ui" in page
     assert re.findall(r"(?:https?:)?//[\w.-]+", page) == []  # no external host: scripts, styles, icons
+    assets = re.findall(r'(?:src|href)="/static/([^"]+)"', page)
+    assert len(assets) >= 3 and all(finders.find(asset) for asset in assets)  # served by the app itself
 
 
 def test_debug_is_off_unless_turned_on():
