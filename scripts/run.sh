@@ -15,6 +15,18 @@ default_worker=$!
 .venv/bin/celery -A config worker --hostname "training@%h" --loglevel INFO --concurrency 1 \
   -Q "$ARBITER_TRAINING_QUEUE" &
 training_worker=$!
-trap 'kill "$default_worker" "$training_worker" 2>/dev/null || true; wait "$default_worker" "$training_worker" 2>/dev/null || true' EXIT INT TERM
-echo "Arbiter: http://127.0.0.1:8000  (Ctrl-C stops the web app and the workers)"
-.venv/bin/python manage.py runserver 127.0.0.1:8000
+port="${PORT:-8000}"
+# --insecure: static files are served with DJANGO_DEBUG=0 too (the development server only).
+.venv/bin/python manage.py runserver --insecure "127.0.0.1:$port" &
+web=$!
+trap 'kill "$web" "$default_worker" "$training_worker" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
+# The address is printed once the server answers, so that it is the last thing a newcomer reads.
+for _ in $(seq 120); do
+  if .venv/bin/python -c "import urllib.request, sys; urllib.request.urlopen('http://127.0.0.1:$port/accounts/login/', timeout=1)" 2>/dev/null; then
+    echo "Arbiter: open http://127.0.0.1:$port  (Ctrl-C stops the web app and the workers)"
+    break
+  fi
+  kill -0 "$web" 2>/dev/null || break
+  sleep 1
+done
+wait "$web"

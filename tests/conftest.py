@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
 
@@ -29,6 +30,12 @@ def database_url_of_test_db() -> str:
 def fast_password_hasher(settings):
     """Factories set a password per user; the default hasher would make that the slowest part."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def clear_cache():
+    """The API rate limits count requests in the cache: each test starts with none counted."""
+    cache.clear()
 
 
 @pytest.fixture(scope="session")
