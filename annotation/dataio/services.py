@@ -28,6 +28,8 @@ class ImportRejected(ApplicationError):
     def __init__(self, errors: list[LineIssue], batch: ImportBatch | None, *, reason: str = ""):
         super().__init__(f"{reason or f'{len(errors)} invalid line(s)'}; nothing was imported",
                          extra={"errors": [e.as_dict() for e in errors]})
+        self.reason = reason
+        self.skipping_helps = not reason  # skip_invalid would import the valid lines
         self.errors = errors
         self.batch = batch
 

@@ -61,7 +61,7 @@ def import_upload_run(*, upload_id: int) -> ImportUpload:
         ImportUpload.objects.filter(pk=upload.pk).update(batch=exc.batch, summary={
             "n_errors": len(exc.errors), "errors": [issue.as_dict() for issue in exc.errors[:REJECTED_LINES_KEPT]],
         })
-        return job_fail(upload, error=f"Nothing was imported: {len(exc.errors)} invalid line(s).")
+        return job_fail(upload, error=f"Rejected: {exc.message}.")
     except ApplicationError as exc:
         return job_fail(upload, error=exc.message)
     except Exception as exc:
