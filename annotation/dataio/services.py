@@ -19,6 +19,7 @@ from annotation.models import Dataset, ImportBatch, Judgement, Labeller, Pair, P
 from common.exceptions import ApplicationError
 
 BATCH_SIZE = 1000
+MAX_DATASET_NAME = Dataset._meta.get_field("name").max_length
 
 
 class ImportRejected(ApplicationError):
@@ -44,6 +45,9 @@ def import_file(*, dataset_name: str, file: str | Path | BinaryIO, format: str =
     is recorded as a failed ImportBatch when the dataset already exists (a rejected first import
     creates no dataset)."""
     started = time.monotonic()
+    if not dataset_name.strip() or len(dataset_name) > MAX_DATASET_NAME or fields.UNSTORABLE.search(dataset_name):
+        raise ApplicationError(f"The dataset name must be 1 to {MAX_DATASET_NAME} characters of storable text, "
+                               f"not {ascii(dataset_name[:40])}")
     filename = filename or (Path(file).name if isinstance(file, (str, Path)) else getattr(file, "name", "upload"))
     filename = fields.storable_name(filename)
     parsed = parse_file(file, format=format, on_progress=on_progress)

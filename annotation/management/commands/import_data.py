@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.dataio.formats import FORMATS
 from annotation.dataio.services import ImportRejected, import_file
+from common.exceptions import ApplicationError
 
 
 class Command(BaseCommand):
@@ -26,6 +27,8 @@ class Command(BaseCommand):
                 self.stderr.write(str(error))
             hint = "" if skip_invalid else " Fix them, or pass --skip-invalid to import the rest."
             raise CommandError(f"Rejected {path}: {exc.message}.{hint}") from None
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from None
         for issue in batch.errors:
             label = "skipped" if issue["severity"] == "error" else "warning"
             self.stdout.write(f"{label}: line {issue['line']}, field {issue['field']}: {issue['message']}")

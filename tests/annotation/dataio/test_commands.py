@@ -53,6 +53,14 @@ def test_import_data_rejects_a_truncated_gzip_even_with_skip_invalid(tmp_path):
     assert Pair.objects.count() == 0
 
 
+@pytest.mark.parametrize("name", ["x" * 201, "bad\udcffname", "   "])
+def test_import_data_refuses_a_dataset_name_it_cannot_store(tmp_path, name):
+    path = write_jsonl(tmp_path / "f.jsonl", [judgement()])
+    with pytest.raises(CommandError, match="dataset name"):
+        call_command("import_data", str(path), "--dataset", name)
+    assert not Dataset.objects.exists()
+
+
 def test_import_data_names_a_missing_file():
     with pytest.raises(CommandError, match="No such file"):
         call_command("import_data", "/nonexistent.jsonl", "--dataset", "d")
