@@ -111,7 +111,10 @@ def deep_key(text: str) -> str:
         elif mark in ("]", "}"):
             depth -= 1
         elif token.group(1) is not None and depth == 1:
-            key = fields.shown_name(json.loads(mark[: token.start(1) - token.start()]))
+            try:
+                key = fields.shown_name(json.loads(mark[: token.start(1) - token.start()]))
+            except json.JSONDecodeError:  # an escape json.loads never reached: name the line
+                key = "line"
     return "line"
 
 

@@ -25,6 +25,9 @@ HOSTILE_LINES = {
                        '"annotator": "n", "choice": "a"}', "prompt"),
     "huge integer in an ignored field": ('{"pair_id": "x", "ignored": ' + "9" * 5000 + "}", "ignored"),
     "NUL in a key": ('{"pair_id": "x", "a\\u0000b": 1}', "a\\x00b"),
+    "nesting the parser reads": ('{"pair_id": "x", "extra": {"k": ' + "[" * 40 + "]" * 40 + "}}", "extra"),
+    "NUL in a message": ('{"pair_id": "x", "prompt": [{"role": "user", "content": "\\u0000"}], "response_a": "a", '
+                         '"response_b": "b", "annotator": "n", "choice": "a"}', "prompt[0].content"),
 }
 
 
