@@ -71,6 +71,8 @@ def test_a_truncated_gzip_upload_fails_and_imports_nothing_even_with_skip_invali
     assert upload.status == JobStatus.FAILED and "cannot be read to its end" in upload.error
     assert [e["field"] for e in upload.summary["errors"]] == ["file"]
     assert not Pair.objects.exists()
+    page = admin_client.get(f"/data/uploads/{upload.pk}/").content.decode()
+    assert "cannot be read to its end" in page and "Skip invalid lines" not in page
 
 
 @pytest.mark.django_db
