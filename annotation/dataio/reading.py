@@ -135,7 +135,11 @@ def csv_items(header_line: bytes, stream: BinaryIO):
     """The rows of a judgements CSV as the dicts its JSON Lines twin holds: prompt and flags were
     written as JSON, null as an empty cell, a formula with a leading apostrophe. A row's number is
     the line it starts on (a cell may span lines)."""
-    header = next(csv.reader([header_line.decode("utf-8-sig", errors="replace")]))
+    try:
+        header = next(csv.reader([header_line.decode("utf-8-sig", errors="replace")]))
+    except csv.Error as exc:  # e.g. lines ended by a bare carriage return: one line to this reader
+        yield 1, LineIssue(1, "file", f"cannot be read as CSV: {exc}")
+        return
     undecodable: set[int] = set()
     reader = csv.reader(_csv_text_lines(stream, undecodable))
     number = 2

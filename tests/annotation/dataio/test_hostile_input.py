@@ -124,6 +124,28 @@ def test_an_invalid_utf8_byte_in_one_csv_row_names_that_row_and_skips_only_it(tm
     assert [(e["line"], e["severity"]) for e in batch.errors] == [(6, "error")]
 
 
+def test_a_csv_row_that_csv_cannot_parse_rejects_the_file_from_its_line_even_with_skip_invalid(tmp_path):
+    first = PairFactory()
+    JudgementFactory(pair=first)
+    JudgementFactory(pair=PairFactory(dataset=first.dataset))
+    lines = csv_export(first.dataset).encode().split(b"\r\n")
+    lines[2] = lines[2].replace(b",", b",x\ry", 1)  # a bare carriage return in an unquoted cell
+    path = tmp_path / "bad.csv"
+    path.write_bytes(b"\r\n".join(lines))
+    with pytest.raises(ImportRejected) as caught:
+        import_file(dataset_name="copy", file=path, skip_invalid=True)
+    assert [(e.line, e.field) for e in caught.value.errors] == [(3, "file")]
+    assert not Dataset.objects.filter(name="copy").exists()
+
+
+def test_a_csv_header_that_csv_cannot_parse_is_a_clear_error(tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b"pair_id,prompt,response_a\rp1,q,a\r")  # old Mac line ends: one line to us
+    with pytest.raises(ImportRejected) as caught:
+        import_file(dataset_name="d", file=path)
+    assert [(e.line, e.field) for e in caught.value.errors] == [(1, "file")]
+
+
 FORMULAS = ['=HYPERLINK("http://evil.example","click")', "+1", "-1+2", "@SUM(A1)", "\tx", "\rx",
             "'quoted", "'=already quoted", "plain"]
 
