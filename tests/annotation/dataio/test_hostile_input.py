@@ -8,6 +8,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.dataio.exports import JUDGEMENT_FIELDS, export_judgements
+from annotation.dataio.fields import MAX_DEPTH, MAX_TEXT_CHARS, storable_tree, within_bounds
+from annotation.dataio.records import LineInvalid
 from annotation.dataio.services import ImportRejected, import_file
 from annotation.models import Dataset, ImportBatch, Judgement, Pair, Response
 from tests.annotation.dataio.helpers import judgement, write_jsonl
@@ -49,9 +51,23 @@ def test_skip_invalid_skips_exactly_the_hostile_line(tmp_path, name):
     assert [(e["line"], e["field"]) for e in batch.errors] == [(2, field)]
 
 
-def test_a_text_longer_than_the_bound_is_rejected_naming_its_field(tmp_path):
-    from annotation.dataio.fields import MAX_TEXT_CHARS
+def nested_lists(levels: int):
+    value = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
 
+
+def test_nesting_is_read_up_to_the_bound_and_no_deeper():
+    deepest, too_deep = {"k": nested_lists(MAX_DEPTH - 1)}, {"ok": [], "k": nested_lists(MAX_DEPTH)}
+    assert (within_bounds(deepest), within_bounds(too_deep)) == (True, False)  # the line's object is level 1
+    storable_tree(deepest)
+    with pytest.raises(LineInvalid) as caught:
+        storable_tree(too_deep)
+    assert caught.value.field == "k"
+
+
+def test_a_text_longer_than_the_bound_is_rejected_naming_its_field(tmp_path):
     with pytest.raises(ImportRejected) as caught:
         import_file(dataset_name="d", file=write_jsonl(tmp_path / "f.jsonl", [
             judgement(rationale="x" * (MAX_TEXT_CHARS + 1))]))
