@@ -1,11 +1,13 @@
 """`accelerate launch` of SFT and PPO on two CPU processes: they give the answer of one."""
 import json
+import random
 
 import pytest
 
 from common.ml.tiny import tiny_causal_lm
 from common.ml.tokenizers import train_bpe_tokenizer
 from tests.launch import accelerate_launch
+from tests.training import toy
 from training.sft import SFTConfig, sft_train
 
 # Responses of different lengths, so that the two processes' rows hold different numbers of
@@ -41,3 +43,55 @@ def test_sft_on_two_processes_takes_the_steps_of_one_with_their_rows(sft_base, t
 
     two = [line["loss"] for line in lines if "loss" in line]
     assert two == pytest.approx(one, rel=TOLERANCE)
+
+
+
+BATCH = 4
+# A step's KL runs 0 (the policy starts as the reference), then about 0.15 and 0.4: a target of 0.4
+# keeps the controller's error inside its clip at step 3, where the two processes' own KLs differ.
+PPO_OPTIONS = dict(steps=3, batch_size=BATCH, mini_batch_size=BATCH, ppo_epochs=1, learning_rate=1e-2, max_new_tokens=6,
+                   max_prompt_tokens=16, temperature=1.0, missing_eos_penalty=None, seed=0, save_every=0,
+                   mixed_precision="no", init_kl_coef=0.2, adap_kl_ctrl=True, target=0.4, horizon=20.0,
+                   score_scaling=True)
+
+
+@pytest.fixture(scope="module")
+def ppo_on_two_processes(tmp_path_factory):
+    """(the step lines, the summary lines) printed by `accelerate launch -m training.runner` on two processes."""
+    root = tmp_path_factory.mktemp("ppo-launch")
+    toy.save_policy(root / "sft")
+    toy.save_marker_reward_model(root / "rm")
+    rng = random.Random(0)
+    (root / "prompts.txt").write_text("".join(" ".join(rng.choice(toy.WORDS[:-1]) for _ in range(5)) + " \n"
+                                              for _ in range(32)))
+    lines = accelerate_launch("training.runner", [
+        "--sft", str(root / "sft"), "--reward", str(root / "rm"), "--prompts", str(root / "prompts.txt"),
+        "--out", str(root / "out"), "--config", json.dumps(PPO_OPTIONS),
+    ], num_processes=2, home=root)
+    return [line for line in lines if "step" in line], [line for line in lines if "steps_done" in line]
+
+
+@pytest.mark.multiprocess
+def test_ppo_beta_follows_the_kl_of_all_processes_and_is_the_same_on_each(ppo_on_two_processes):
+    steps, summaries = ppo_on_two_processes
+    episodes = 2 * BATCH  # both processes' rollouts of a step
+    beta = PPO_OPTIONS["init_kl_coef"]
+    for step in steps:  # Ziegler et al.'s controller, fed the step's KL over both processes
+        assert step["objective/kl_coef"] == pytest.approx(beta)
+        error = min(max(step["objective/kl"] / PPO_OPTIONS["target"] - 1, -0.2), 0.2)
+        beta *= 1 + error * episodes / PPO_OPTIONS["horizon"]
+
+    assert [line["step"] for line in steps] == [1, 2, 3]
+    assert len(summaries) == 2 and summaries[0]["kl_coef"] == summaries[1]["kl_coef"]
+    assert summaries[0]["kl_coef"] == pytest.approx(beta)
+
+
+@pytest.mark.multiprocess
+def test_ppo_score_scaling_counts_the_scores_of_all_processes_on_each(ppo_on_two_processes):
+    steps, summaries = ppo_on_two_processes
+    mean_score = sum(step["objective/scores"] for step in steps) / len(steps)  # steps of equal size
+
+    assert len(summaries) == 2
+    for summary in summaries:
+        assert summary["score_count"] == len(steps) * 2 * BATCH
+        assert summary["score_mean"] == pytest.approx(mean_score, rel=TOLERANCE)
