@@ -36,6 +36,7 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     from common.artifacts import atomic_directory
+    from common.ml.processes import join_cpu_processes
     from rewardmodel.backbone import backbone_problem, is_decoder, load_backbone
     from rewardmodel.config import RewardTrainConfig
     from rewardmodel.evaluation import pair_metrics
@@ -46,6 +47,7 @@ def main(argv=None) -> dict:
     if problem:
         sys.exit(problem)
     cfg = RewardTrainConfig(**json.loads(args.config))
+    join_cpu_processes()
     accelerator = make_accelerator(cfg.mixed_precision)
     model, tokenizer = load_backbone(args.base_model)
     decoder = is_decoder(model)

@@ -18,10 +18,11 @@ def free_port() -> int:
 
 def accelerate_launch(module: str, args: list[str], *, num_processes: int, home: Path) -> list[dict]:
     """Runs `accelerate launch -m module args` as `num_processes` CPU processes and returns the JSON
-    objects they printed, one per stdout line. Without a GPU, accelerate's multi-process launcher
-    (torchrun) needs ACCELERATE_USE_CPU, or each process trains alone. `home` isolates accelerate's
-    default config file (an `accelerate config` of the machine would override the flags)."""
-    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1", "HF_HOME": str(home),
+    objects they printed, one per stdout line. GPUs are hidden, so the processes join one gloo
+    group the way our entry points make them do on a machine without a GPU
+    (common/ml/processes.py). `home` isolates accelerate's default config file (an `accelerate
+    config` of the machine would override the flags)."""
+    env = {**os.environ, "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "HF_HOME": str(home),
            "PYTHONPATH": str(ROOT)}
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(num_processes),

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from common.artifacts import atomic_directory
+from common.ml.processes import join_cpu_processes
 from training.ppo import PPOConfig, PPOModels, PPOState, ppo_train
 
 CHECKPOINT = "checkpoint"
@@ -167,6 +168,7 @@ def main():
     args = parser.parse_args()
     prompts = [line.rstrip("\n").replace("\\n", "\n") for line in open(args.prompts, encoding="utf-8") if line.strip()]
     cfg = config_from_dict(json.loads(args.config))
+    join_cpu_processes()
 
     def report(step, metrics, batch):
         print(json.dumps({"step": step, **metrics}), flush=True)

@@ -210,6 +210,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--base-model", help="a local Hugging Face causal-LM folder (default: from scratch)")
     parser.add_argument("--config", default="{}", help="SFTConfig fields as JSON")
     args = parser.parse_args(argv)
+    from common.ml.processes import join_cpu_processes
+
+    join_cpu_processes()
 
     def report(step, loss):
         print(json.dumps({"step": step, "loss": loss}), flush=True)
