@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from common.ml.processes import stop_together
 from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.losses import PreferenceHead, preference_loss
@@ -265,9 +266,7 @@ def train(
                 logs.update(_eval_metrics(model, eval_pairs, pad_token_id, cfg))
             if done % cfg.logging_steps == 0 or "eval_loss" in logs or done == total_steps:
                 result.history.append(logs)
-            stop = bool(on_step(done, total_steps, logs)) if (on_step and accelerator.is_main_process) else False
-            if world > 1:  # every process must stop together, or the others wait forever in DDP
-                stop = bool(accelerator.reduce(torch.tensor([int(stop)], device=accelerator.device), reduction="sum").item())
+            stop = stop_together(accelerator, lambda: on_step and on_step(done, total_steps, logs))
             # 7. checkpoint (also on a cancel, so that a resume continues from here)
             if ckpt is not None and accelerator.is_main_process and (
                 stop or (cfg.checkpoint_steps and done % cfg.checkpoint_steps == 0 and done < total_steps)

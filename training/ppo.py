@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from common.ml.processes import stop_together
 from training.kl import KL_PENALTIES, AdaptiveKLController, FixedKLController, kl_per_token
 from training.rollout import (
     masked_mean,
@@ -110,9 +111,12 @@ class PPOConfig:
     """Write a resumable checkpoint every this many steps (0: only at the end)."""
 
     def __post_init__(self):
-        assert self.batch_size % self.mini_batch_size == 0, "mini_batch_size must divide batch_size"
-        assert self.kl_penalty in KL_PENALTIES, f"kl_penalty must be one of {KL_PENALTIES}"
-        assert self.max_new_tokens >= 1 and self.steps >= 1 and self.ppo_epochs >= 1
+        if self.mini_batch_size < 1 or self.batch_size % self.mini_batch_size:
+            raise ValueError("mini_batch_size must divide batch_size")
+        if self.kl_penalty not in KL_PENALTIES:
+            raise ValueError(f"kl_penalty must be one of {', '.join(KL_PENALTIES)}")
+        if self.max_new_tokens < 1 or self.steps < 1 or self.ppo_epochs < 1:
+            raise ValueError("max_new_tokens, steps and ppo_epochs must be at least 1")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -341,9 +345,7 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
             for p, r, s, k, h in zip(batch_prompts, response_texts, raw_scores.tolist(), kl_per_seq.tolist(),
                                      (held_out if held_out is not None else raw_scores).tolist())
         ]
-        stop = bool(on_step(state.step, metrics, batch)) if (on_step and accelerator.is_main_process) else False
-        if world > 1:  # every process must stop together, or the others wait forever in DDP
-            stop = bool(accelerator.reduce(torch.tensor([int(stop)], device=device), reduction="sum").item())
+        stop = stop_together(accelerator, lambda: on_step and on_step(state.step, metrics, batch))
         if on_checkpoint and (stop or state.step == cfg.steps or (cfg.save_every and state.step % cfg.save_every == 0)):
             on_checkpoint(state)
         if stop:

@@ -167,7 +167,10 @@ def main():
     parser.add_argument("--config", default="{}", help="PPOConfig fields as JSON")
     args = parser.parse_args()
     prompts = [line.rstrip("\n").replace("\\n", "\n") for line in open(args.prompts, encoding="utf-8") if line.strip()]
-    cfg = config_from_dict(json.loads(args.config))
+    try:
+        cfg = config_from_dict(json.loads(args.config))
+    except (ValueError, TypeError) as exc:  # TypeError: an option of the wrong type
+        parser.error(str(exc))
     join_cpu_processes()
 
     def report(step, metrics, batch):

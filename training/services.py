@@ -37,7 +37,7 @@ def _enqueue(run: Job) -> None:
 def _validated(factory, config: dict, what: str):
     try:
         return factory(config)
-    except (TypeError, ValueError, AssertionError) as exc:
+    except (TypeError, ValueError) as exc:
         raise ApplicationError(f"Invalid {what} options: {exc}") from exc
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 import torch
 
 from common.artifacts import atomic_directory
+from common.jsonl import read_jsonl
+from common.ml.processes import join_cpu_processes, stop_together
 
 CHECKPOINT = "checkpoint"
 FINAL = "final"
@@ -62,8 +64,10 @@ class SFTConfig:
     """"auto": bf16 autocast on a GPU that supports it, fp32 elsewhere; or "no" / "bf16"."""
 
     def __post_init__(self):
-        assert self.max_response_tokens < self.max_length, "max_response_tokens must be below max_length"
-        assert self.steps >= 1 and self.batch_size >= 1
+        if self.max_response_tokens >= self.max_length:
+            raise ValueError("max_response_tokens must be below max_length")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError("steps and batch_size must be at least 1")
 
 
 def sft_config_from_dict(values: dict) -> SFTConfig:
@@ -181,8 +185,7 @@ def sft_train(cfg: SFTConfig, examples: list[tuple[str, str]], out_dir, *, base_
         # 3. Log the step's loss over all processes; the main process decides a stop for all of them.
         step_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
         losses.append([step, round(step_loss, 5)])
-        stop = bool(on_step(step, step_loss)) if (on_step and accelerator.is_main_process) else False
-        stopped = bool(accelerator.reduce(torch.tensor([int(stop)], device=accelerator.device), reduction="sum").item())
+        stopped = stop_together(accelerator, lambda: on_step and on_step(step, step_loss))
         if stopped or (cfg.save_every and step % cfg.save_every == 0):
             save(ckpt, with_state=True)
         if stopped:
@@ -196,13 +199,6 @@ def sft_train(cfg: SFTConfig, examples: list[tuple[str, str]], out_dir, *, base_
     return {**summary, "model_path": str(out_dir / FINAL)}
 
 
-def read_demonstrations(path) -> list[tuple[str, str]]:
-    """A JSONL file of {"prompt": str, "response": str} -> (prompt, response) pairs."""
-    with open(path, encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
-    return [(row["prompt"], row["response"]) for row in rows]
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demonstrations", required=True, help='JSONL of {"prompt": str, "response": str}')
@@ -210,16 +206,19 @@ def main(argv=None) -> dict:
     parser.add_argument("--base-model", help="a local Hugging Face causal-LM folder (default: from scratch)")
     parser.add_argument("--config", default="{}", help="SFTConfig fields as JSON")
     args = parser.parse_args(argv)
-    from common.ml.processes import join_cpu_processes
-
+    try:
+        cfg = sft_config_from_dict(json.loads(args.config))
+        examples = [(str(row["prompt"]), str(row["response"]))
+                    for row in read_jsonl(args.demonstrations, ("prompt", "response"))]
+    except (ValueError, TypeError) as exc:  # a malformed file or config (TypeError: an option of the wrong type)
+        parser.error(str(exc))
     join_cpu_processes()
 
     def report(step, loss):
         print(json.dumps({"step": step, "loss": loss}), flush=True)
         return False
 
-    summary = sft_train(sft_config_from_dict(json.loads(args.config)), read_demonstrations(args.demonstrations),
-                        args.out, base_model_path=args.base_model, on_step=report)
+    summary = sft_train(cfg, examples, args.out, base_model_path=args.base_model, on_step=report)
     from accelerate import PartialState  # after sft_train, which set it up (from the launch's environment)
 
     if PartialState().is_main_process:

@@ -10,3 +10,15 @@ def join_cpu_processes() -> None:
 
     if not torch.cuda.is_available():
         os.environ.setdefault("ACCELERATE_USE_CPU", "true")
+
+
+def stop_together(accelerator, ask) -> bool:
+    """Runs `ask()` (a step callback that returns True to stop) on the main process only, and
+    returns its answer on every process: under DDP they must all stop at the same step, or the
+    others wait forever for the gradients of the next one."""
+    import torch
+
+    stop = bool(ask()) if accelerator.is_main_process else False
+    if accelerator.num_processes > 1:
+        stop = bool(accelerator.reduce(torch.tensor([int(stop)], device=accelerator.device), reduction="sum").item())
+    return stop
