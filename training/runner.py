@@ -169,6 +169,8 @@ def main():
     prompts = [line.rstrip("\n").replace("\\n", "\n") for line in open(args.prompts, encoding="utf-8") if line.strip()]
     try:
         cfg = config_from_dict(json.loads(args.config))
+        if not prompts:
+            raise ValueError(f"{args.prompts} holds no prompts.")
     except (ValueError, TypeError) as exc:  # TypeError: an option of the wrong type
         parser.error(str(exc))
     join_cpu_processes()

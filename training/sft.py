@@ -210,6 +210,8 @@ def main(argv=None) -> dict:
         cfg = sft_config_from_dict(json.loads(args.config))
         examples = [(str(row["prompt"]), str(row["response"]))
                     for row in read_jsonl(args.demonstrations, ("prompt", "response"))]
+        if not examples:
+            raise ValueError(f"{args.demonstrations} holds no demonstrations.")
     except (ValueError, TypeError) as exc:  # a malformed file or config (TypeError: an option of the wrong type)
         parser.error(str(exc))
     join_cpu_processes()

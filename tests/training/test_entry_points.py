@@ -41,3 +41,25 @@ def test_ppo_names_a_mini_batch_that_does_not_divide_the_batch(tmp_path, capsys,
         runner.main()
 
     assert "mini_batch_size must divide batch_size" in capsys.readouterr().err
+
+
+def test_sft_names_an_empty_demonstrations_file(tmp_path, capsys):
+    demonstrations = tmp_path / "demonstrations.jsonl"
+    demonstrations.write_text("\n")
+
+    with pytest.raises(SystemExit):
+        sft.main(["--demonstrations", str(demonstrations), "--out", str(tmp_path / "out")])
+
+    assert "holds no demonstrations" in capsys.readouterr().err
+
+
+def test_ppo_names_an_empty_prompts_file(tmp_path, capsys, monkeypatch):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("\n")
+    monkeypatch.setattr(sys, "argv", ["runner", "--sft", str(tmp_path), "--reward", str(tmp_path), "--prompts",
+                                      str(prompts), "--out", str(tmp_path / "out")])
+
+    with pytest.raises(SystemExit):
+        runner.main()
+
+    assert "holds no prompts" in capsys.readouterr().err
