@@ -8,8 +8,8 @@ Several GPUs or machines:     accelerate launch --num_processes N -m rewardmodel
 
 Phases per optimizer step: 1. cut the step's batches into micro-batches under a token budget,
 2. forward chosen and rejected together, 3. loss (normalised by the step's total weight, so
-micro-batching does not change it, nor does the number of processes) and backward, 4. clip, optimizer and schedule step,
-5. log, heartbeat and evaluate, 6. checkpoint. Nothing here touches Django.
+neither micro-batching nor the number of processes changes it) and backward, 4. clip, optimizer
+and schedule step, 5. log, heartbeat and evaluate, 6. checkpoint. Nothing here touches Django.
 """
 import os
 import random

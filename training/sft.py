@@ -165,7 +165,8 @@ def sft_train(cfg: SFTConfig, examples: list[tuple[str, str]], out_dir, *, base_
         rng = random.Random(cfg.seed * 1_000_003 + step)
         step_rows = [encoded[rng.randrange(len(encoded))] for _ in range(cfg.batch_size * world)]
         rows = step_rows[rank * cfg.batch_size:(rank + 1) * cfg.batch_size]
-        step_tokens = max(1, sum(label != -100 for _, labels in step_rows for label in labels[1:]))  # response tokens predicted
+        # response tokens the step predicts (a row's first token is predicted by nothing)
+        step_tokens = max(1, sum(label != -100 for _, labels in step_rows for label in labels[1:]))
         input_ids, mask, labels = (t.to(accelerator.device) for t in collate(rows, tok.pad_token_id))  # (b, T)
         for group in optimizer.param_groups:
             group["lr"] = cfg.learning_rate * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))

@@ -10,7 +10,8 @@ from training import runner, sft
 
 def test_sft_names_the_line_of_the_demonstrations_that_lacks_a_field(tmp_path, capsys):
     demonstrations = tmp_path / "demonstrations.jsonl"
-    demonstrations.write_text(json.dumps({"prompt": "Hi", "response": "Hello"}) + "\n" + json.dumps({"prompt": "Hi"}) + "\n")
+    demonstrations.write_text(json.dumps({"prompt": "Hi", "response": "Hello"}) + "\n"
+                              + json.dumps({"prompt": "Hi"}) + "\n")
 
     with pytest.raises(SystemExit) as exit_:
         sft.main(["--demonstrations", str(demonstrations), "--out", str(tmp_path / "out")])

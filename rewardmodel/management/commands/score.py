@@ -24,7 +24,8 @@ class Command(BaseCommand):
             raise CommandError(f"No reward-model run {o['run']}.")
         if o["input"]:
             try:
-                items = [(row["prompt"], str(row["response"])) for row in read_jsonl(o["input"], ("prompt", "response"))]
+                rows = read_jsonl(o["input"], ("prompt", "response"))
+                items = [(row["prompt"], str(row["response"])) for row in rows]
             except ValueError as exc:
                 raise CommandError(str(exc)) from exc
         elif o["prompt"] is not None and o["response"] is not None:
