@@ -21,6 +21,7 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
 CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "")
 # Lets several test runs or deployments share one broker without stealing each other's tasks.
 CELERY_QUEUE = os.environ.get("ARBITER_CELERY_QUEUE", "arbiter")
-# Training work can go to its own queue, consumed only by workers on GPU machines.
+# Model work (training, pair scoring) can go to its own queue, consumed only by workers on GPU machines
+# (config.celery.route_task); unset, it shares the default queue. scripts/run.sh sets arbiter-training.
 TRAINING_QUEUE = os.environ.get("ARBITER_TRAINING_QUEUE", CELERY_QUEUE)
 ARTIFACTS_DIR = Path(os.environ.get("ARBITER_ARTIFACTS_DIR", VAR_DIR / "artifacts")).resolve()

@@ -132,21 +132,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-# `celery beat` (inside the worker with `make run`): runs whose worker died are marked failed, and
-# datasets with an automatic retraining rule are checked.
+# `celery beat` (inside the default-queue worker with `make run`): runs whose worker died are ended
+# (reapers every 15 s: with heartbeats every 10 s and STALE_AFTER 45 s in common/jobs.py, within about
+# a minute), and datasets with an automatic retraining rule are checked.
 CELERY_BEAT_SCHEDULE = {
     "labelling-leases-expire": {"task": "annotation.tasks.assignments_expire", "schedule": 60.0},
     "import-uploads-reap-stale": {"task": "annotation.tasks.import_uploads_reap_stale", "schedule": 300.0},
-    "reward-runs-reap-stale": {"task": "rewardmodel.tasks.reward_runs_reap_stale", "schedule": 120.0},
-    "training-runs-reap-stale": {"task": "training.tasks.training_runs_fail_stale", "schedule": 120.0},
+    "reward-runs-reap-stale": {"task": "rewardmodel.tasks.reward_runs_reap_stale", "schedule": 15.0},
+    "training-runs-reap-stale": {"task": "training.tasks.training_runs_fail_stale", "schedule": 15.0},
     "reward-auto-retrain": {"task": "rewardmodel.tasks.reward_auto_retrain_sweep", "schedule": 60.0},
 }
+# Model tasks (training, scoring) go to ARBITER_TRAINING_QUEUE when it differs from the default
+# queue; the rest stay on the default queue (config.celery.route_task).
 ARBITER_TRAINING_QUEUE = env.TRAINING_QUEUE
-if ARBITER_TRAINING_QUEUE != CELERY_TASK_DEFAULT_QUEUE:
-    CELERY_TASK_ROUTES = {
-        "rewardmodel.tasks.*": {"queue": ARBITER_TRAINING_QUEUE},
-        "training.tasks.*": {"queue": ARBITER_TRAINING_QUEUE},
-    }
+CELERY_TASK_ROUTES = ("config.celery.route_task",)
 ARBITER_ARTIFACTS_DIR = env.ARTIFACTS_DIR
 # Data-page uploads larger than this, as uploaded (gzip or not), are imported by a worker
 # (annotation/dataio/uploads.py): a few seconds of import at most stay inside the web request.

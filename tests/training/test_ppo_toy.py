@@ -1,16 +1,8 @@
 """PPO on the toy task: a hand-set reward model that pays for the word "banana"."""
-
 import pytest
 
-from tests.training import toy
 from training.ppo import PPOConfig
 from training.runner import ppo_run
-
-
-@pytest.fixture(scope="module")
-def toy_models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
-    return root, toy.save_toy_task(root)
 
 
 def run_toy(toy_models, tmp_path, held_out=False, batches=None, **options):

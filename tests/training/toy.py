@@ -2,7 +2,6 @@
 GPT-2 policy, and a reward model whose weights are set by hand so that it pays for one marker
 word: its score rises with the share of marker tokens in the conversation. Both are saved as
 ordinary Hugging Face folders and loaded by the PPO code exactly as trained models are."""
-import random
 from pathlib import Path
 
 import torch
@@ -12,15 +11,6 @@ from common.ml.tiny import tiny_causal_lm, tiny_reward_model
 MARKER = "banana"
 WORDS = ("the a cat dog sat ran on under mat tree big small red blue quick slow and then it was "
          "happy sad sun moon hello yes no maybe").split() + [MARKER]
-
-
-def save_toy_task(root: Path) -> list[str]:
-    """Saves the policy under root/"sft" and the marker reward model under root/"rm"; returns 64 prompts."""
-    save_policy(root / "sft")
-    save_marker_reward_model(root / "rm")
-    rng = random.Random(0)
-    # Prompts end in a space: the word-level tokenizer decodes responses without a leading one.
-    return [" ".join(rng.choice(WORDS[:-1]) for _ in range(5)) + " " for _ in range(64)]
 
 
 def word_tokenizer(save_dir: Path | None = None):
