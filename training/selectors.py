@@ -72,3 +72,16 @@ def policy_run_samples(*, run: PolicyRun) -> QuerySet[PolicySample]:
 
 def policy_run_warnings(*, run: PolicyRun) -> QuerySet[MonitorWarning]:
     return MonitorWarning.objects.filter(run=run).order_by("first_step", "kind")
+
+
+def policy_run_options(*, run: PolicyRun) -> list[tuple[str, list[tuple[str, object]]]]:
+    """The options the run was created with, as (group, [(name, value), ...]) for a table: the PPO
+    settings, then the run's own (samples kept, monitors). Options left out took their defaults."""
+    from training.execute import RUN_OPTIONS
+
+    config = run.config or {}
+    groups = [
+        ("PPO", sorted((k, v) for k, v in config.items() if k not in RUN_OPTIONS)),
+        ("Samples and monitors", sorted((k, v) for k, v in config.items() if k in RUN_OPTIONS)),
+    ]
+    return [(group, rows) for group, rows in groups if rows]

@@ -108,6 +108,7 @@ def policy_detail(request, pk: int):
         "run": run, "kind": "ppo", "charts": charts,
         "headline": [(label, last[key]) for label, key in HEADLINE if key in last],
         "warnings": selectors.policy_run_warnings(run=run), "samples": selectors.policy_run_samples(run=run)[:64],
+        "options": selectors.policy_run_options(run=run),
         "send_form": SendToAnnotationForm(initial={"dataset": run.dataset_id}),
     }
     template = "training/policy_detail.html" + ("#live" if request.htmx else "")

@@ -66,6 +66,18 @@ def test_finished_run_stops_polling_and_offers_send_and_download(admin_client, t
     assert download.status_code == 200 and download["Content-Type"] == "application/zip"
 
 
+def test_the_run_page_shows_its_options_as_a_table_grouped_ppo_then_monitors(admin_client):
+    run = PolicyRunFactory(config={"steps": 20, "init_kl_coef": 0.1, "kl_limit": 12.5})
+
+    response = admin_client.get(reverse("training:policy_detail", args=[run.pk]))
+    html = response.content.decode()
+
+    assert "{&#x27;steps&#x27;" not in html and "{'steps'" not in html  # no Python dict
+    groups = [(group, rows) for group, rows in response.context["options"]]
+    assert groups == [("PPO", [("init_kl_coef", 0.1), ("steps", 20)]), ("Samples and monitors", [("kl_limit", 12.5)])]
+    assert "<td><code>init_kl_coef</code></td><td class=\"num\">0.1</td>" in html
+
+
 def test_create_form_lists_only_succeeded_runs(admin_client):
     ok = SFTRunFactory(name="good-sft")
     SFTRunFactory(name="broken-sft", status=JobStatus.FAILED)
