@@ -1,4 +1,7 @@
 """Reads for the data pages and the API: which datasets a user sees, with their counts."""
+from dataclasses import dataclass, field
+from datetime import datetime
+
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -62,3 +65,63 @@ def uploads() -> QuerySet[ImportUpload]:
 def uploads_in_progress() -> QuerySet[ImportUpload]:
     """Uploads a worker has yet to finish importing, newest first."""
     return uploads().filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
+
+
+# How many of a failed import's errors the history shows; its own page lists them all.
+HISTORY_ERRORS_SHOWN = 5
+
+
+@dataclass
+class ImportHistoryEntry:
+    """One line of the Data page's import history: an import (ImportBatch), or an upload a worker
+    failed to import before any import was recorded (a rejected first import of a dataset, an
+    unexpected error). `errors` are the first issues, {line, field, message}."""
+
+    created_at: datetime
+    dataset_name: str
+    filename: str
+    format: str
+    failed: bool
+    status_label: str
+    batch: ImportBatch | None = None
+    upload: ImportUpload | None = None
+    n_invalid: int = 0
+    n_warnings: int = 0
+    errors: list[dict] = field(default_factory=list)
+    n_errors: int = 0
+    error: str = ""
+
+    @property
+    def n_errors_not_shown(self) -> int:
+        return self.n_errors - len(self.errors)
+
+
+def _entry_of_batch(batch: ImportBatch) -> ImportHistoryEntry:
+    issues = batch.errors or []
+    errors = [i for i in issues if i.get("severity", "error") == "error"]
+    failed = batch.status == ImportBatch.Status.FAILED
+    return ImportHistoryEntry(
+        created_at=batch.created_at, dataset_name=batch.dataset.name, filename=batch.filename, format=batch.format,
+        failed=failed, status_label=batch.get_status_display(), batch=batch, n_invalid=len(errors),
+        n_warnings=len(issues) - len(errors), errors=errors[:HISTORY_ERRORS_SHOWN] if failed else [],
+        n_errors=len(errors),
+    )
+
+
+def _entry_of_failed_upload(upload: ImportUpload) -> ImportHistoryEntry:
+    errors = upload.summary.get("errors", [])
+    return ImportHistoryEntry(
+        created_at=upload.created_at, dataset_name=upload.dataset_name, filename=upload.filename, format=upload.format,
+        failed=True, status_label="Rejected" if errors else "Failed", upload=upload,
+        n_invalid=upload.summary.get("n_errors", len(errors)), errors=errors[:HISTORY_ERRORS_SHOWN],
+        n_errors=upload.summary.get("n_errors", len(errors)), error=upload.error,
+    )
+
+
+def import_history(*, limit: int = 20) -> list[ImportHistoryEntry]:
+    """The latest imports, newest first, failed and rejected ones with their first errors. Failed
+    uploads that recorded an import appear once, as that import."""
+    batches = [_entry_of_batch(b) for b in imports_recent()[:limit]]
+    failed_uploads = uploads().filter(status=JobStatus.FAILED, batch__isnull=True).order_by("-created_at")[:limit]
+    entries = batches + [_entry_of_failed_upload(u) for u in failed_uploads]
+    return sorted(entries, key=lambda e: e.created_at, reverse=True)[:limit]

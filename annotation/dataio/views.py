@@ -19,16 +19,10 @@ PAGE = "annotation/dataio/data.html"
 EXPORT_KINDS = ("trl", "judgements", "judgements-csv")
 
 
-def _issue_counts(batch) -> tuple[int, int]:
-    """(lines skipped or rejected, warnings) of an import."""
-    errors = sum(1 for i in batch.errors or [] if i.get("severity", "error") == "error")
-    return errors, len(batch.errors or []) - errors
-
-
 def _page(request, *, form, rejected=None, status=200):
     context = {
         "datasets": selectors.datasets_with_counts(),
-        "imports": [(b, *_issue_counts(b)) for b in selectors.imports_recent()[:20]],
+        "imports": selectors.import_history(limit=20),
         "uploads": selectors.uploads_in_progress(),
         "inline_max_bytes": settings.ARBITER_IMPORT_INLINE_MAX_BYTES,
         "form": form,

@@ -110,3 +110,16 @@ def test_a_worker_imports_a_queued_upload(admin_client, settings, celery_worker_
     upload.refresh_from_db()
     assert upload.status == JobStatus.SUCCEEDED, upload.error
     assert Pair.objects.count() == 2 and upload.worker
+
+
+@pytest.mark.django_db
+def test_the_import_history_lists_a_rejected_upload_with_its_errors(admin_client, small_inline_limit):
+    upload = queue(admin_client, [judgement(), judgement(annotator="w2", choice="maybe")])
+    import_upload_run(upload_id=upload.pk)
+
+    page = admin_client.get("/data/").content.decode()
+    history = page[page.index('id="history-h"'):]
+
+    assert "up.jsonl" in history and "Rejected" in history
+    assert "line 2" in history and "choice" in history and "must be one of" in history
+    assert f"/data/uploads/{upload.pk}/" in history

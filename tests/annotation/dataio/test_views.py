@@ -85,7 +85,7 @@ def test_skip_invalid_upload_lists_the_skipped_lines_on_the_import_page(admin_cl
     page = response.content.decode()
     assert "Skipped lines" in page and "strength" in page and "must be between 1 and 3" in page
     (row,) = admin_client.get("/data/").context["imports"]
-    assert row[1:] == (1, 0)  # one invalid line skipped, no warnings
+    assert (row.n_invalid, row.n_warnings) == (1, 0)  # one invalid line skipped, no warnings
 
 
 def test_export_links_download_streams(admin_client, tmp_path):
@@ -131,3 +131,27 @@ def test_a_refused_labeller_sees_a_page_that_says_why(client):
     response = client.get("/data/")
     assert response.status_code == 403
     assert "Only admins can open this page." in response.content.decode()
+
+
+def test_the_import_history_shows_the_errors_of_a_rejected_import(admin_client, tmp_path):
+    import_file(dataset_name="d", file=write_jsonl(tmp_path / "good.jsonl", [judgement()]))
+    response = admin_client.post("/data/import/", {"file": jsonl_upload([judgement(pair_id="p2", choice="maybe")], "bad.jsonl"),
+                                                   "dataset": "d", "format": "auto"})
+    assert response.status_code == 400
+
+    page = admin_client.get("/data/").content.decode()
+    history = page[page.index('id="history-h"'):]
+
+    assert "bad.jsonl" in history and "Rejected" in history
+    assert "line 1" in history and "must be one of" in history
+
+
+def test_the_import_history_shows_the_first_five_errors_and_counts_the_rest(admin_client, tmp_path):
+    import_file(dataset_name="d", file=write_jsonl(tmp_path / "good.jsonl", [judgement()]))
+    bad = [judgement(pair_id=f"p{i}", choice="maybe") for i in range(7)]
+    admin_client.post("/data/import/", {"file": jsonl_upload(bad, "bad.jsonl"), "dataset": "d", "format": "auto"})
+
+    history = admin_client.get("/data/").content.decode().split('id="history-h"')[1]
+
+    assert history.count("must be one of") == 5
+    assert "… and 2 more on its page." in history
