@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install migrate demo run test worker bench-help
+.PHONY: install migrate demo run test worker bench-help screenshots
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,3 +30,8 @@ worker: install
 
 test: migrate
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# PNGs of each main page at 390x844 and 1280x800 into var/screenshots/, taken on a throwaway copy
+# of the demo data (your own database is left alone).
+screenshots: install
+	$(BIN)/python scripts/screenshots.py
