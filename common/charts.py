@@ -77,6 +77,18 @@ def line_chart(
     return mark_safe("".join(parts))
 
 
+# Interval-chart labels: at most this many characters (longer ones end in "…"; the dot's tooltip
+# has the whole label), each taken as this many pixels wide at the charts' 11 px font (a wide
+# sans-serif average, so that the column is never too narrow).
+LABEL_MAX_CHARS = 48
+LABEL_CHAR_PX = 7.0
+
+
+def _label(label) -> str:
+    label = str(label)
+    return label if len(label) <= LABEL_MAX_CHARS else label[: LABEL_MAX_CHARS - 1] + "…"
+
+
 def interval_chart(
     rows: list[tuple[str, float | None, float | None, float | None]],
     *,
@@ -87,8 +99,12 @@ def interval_chart(
     width: int = 520,
 ) -> SafeString:
     """One row per (label, value, low, high): a dot with its interval, and an optional dashed
-    reference line (the fair rate, say)."""
-    row_h, left, right, top = 22, 150, 16, 26
+    reference line (the fair rate, say). The label column is as wide as the longest label (up
+    to LABEL_MAX_CHARS), so that model names are shown whole rather than clipped."""
+    labels = [_label(label) for label, *_ in rows]
+    row_h, right, top = 22, 16, 26
+    left = max(150, round(LABEL_CHAR_PX * max(map(len, labels), default=0)) + 14)
+    width = max(width, left + 300)
     height = top + row_h * max(len(rows), 1) + 24
 
     def sx(v):
@@ -105,7 +121,7 @@ def interval_chart(
         parts.append(f'<text x="{sx(t):.1f}" y="{height - 6}" text-anchor="middle">{_fmt(t)}</text>')
     for i, (label, value, low, high) in enumerate(rows):
         y = top + i * row_h + row_h / 2
-        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(str(label)[:24])}</text>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{escape(labels[i])}</text>')
         if value is None:
             parts.append(f'<text x="{left + 4}" y="{y + 4:.1f}">no data</text>')
             continue

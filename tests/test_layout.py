@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from playwright.sync_api import sync_playwright
 
+from common.charts import interval_chart
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.models import RewardModelStep
 from rewardmodel.selection import SelectionConfig, select_examples
@@ -123,3 +124,16 @@ def test_the_instructions_come_before_the_pair_on_a_phone(browser, live_server, 
     pair = page.locator("#pair-heading").bounding_box()
     context.close()
     assert instructions["y"] < pair["y"]
+
+
+@pytest.mark.browser
+def test_interval_chart_labels_show_long_model_names_whole(browser):
+    long_name = "meta-llama/Llama-3.1-70B-Instruct-Turbo"
+    chart = interval_chart([(long_name, 1010.0, 990.0, 1030.0), ("gpt2", 990.0, 970.0, 1010.0)], lo=950, hi=1050)
+    page = browser.new_page()
+    page.set_content(f"<style>svg text {{ font-size:11px; }}</style>{chart}")
+    labels = page.locator("svg text").evaluate_all(
+        "texts => texts.map(t => ({text: t.textContent, left: t.getBBox().x}))")
+    page.close()
+    assert long_name in [label["text"] for label in labels]
+    assert all(label["left"] >= 0 for label in labels), labels

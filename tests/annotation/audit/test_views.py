@@ -137,3 +137,12 @@ def test_without_real_times_the_page_says_why_the_time_charts_are_missing(admin_
     page = admin_client.get(reverse("audit:dataset", args=[dataset.pk]) + "?compute=1").content.decode()
     assert page.count("no recorded time of their own") == 2  # in place of the week chart and of the time-of-day charts
     assert "Percent agreement by week" not in page and "Agreement by hour of day" not in page
+
+
+def test_the_report_has_a_table_of_contents_and_sections_that_fold(admin_client, dataset):
+    html = admin_client.get(reverse("audit:dataset", args=[dataset.pk]) + "?compute=1").content.decode()
+
+    sections = ["agreement", "biases", "leaderboard", "labellers", "exclusions"]
+    for section in sections:
+        assert f'<a href="#{section}">' in html
+        assert f'<details class="card audit-section" id="{section}" open>' in html
