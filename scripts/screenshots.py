@@ -60,8 +60,9 @@ def pages_of(username: str) -> tuple[list[tuple[str, str]], list[str]]:
         skipped.append(f"{username}: the labelling page (a member of no dataset)")
     if not labeller.is_admin:
         return pages, skipped
-    audited = dataset or Dataset.objects.order_by("name").first()
-    pages += [("data", "/data/"), ("audit", f"/audit/{audited.pk}/?compute=1"), ("reward-models", "/reward-models/")]
+    pages.append(("data", "/data/"))
+    pages += [(f"audit-{d.pk}", f"/audit/{d.pk}/?compute=1") for d in Dataset.objects.order_by("pk")]
+    pages.append(("reward-models", "/reward-models/"))
     reward_runs = list(RewardModelRun.objects.order_by("-pk").values_list("pk", flat=True)[:2])
     if reward_runs:
         pages.append(("reward-model", f"/reward-models/{reward_runs[0]}/"))
@@ -118,6 +119,8 @@ def main() -> None:
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"{CHROMIUM} is missing: install Debian's chromium package.")
     OUT.mkdir(parents=True, exist_ok=True)
+    for stale in OUT.glob("*.png"):  # pages of an earlier run that this one may not take
+        stale.unlink()
     with tempfile.TemporaryDirectory(prefix="arbiter-screenshots-") as var:
         os.environ.update({
             "ARBITER_VAR_DIR": var, "DATABASE_URL": f"sqlite:///{var}/arbiter.sqlite3",
