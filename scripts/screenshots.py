@@ -4,7 +4,7 @@
 The app runs on a throwaway copy of the demo data (its own folder, SQLite database and file
 broker, all deleted afterwards), so that your own data is left alone and nothing needs the
 network. Pages that need something the demo lacks (a trained reward model, a PPO run) are
-skipped with a line saying so. Chromium is Debian's, at /usr/bin/chromium."""
+skipped with a line saying so. Chromium is Debian's (common.chromium)."""
 import os
 import socket
 import subprocess
@@ -15,10 +15,10 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from common.chromium import EXECUTABLE, chromium_launch  # noqa: E402 (after the project is on the path)
+
 OUT = ROOT / "var" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
 ADMIN, LABELLER = "admin", "alice"  # demo accounts (annotation.dataio.demo.DEMO_ACCOUNTS)
 
@@ -95,7 +95,7 @@ def take(base_url: str) -> list[Path]:
 
     written = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = chromium_launch(p)
         for username in (ADMIN, LABELLER):
             cookie = {"name": "sessionid", "value": session_cookie(username), "url": base_url}
             pages, skipped = pages_of(username)
@@ -116,8 +116,8 @@ def take(base_url: str) -> list[Path]:
 
 
 def main() -> None:
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"{CHROMIUM} is missing: install Debian's chromium package.")
+    if not Path(EXECUTABLE).exists():
+        raise SystemExit(f"{EXECUTABLE} is missing: install Debian's chromium package.")
     OUT.mkdir(parents=True, exist_ok=True)
     for stale in OUT.glob("*.png"):  # pages of an earlier run that this one may not take
         stale.unlink()
@@ -136,7 +136,6 @@ def main() -> None:
                                    f"127.0.0.1:{port}"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             wait_until_up(f"{base_url}/accounts/login/", server)
-            sys.path.insert(0, str(ROOT))
             import django
 
             django.setup()

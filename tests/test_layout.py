@@ -7,10 +7,10 @@ from django.test import Client
 from playwright.sync_api import sync_playwright
 
 from common.charts import interval_chart
+from common.chromium import chromium_launch
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.models import RewardModelStep
 from rewardmodel.selection import SelectionConfig, select_examples
-from tests.annotation.labelling.test_browser import CHROMIUM_ARGS
 from tests.factories import AdminLabellerFactory
 from tests.training.factories import PolicyRunFactory, RewardModelRunFactory, SFTRunFactory, dataset_with_preferences
 from training.models import PolicySample, PolicyStep
@@ -28,7 +28,7 @@ def browser():
     blocking calls made between browser steps."""
     with pytest.MonkeyPatch.context() as mp, sync_playwright() as p:
         mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = chromium_launch(p)
         yield browser
         browser.close()
 

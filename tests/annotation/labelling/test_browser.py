@@ -3,12 +3,11 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from annotation.models import Assignment, Judgement
+from common.chromium import chromium_launch
 from tests.factories import DatasetFactory, LabellerFactory, PairFactory
 
 # How long to wait for the page to react (a liveness guard on a busy CI machine, not a speed bound).
 expect.set_options(timeout=30_000)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
 
 
 @pytest.mark.browser
@@ -23,7 +22,7 @@ def test_judge_three_pairs_with_the_keyboard_alone(live_server, transactional_db
     dataset.labellers.add(labeller)
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = chromium_launch(p)
         page = browser.new_page()
         page.goto(f"{live_server.url}/accounts/login/?next=/label/{dataset.pk}/")
         page.keyboard.type(labeller.user.username)  # the username box has autofocus
