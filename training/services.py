@@ -1,6 +1,7 @@
 """Writes for policy runs: create, cancel, resume, and sending a finished policy's samples back to
 labellers (iterated RLHF)."""
 import random
+from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from common.jobs import job_cancel, job_requeue, jobs_fail_stale
 from common.ml.limits import positions_problem
 from common.models import Job, JobStatus
 from rewardmodel.models import RewardModelRun
+from rewardmodel.selection import selection_empty_message
 from training.models import PolicyRun, SFTRun
 
 SEND_MODES = ("policy_vs_sft", "two_policy")
@@ -189,3 +191,53 @@ def _pairs_create(*, dataset, run, items, sources, rng) -> list[Pair]:
         if created:
             pairs.append(pair)
     return pairs
+
+
+def dpo_run_configs(config: dict):
+    """A DPO run's config -> (DPOConfig, SelectionConfig): DPOConfig fields, and the data selection
+    (rewardmodel/selection.py) under "selection". ValueError naming a bad option."""
+    from rewardmodel.selection import SelectionConfig
+    from training.dpo import dpo_config_from_dict
+
+    options = dict(config)
+    selection = options.pop("selection", None) or {}
+    unknown = sorted(set(selection) - {f.name for f in fields(SelectionConfig)})
+    if unknown:
+        raise ValueError(f"Unknown selection option(s): {', '.join(unknown)}.")
+    cfg, sel_cfg = dpo_config_from_dict(options), SelectionConfig(**selection)
+    if cfg.loss_type == "cdpo" and cfg.label_smoothing is None and sel_cfg.aggregation != "per_judgement":
+        raise ValueError("loss_type 'cdpo' without label_smoothing takes each pair's soft label from its votes: "
+                         "set selection aggregation to 'per_judgement', or give label_smoothing.")
+    return cfg, sel_cfg
+
+
+@transaction.atomic
+def dpo_run_create(*, dataset: Dataset, sft_run: SFTRun | None = None, base_model_path: str = "",
+                   config: dict | None = None, name: str = "", created_by=None, enqueue: bool = True) -> PolicyRun:
+    """A DPO policy run on `dataset`'s labelled pairs, starting from (and referenced to) a
+    succeeded SFT run's model or a local base model folder: exactly one of the two."""
+    from rewardmodel.selection import select_examples
+
+    config = dict(config or {})
+    cfg, sel_cfg = _validated(dpo_run_configs, config, "DPO")
+    if (sft_run is None) == (not base_model_path):
+        raise ApplicationError("Give either an SFT run or a base model folder to start from, not both or neither.")
+    if sft_run is not None and sft_run.status != JobStatus.SUCCEEDED:
+        raise ApplicationError(f"SFT run {sft_run.pk} is {sft_run.status}; only a succeeded run can be used.")
+    start = sft_run.artifact_path if sft_run is not None else base_model_path
+    if not (Path(start) / "config.json").is_file():
+        raise ApplicationError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
+    problem = positions_problem(start, tokens=cfg.max_length, setting="max_length", model=f"the model in {start}")
+    if problem:
+        raise ApplicationError(problem)
+    for extra in sel_cfg.extra_dataset_ids:
+        if not Dataset.objects.filter(pk=extra).exists():
+            raise ApplicationError(f"No dataset with id {extra} (selection extra_dataset_ids).")
+    selection = select_examples(dataset_id=dataset.pk, config=sel_cfg)
+    if not selection.train:
+        raise ApplicationError(selection_empty_message(selection.snapshot))
+    run = PolicyRun.objects.create(kind=PolicyRun.Kind.DPO, dataset=dataset, sft_run=sft_run,
+                                   base_model_path=base_model_path, config=config, name=name, created_by=created_by)
+    if enqueue:
+        _enqueue(run)
+    return run

@@ -3,7 +3,7 @@ failed even when the service could not (e.g. the row failed to load mid-way)."""
 from celery import Task, shared_task
 
 from common.jobs import job_fail
-from training.execute import policy_run_execute, sft_run_execute
+from training.execute import dpo_run_execute, policy_run_execute, sft_run_execute
 from training.models import PolicyRun, SFTRun
 from training.services import runs_fail_stale
 
@@ -34,7 +34,8 @@ def sft_run_task(self, run_id: int) -> str:
 @shared_task(bind=True, base=_PolicyTask, acks_late=True)
 def policy_run_task(self, run_id: int) -> str:
     run = PolicyRun.objects.get(pk=run_id)
-    return policy_run_execute(run=run, worker=self.request.hostname or "").status
+    execute = dpo_run_execute if run.kind == PolicyRun.Kind.DPO else policy_run_execute
+    return execute(run=run, worker=self.request.hostname or "").status
 
 
 @shared_task

@@ -1,0 +1,112 @@
+"""A DPO policy run through the service, the execution the Celery task and `run_dpo --inline`
+call, and the command; and the options refused before a run is created."""
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from transformers import AutoModelForCausalLM
+
+from common.exceptions import ApplicationError
+from common.ml.tiny import tiny_causal_lm
+from common.ml.tokenizers import train_bpe_tokenizer
+from common.models import JobStatus
+from tests.training.factories import TOPICS, SFTRunFactory, dataset_with_preferences
+from training.execute import dpo_run_execute
+from training.models import PolicyRun, PolicyStep
+from training.services import dpo_run_create
+from training.tasks import policy_run_task
+
+pytestmark = pytest.mark.django_db
+TINY = {"batch_size": 4, "max_length": 64, "max_response_tokens": 24, "learning_rate": 1e-3, "save_every": 0,
+        "selection": {"eval_fraction": 0.2}}
+
+
+@pytest.fixture(scope="module")
+def base_model(tmp_path_factory):
+    """A tiny GPT-2 on a BPE tokenizer trained on the factory datasets' words (128 positions)."""
+    path = tmp_path_factory.mktemp("dpo-base") / "model"
+    texts = [f"Human: Tell me about {t} (1). Assistant: {t.capitalize()} is lovely; here is why. No idea about {t}."
+             for t in TOPICS] * 3
+    tok = train_bpe_tokenizer(texts, vocab_size=300, save_dir=path)
+    tiny_causal_lm(tok, n_layer=1, n_embd=32, n_head=2, n_positions=128).save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture
+def artifacts(tmp_path, settings):
+    settings.ARBITER_ARTIFACTS_DIR = tmp_path / "artifacts"
+    return tmp_path
+
+
+def test_a_dpo_run_from_an_sft_run_succeeds_with_a_loadable_policy_and_trl_metrics(artifacts, base_model):
+    dataset = dataset_with_preferences(10)
+    sft = SFTRunFactory(dataset=dataset, artifact_path=base_model)
+    run = dpo_run_create(dataset=dataset, sft_run=sft, config={**TINY, "steps": 3}, enqueue=False)
+
+    run = dpo_run_execute(run=run)
+
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    AutoModelForCausalLM.from_pretrained(run.artifact_path)
+    steps = list(PolicyStep.objects.filter(run=run).values_list("metrics", flat=True))
+    assert len(steps) == 3
+    assert {"loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/chosen",
+            "logps/rejected", "eval_rewards/accuracies"} <= set(steps[-1])
+    run.refresh_from_db()
+    assert run.data_snapshot["n_train_pairs"] == 8 and run.data_snapshot["n_eval_pairs"] == 2
+    assert len(run.data_snapshot["judgement_ids_sha256"]) == 64
+
+
+def test_the_policy_task_runs_a_dpo_run_as_dpo(artifacts, base_model):
+    dataset = dataset_with_preferences(6)
+    run = dpo_run_create(dataset=dataset, base_model_path=base_model,
+                         config={**TINY, "steps": 2, "loss_type": "ipo", "precompute_ref": True}, enqueue=False)
+
+    status = policy_run_task.apply(args=[run.pk]).get()
+
+    run.refresh_from_db()
+    assert status == JobStatus.SUCCEEDED and run.kind == PolicyRun.Kind.DPO
+    assert run.summary["steps_done"] == 2
+
+
+def test_run_dpo_inline_from_a_base_model(artifacts, base_model, capsys):
+    dataset_with_preferences(6, name="dpo-demo")
+
+    call_command("run_dpo", "--dataset", "dpo-demo", "--base-model", base_model, "--steps", "2", "--loss", "cdpo",
+                 "--label-smoothing", "0.1", "--beta", "0.2", "--precompute-ref", "--config", json.dumps(TINY),
+                 "--inline", "--json")
+
+    out = json.loads(capsys.readouterr().out)
+    run = PolicyRun.objects.get(pk=out["id"])
+    assert out["status"] == JobStatus.SUCCEEDED
+    assert run.config["loss_type"] == "cdpo" and run.config["beta"] == 0.2 and run.config["precompute_ref"] is True
+
+
+def test_run_dpo_names_a_missing_dataset():
+    with pytest.raises(CommandError, match="No dataset named “nope”"):
+        call_command("run_dpo", "--dataset", "nope", "--base-model", "/nowhere")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"config": {"loss_type": "cdpo"}}, "set selection aggregation to 'per_judgement'"),
+    ({"config": {"beta": -1}}, "beta must be positive"),
+    ({"config": {"temperature": 1.0}}, "Unknown DPO option.*temperature"),
+    ({"config": {"selection": {"min_agreemnt": 0.5}}}, "Unknown selection option.*min_agreemnt"),
+    ({"config": {"max_length": 512, "max_response_tokens": 24}}, "max_length asks for 512 tokens.*128 positions"),
+    ({"config": {"max_length": 128, "max_response_tokens": 24, "selection": {"min_agreement": 0.9}}}, "The data selection is empty"),
+    ({"base_model_path": "/nowhere"}, "not a Hugging Face model folder"),
+])
+def test_dpo_run_create_refuses_by_name(base_model, kwargs, message):
+    dataset = dataset_with_preferences(4)
+    kwargs = {"base_model_path": base_model, **kwargs}
+
+    with pytest.raises(ApplicationError, match=message):
+        dpo_run_create(dataset=dataset, enqueue=False, **kwargs)
+    assert not PolicyRun.objects.exists()
+
+
+def test_dpo_run_create_wants_one_start_model(base_model):
+    dataset = dataset_with_preferences(4)
+    sft = SFTRunFactory(dataset=dataset, artifact_path=base_model)
+
+    with pytest.raises(ApplicationError, match="either an SFT run or a base model"):
+        dpo_run_create(dataset=dataset, sft_run=sft, base_model_path=base_model, enqueue=False)
