@@ -142,7 +142,9 @@ def policy_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, mode:
     if mode not in SEND_MODES:
         raise ApplicationError(f"Unknown mode “{mode}”; expected one of {', '.join(SEND_MODES)}.")
     if run.status != JobStatus.SUCCEEDED or not run.artifact_path:
-        raise ApplicationError(f"PPO run {run.pk} is {run.status}; only a succeeded run has a policy to sample.")
+        raise ApplicationError(f"{run} is {run.status}; only a succeeded run has a policy to sample.")
+    if mode == "policy_vs_sft" and run.sft_run_id is None:
+        raise ApplicationError(f"{run} started from a base model and has no SFT run to compare with; use mode two_policy.")
     if not 1 <= n_prompts <= 1000:
         raise ApplicationError("n_prompts must be between 1 and 1000.")
     rng = random.Random(seed)
@@ -150,7 +152,7 @@ def policy_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, mode:
     if not messages:
         raise ApplicationError(f"Dataset “{run.dataset.name}” has no prompts.")
     chosen = rng.sample(messages, min(n_prompts, len(messages)))
-    policy_source, sft_source = f"ppo:{run.pk}", f"sft:{run.sft_run_id}"
+    policy_source, sft_source = f"{run.kind}:{run.pk}", f"sft:{run.sft_run_id}"
     max_new_tokens = int(run.config.get("max_new_tokens", 32))
     # Generation happens before the transaction: it is slow and writes nothing.
     first = generate_responses(run.artifact_path, chosen, max_new_tokens=max_new_tokens, seed=rng.randrange(2**31))
@@ -186,7 +188,7 @@ def _pairs_create(*, dataset, run, items, sources, rng) -> list[Pair]:
         pair, created = Pair.objects.get_or_create(
             dataset=dataset, content_hash=h,
             defaults={"prompt": prompt, "response_a": a, "response_b": b, "origin": Pair.Origin.GENERATED,
-                      "origin_run": f"ppo:{run.pk}"},
+                      "origin_run": f"{run.kind}:{run.pk}"},
         )
         if created:
             pairs.append(pair)

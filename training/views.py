@@ -29,6 +29,16 @@ CHARTS = [
     ("Value loss", ["loss/value"]),
     ("Approximate KL (per update)", ["policy/approxkl"]),
 ]
+DPO_HEADLINE = [("step", "step"), ("loss", "loss"), ("reward margin", "rewards/margins"),
+                ("accuracy", "rewards/accuracies"), ("held-out accuracy", "eval_rewards/accuracies")]
+DPO_CHARTS = [
+    ("Loss", ["loss", "eval_loss"]),
+    ("Implicit rewards (beta x log-ratio to the reference)", ["rewards/chosen", "rewards/rejected"]),
+    ("Reward margin", ["rewards/margins", "eval_rewards/margins"]),
+    ("Preference accuracy", ["rewards/accuracies"]),
+    ("Held-out preference accuracy", ["eval_rewards/accuracies"]),
+    ("Log-probs of the responses", ["logps/chosen", "logps/rejected"]),
+]
 
 
 def _run(kind: str, pk: int):
@@ -99,14 +109,17 @@ def sft_detail(request, pk: int):
 def policy_detail(request, pk: int):
     run = get_object_or_404(PolicyRun.objects.select_related("dataset", "sft_run", "reward_run", "held_out_reward_run"), pk=pk)
     last = selectors.policy_run_last_metrics(run=run)
-    names = [n for _, ns in CHARTS for n in ns]
+    dpo = run.kind == PolicyRun.Kind.DPO
+    chart_specs, headline = (DPO_CHARTS, DPO_HEADLINE) if dpo else (CHARTS, HEADLINE)
+    names = [n for _, ns in chart_specs for n in ns]
     series = selectors.policy_run_series(run=run, names=names)
-    charts = [line_chart({n: series[n] for n in ns}, title=title, x_label="step") for title, ns in CHARTS]
-    charts.append(line_chart(selectors.policy_run_reward_vs_kl(run=run), title="Proxy vs held-out reward against KL",
-                             x_label="KL"))
+    charts = [line_chart({n: series[n] for n in ns}, title=title, x_label="step") for title, ns in chart_specs]
+    if not dpo:
+        charts.append(line_chart(selectors.policy_run_reward_vs_kl(run=run), title="Proxy vs held-out reward against KL",
+                                 x_label="KL"))
     context = {
         "run": run, "kind": "ppo", "charts": charts,
-        "headline": [(label, last[key]) for label, key in HEADLINE if key in last],
+        "headline": [(label, last[key]) for label, key in headline if key in last],
         "warnings": selectors.policy_run_warnings(run=run), "samples": selectors.policy_run_samples(run=run)[:64],
         "send_form": SendToAnnotationForm(initial={"dataset": run.dataset_id}),
     }

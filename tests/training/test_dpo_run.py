@@ -110,3 +110,38 @@ def test_dpo_run_create_wants_one_start_model(base_model):
 
     with pytest.raises(ApplicationError, match="either an SFT run or a base model"):
         dpo_run_create(dataset=dataset, sft_run=sft, base_model_path=base_model, enqueue=False)
+
+
+def test_the_run_page_of_a_dpo_run_from_a_base_model_charts_its_trl_metrics(client, base_model):
+    from django.urls import reverse
+
+    from tests.factories import AdminLabellerFactory
+
+    client.force_login(AdminLabellerFactory().user)
+    run = PolicyRun.objects.create(kind=PolicyRun.Kind.DPO, dataset=dataset_with_preferences(1), name="dpo-gamma",
+                                   base_model_path=base_model, status=JobStatus.RUNNING)
+    for step in (1, 2):
+        PolicyStep.objects.create(run=run, step=step, metrics={
+            "loss": 0.6, "rewards/chosen": 0.1 * step, "rewards/rejected": -0.1 * step, "rewards/margins": 0.2 * step,
+            "rewards/accuracies": 0.75, "logps/chosen": -20.0, "logps/rejected": -25.0, "eval_rewards/accuracies": 0.5})
+
+    page = client.get(reverse("training:policy_detail", args=[run.pk]))
+    listing = client.get(reverse("training:runs")).content.decode()
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Implicit rewards" in html and "Held-out preference accuracy" in html
+    assert "Reward-model score" not in html and "Reward-hacking monitors" not in html
+    assert base_model in html
+    assert "dpo-gamma" in listing
+
+
+def test_sending_a_base_model_dpo_run_against_its_sft_model_is_refused_by_name(base_model):
+    from training.services import policy_samples_send_to_annotation
+
+    dataset = dataset_with_preferences(2)
+    run = PolicyRun.objects.create(kind=PolicyRun.Kind.DPO, dataset=dataset, base_model_path=base_model,
+                                   status=JobStatus.SUCCEEDED, artifact_path=base_model)
+
+    with pytest.raises(ApplicationError, match="has no SFT run to compare with"):
+        policy_samples_send_to_annotation(run=run, dataset=dataset, mode="policy_vs_sft", n_prompts=1)
