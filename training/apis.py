@@ -23,7 +23,8 @@ class SFTRunOutput(serializers.ModelSerializer):
 class PolicyRunOutput(serializers.ModelSerializer):
     class Meta:
         model = PolicyRun
-        fields = JOB_FIELDS + ["sft_run", "reward_run", "held_out_reward_run", "dataset", "baseline"]
+        fields = JOB_FIELDS + ["kind", "sft_run", "base_model_path", "reward_run", "held_out_reward_run", "dataset",
+                               "baseline", "data_snapshot"]
 
 
 class _AdminAPI(APIView):

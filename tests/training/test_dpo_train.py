@@ -110,3 +110,19 @@ def test_a_stopped_run_resumes_from_its_checkpoint_and_finishes(toy_dpo, tmp_pat
 
     assert stopped["model_path"] is None and stopped["steps_done"] == 2
     assert finished["resumed_from_step"] == 2 and finished["steps_done"] == 4
+
+
+def test_a_policy_with_a_chat_template_reads_the_conversation_through_it(toy_dpo):
+    _, tok, _, _ = toy_dpo
+    tok = type(tok).from_pretrained(tok.name_or_path)
+    # the toy vocabulary's words: "hello" opens a user turn, "yes" an assistant turn
+    tok.chat_template = ("{% for m in messages %}<|endoftext|> {{ 'hello' if m['role'] == 'user' else 'yes' }} "
+                         "{{ m['content'] }}{% endfor %}{% if add_generation_prompt %}<|endoftext|> yes{% endif %}")
+    example = PairExample(pair_id=1, prompt_id=1, messages=[{"role": "user", "content": "the cat"}],
+                          chosen="a banana", rejected="a dog")
+
+    [pair] = encode_preference_pairs(tok, [example], DPOConfig(**TINY))
+
+    prompt_len = pair.meta["prompt_len"][0]
+    assert tok.decode(pair.chosen_ids[:prompt_len]) == "<|endoftext|> hello the cat <|endoftext|> yes"
+    assert tok.decode(pair.chosen_ids[prompt_len:]) == "a banana <|endoftext|>"
