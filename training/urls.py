@@ -8,6 +8,7 @@ urlpatterns = [
     path("sft/new/", views.sft_create, name="sft_create"),
     path("sft/<int:pk>/", views.sft_detail, name="sft_detail"),
     path("ppo/new/", views.policy_create, name="policy_create"),
+    path("dpo/new/", views.dpo_create, name="dpo_create"),
     path("ppo/<int:pk>/", views.policy_detail, name="policy_detail"),
     path("ppo/<int:pk>/send/", views.policy_send, name="policy_send"),
     path("<str:kind>/<int:pk>/cancel/", views.run_cancel, name="cancel"),

@@ -13,7 +13,7 @@ from common.charts import line_chart
 from common.exceptions import ApplicationError
 from common.permissions import admin_required
 from training import selectors, services
-from training.forms import PolicyRunForm, SendToAnnotationForm, SFTRunForm
+from training.forms import DPORunForm, PolicyRunForm, SendToAnnotationForm, SFTRunForm
 from training.models import PolicyRun, SFTRun
 
 KINDS = {"sft": SFTRun, "ppo": PolicyRun}
@@ -93,6 +93,23 @@ def policy_create(request):
         else:
             return redirect("training:policy_detail", pk=run.pk)
     return render(request, "training/create.html", {"form": form, "title": "New PPO run"})
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def dpo_create(request):
+    form = DPORunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            run = services.dpo_run_create(dataset=d["dataset"], sft_run=d["sft_run"],
+                                          base_model_path=d["base_model_path"].strip(), name=d["name"],
+                                          created_by=request.user, config=form.config())
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("training:policy_detail", pk=run.pk)
+    return render(request, "training/create.html", {"form": form, "title": "New DPO run"})
 
 
 @require_GET

@@ -145,3 +145,43 @@ def test_sending_a_base_model_dpo_run_against_its_sft_model_is_refused_by_name(b
 
     with pytest.raises(ApplicationError, match="has no SFT run to compare with"):
         policy_samples_send_to_annotation(run=run, dataset=dataset, mode="policy_vs_sft", n_prompts=1)
+
+
+def test_the_dpo_form_starts_at_the_defaults_and_creates_a_queued_run(client, base_model,
+                                                                      django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from tests.factories import AdminLabellerFactory
+
+    client.force_login(AdminLabellerFactory().user)
+    dataset = dataset_with_preferences(4)
+    form = client.get(reverse("training:dpo_create")).content.decode()
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = client.post(reverse("training:dpo_create"), {
+            "dataset": dataset.pk, "base_model_path": base_model, "loss_type": "ipo", "beta": 0.3, "steps": 5,
+            "batch_size": 2, "learning_rate": 0.001, "max_length": 128, "max_response_tokens": 24,
+            "aggregation": "majority", "min_agreement": 0, "eval_fraction": 0.25})
+
+    run = PolicyRun.objects.get()
+    assert 'name="beta" value="0.1"' in form and 'name="max_length" value="256"' in form
+    assert response.status_code == 302 and response["Location"] == reverse("training:policy_detail", args=[run.pk])
+    assert run.kind == PolicyRun.Kind.DPO and run.config["loss_type"] == "ipo" and run.config["beta"] == 0.3
+    assert run.config["selection"] == {"aggregation": "majority", "min_agreement": 0.0, "eval_fraction": 0.25}
+    assert "label_smoothing" not in run.config and len(callbacks) == 1
+
+
+def test_the_dpo_form_shows_why_a_run_is_refused(client, base_model):
+    from django.urls import reverse
+
+    from tests.factories import AdminLabellerFactory
+
+    client.force_login(AdminLabellerFactory().user)
+    dataset = dataset_with_preferences(4)
+
+    response = client.post(reverse("training:dpo_create"), {
+        "dataset": dataset.pk, "loss_type": "sigmoid", "beta": 0.1, "steps": 5, "batch_size": 2,
+        "learning_rate": 0.001, "max_length": 128, "max_response_tokens": 24, "aggregation": "majority",
+        "min_agreement": 0, "eval_fraction": 0.1})
+
+    assert response.status_code == 200 and "either an SFT run or a base model" in response.content.decode()
+    assert not PolicyRun.objects.exists()
