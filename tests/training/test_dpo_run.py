@@ -185,3 +185,23 @@ def test_the_dpo_form_shows_why_a_run_is_refused(client, base_model):
 
     assert response.status_code == 200 and "either an SFT run or a base model" in response.content.decode()
     assert not PolicyRun.objects.exists()
+
+
+def test_a_cancelled_dpo_run_resumes_from_its_checkpoint_on_the_judgements_it_started_with(artifacts, base_model):
+    from tests.factories import JudgementFactory
+    from training.services import run_resume
+
+    dataset = dataset_with_preferences(8)
+    run = dpo_run_create(dataset=dataset, base_model_path=base_model, config={**TINY, "steps": 3}, enqueue=False)
+    PolicyRun.objects.filter(pk=run.pk).update(cancel_requested=True)  # a cancel that arrives while it runs
+
+    status_after_cancel = dpo_run_execute(run=run).status
+    first_hash = PolicyRun.objects.get(pk=run.pk).data_snapshot["judgement_ids_sha256"]
+    JudgementFactory(pair=dataset.pairs.first(), choice="b")  # a vote cast after the run started
+    resumed = dpo_run_execute(run=run_resume(run=run, enqueue=False))
+
+    assert status_after_cancel == JobStatus.CANCELLED
+    assert resumed.status == JobStatus.SUCCEEDED, resumed.error
+    assert resumed.summary["resumed_from_step"] == 1 and resumed.summary["steps_done"] == 3
+    assert resumed.data_snapshot["judgement_ids_sha256"] == first_hash
+    assert list(PolicyStep.objects.filter(run=run).values_list("step", flat=True)) == [1, 2, 3]
