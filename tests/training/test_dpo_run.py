@@ -7,10 +7,8 @@ from django.core.management import CommandError, call_command
 from transformers import AutoModelForCausalLM
 
 from common.exceptions import ApplicationError
-from common.ml.tiny import tiny_causal_lm
-from common.ml.tokenizers import train_bpe_tokenizer
 from common.models import JobStatus
-from tests.training.factories import TOPICS, SFTRunFactory, dataset_with_preferences
+from tests.training.factories import SFTRunFactory, dataset_with_preferences
 from training.execute import dpo_run_execute
 from training.models import PolicyRun, PolicyStep
 from training.services import dpo_run_create
@@ -21,26 +19,15 @@ TINY = {"batch_size": 4, "max_length": 64, "max_response_tokens": 24, "learning_
         "selection": {"eval_fraction": 0.2}}
 
 
-@pytest.fixture(scope="module")
-def base_model(tmp_path_factory):
-    """A tiny GPT-2 on a BPE tokenizer trained on the factory datasets' words (128 positions)."""
-    path = tmp_path_factory.mktemp("dpo-base") / "model"
-    texts = [f"Human: Tell me about {t} (1). Assistant: {t.capitalize()} is lovely; here is why. No idea about {t}."
-             for t in TOPICS] * 3
-    tok = train_bpe_tokenizer(texts, vocab_size=300, save_dir=path)
-    tiny_causal_lm(tok, n_layer=1, n_embd=32, n_head=2, n_positions=128).save_pretrained(path)
-    return str(path)
-
-
 @pytest.fixture
 def artifacts(tmp_path, settings):
     settings.ARBITER_ARTIFACTS_DIR = tmp_path / "artifacts"
     return tmp_path
 
 
-def test_a_dpo_run_from_an_sft_run_succeeds_with_a_loadable_policy_and_trl_metrics(artifacts, base_model):
+def test_a_dpo_run_from_an_sft_run_succeeds_with_a_loadable_policy_and_trl_metrics(artifacts, dpo_base_model):
     dataset = dataset_with_preferences(10)
-    sft = SFTRunFactory(dataset=dataset, artifact_path=base_model)
+    sft = SFTRunFactory(dataset=dataset, artifact_path=dpo_base_model)
     run = dpo_run_create(dataset=dataset, sft_run=sft, config={**TINY, "steps": 3}, enqueue=False)
 
     run = dpo_run_execute(run=run)
@@ -56,9 +43,9 @@ def test_a_dpo_run_from_an_sft_run_succeeds_with_a_loadable_policy_and_trl_metri
     assert len(run.data_snapshot["judgement_ids_sha256"]) == 64
 
 
-def test_the_policy_task_runs_a_dpo_run_as_dpo(artifacts, base_model):
+def test_the_policy_task_runs_a_dpo_run_as_dpo(artifacts, dpo_base_model):
     dataset = dataset_with_preferences(6)
-    run = dpo_run_create(dataset=dataset, base_model_path=base_model,
+    run = dpo_run_create(dataset=dataset, base_model_path=dpo_base_model,
                          config={**TINY, "steps": 2, "loss_type": "ipo", "precompute_ref": True}, enqueue=False)
 
     status = policy_run_task.apply(args=[run.pk]).get()
@@ -68,10 +55,10 @@ def test_the_policy_task_runs_a_dpo_run_as_dpo(artifacts, base_model):
     assert run.summary["steps_done"] == 2
 
 
-def test_run_dpo_inline_from_a_base_model(artifacts, base_model, capsys):
+def test_run_dpo_inline_from_a_base_model(artifacts, dpo_base_model, capsys):
     dataset_with_preferences(6, name="dpo-demo")
 
-    call_command("run_dpo", "--dataset", "dpo-demo", "--base-model", base_model, "--steps", "2", "--loss", "cdpo",
+    call_command("run_dpo", "--dataset", "dpo-demo", "--base-model", dpo_base_model, "--steps", "2", "--loss", "cdpo",
                  "--label-smoothing", "0.1", "--beta", "0.2", "--precompute-ref", "--config", json.dumps(TINY),
                  "--inline", "--json")
 
@@ -95,31 +82,31 @@ def test_run_dpo_names_a_missing_dataset():
     ({"config": {"max_length": 128, "max_response_tokens": 24, "selection": {"min_agreement": 0.9}}}, "The data selection is empty"),
     ({"base_model_path": "/nowhere"}, "not a Hugging Face model folder"),
 ])
-def test_dpo_run_create_refuses_by_name(base_model, kwargs, message):
+def test_dpo_run_create_refuses_by_name(dpo_base_model, kwargs, message):
     dataset = dataset_with_preferences(4)
-    kwargs = {"base_model_path": base_model, **kwargs}
+    kwargs = {"base_model_path": dpo_base_model, **kwargs}
 
     with pytest.raises(ApplicationError, match=message):
         dpo_run_create(dataset=dataset, enqueue=False, **kwargs)
     assert not PolicyRun.objects.exists()
 
 
-def test_dpo_run_create_wants_one_start_model(base_model):
+def test_dpo_run_create_wants_one_start_model(dpo_base_model):
     dataset = dataset_with_preferences(4)
-    sft = SFTRunFactory(dataset=dataset, artifact_path=base_model)
+    sft = SFTRunFactory(dataset=dataset, artifact_path=dpo_base_model)
 
     with pytest.raises(ApplicationError, match="either an SFT run or a base model"):
-        dpo_run_create(dataset=dataset, sft_run=sft, base_model_path=base_model, enqueue=False)
+        dpo_run_create(dataset=dataset, sft_run=sft, base_model_path=dpo_base_model, enqueue=False)
 
 
-def test_the_run_page_of_a_dpo_run_from_a_base_model_charts_its_trl_metrics(client, base_model):
+def test_the_run_page_of_a_dpo_run_from_a_base_model_charts_its_trl_metrics(client, dpo_base_model):
     from django.urls import reverse
 
     from tests.factories import AdminLabellerFactory
 
     client.force_login(AdminLabellerFactory().user)
     run = PolicyRun.objects.create(kind=PolicyRun.Kind.DPO, dataset=dataset_with_preferences(1), name="dpo-gamma",
-                                   base_model_path=base_model, status=JobStatus.RUNNING)
+                                   base_model_path=dpo_base_model, status=JobStatus.RUNNING)
     for step in (1, 2):
         PolicyStep.objects.create(run=run, step=step, metrics={
             "loss": 0.6, "rewards/chosen": 0.1 * step, "rewards/rejected": -0.1 * step, "rewards/margins": 0.2 * step,
@@ -132,22 +119,22 @@ def test_the_run_page_of_a_dpo_run_from_a_base_model_charts_its_trl_metrics(clie
     assert page.status_code == 200
     assert "Implicit rewards" in html and "Held-out preference accuracy" in html
     assert "Reward-model score" not in html and "Reward-hacking monitors" not in html
-    assert base_model in html
+    assert dpo_base_model in html
     assert "dpo-gamma" in listing
 
 
-def test_sending_a_base_model_dpo_run_against_its_sft_model_is_refused_by_name(base_model):
+def test_sending_a_base_model_dpo_run_against_its_sft_model_is_refused_by_name(dpo_base_model):
     from training.services import policy_samples_send_to_annotation
 
     dataset = dataset_with_preferences(2)
-    run = PolicyRun.objects.create(kind=PolicyRun.Kind.DPO, dataset=dataset, base_model_path=base_model,
-                                   status=JobStatus.SUCCEEDED, artifact_path=base_model)
+    run = PolicyRun.objects.create(kind=PolicyRun.Kind.DPO, dataset=dataset, base_model_path=dpo_base_model,
+                                   status=JobStatus.SUCCEEDED, artifact_path=dpo_base_model)
 
     with pytest.raises(ApplicationError, match="has no SFT run to compare with"):
         policy_samples_send_to_annotation(run=run, dataset=dataset, mode="policy_vs_sft", n_prompts=1)
 
 
-def test_the_dpo_form_starts_at_the_defaults_and_creates_a_queued_run(client, base_model,
+def test_the_dpo_form_starts_at_the_defaults_and_creates_a_queued_run(client, dpo_base_model,
                                                                       django_capture_on_commit_callbacks):
     from django.urls import reverse
 
@@ -158,7 +145,7 @@ def test_the_dpo_form_starts_at_the_defaults_and_creates_a_queued_run(client, ba
     form = client.get(reverse("training:dpo_create")).content.decode()
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(reverse("training:dpo_create"), {
-            "dataset": dataset.pk, "base_model_path": base_model, "loss_type": "ipo", "beta": 0.3, "steps": 5,
+            "dataset": dataset.pk, "base_model_path": dpo_base_model, "loss_type": "ipo", "beta": 0.3, "steps": 5,
             "batch_size": 2, "learning_rate": 0.001, "max_length": 128, "max_response_tokens": 24,
             "aggregation": "majority", "min_agreement": 0, "eval_fraction": 0.25})
 
@@ -170,7 +157,7 @@ def test_the_dpo_form_starts_at_the_defaults_and_creates_a_queued_run(client, ba
     assert "label_smoothing" not in run.config and len(callbacks) == 1
 
 
-def test_the_dpo_form_shows_why_a_run_is_refused(client, base_model):
+def test_the_dpo_form_shows_why_a_run_is_refused(client, dpo_base_model):
     from django.urls import reverse
 
     from tests.factories import AdminLabellerFactory
@@ -187,12 +174,12 @@ def test_the_dpo_form_shows_why_a_run_is_refused(client, base_model):
     assert not PolicyRun.objects.exists()
 
 
-def test_a_cancelled_dpo_run_resumes_from_its_checkpoint_on_the_judgements_it_started_with(artifacts, base_model):
+def test_a_cancelled_dpo_run_resumes_from_its_checkpoint_on_the_judgements_it_started_with(artifacts, dpo_base_model):
     from tests.factories import JudgementFactory
     from training.services import run_resume
 
     dataset = dataset_with_preferences(8)
-    run = dpo_run_create(dataset=dataset, base_model_path=base_model, config={**TINY, "steps": 3}, enqueue=False)
+    run = dpo_run_create(dataset=dataset, base_model_path=dpo_base_model, config={**TINY, "steps": 3}, enqueue=False)
     PolicyRun.objects.filter(pk=run.pk).update(cancel_requested=True)  # a cancel that arrives while it runs
 
     status_after_cancel = dpo_run_execute(run=run).status
