@@ -27,7 +27,7 @@ processes (unlike the reward-model trainer); bf16 autocast on a GPU that support
 import json
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from transformers import set_seed
 
 from common.artifacts import atomic_directory
+from common.configs import dataclass_from_dict
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
 from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
 
@@ -103,10 +104,7 @@ class DPOConfig:
 
 
 def dpo_config_from_dict(values: dict) -> DPOConfig:
-    unknown = sorted(set(values) - {f.name for f in fields(DPOConfig)})
-    if unknown:
-        raise ValueError(f"Unknown DPO option(s): {', '.join(unknown)}.")
-    return DPOConfig(**values)
+    return dataclass_from_dict(DPOConfig, values, what="DPO")
 
 
 def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,

@@ -31,6 +31,13 @@ def _worker_name(worker: str) -> str:
     return worker or socket.gethostname()
 
 
+def _trained_run_end(run, summary: dict):
+    """Succeeded with the trainer's final folder, or cancelled when it stopped early (no folder)."""
+    if summary["model_path"] is None:
+        return job_mark_cancelled(run)
+    return job_succeed(run, artifact_path=summary["model_path"], summary=summary)
+
+
 def sft_run_execute(*, run: SFTRun, worker: str = "") -> SFTRun:
     from training.sft import sft_config_from_dict, sft_train
 
@@ -52,9 +59,7 @@ def sft_run_execute(*, run: SFTRun, worker: str = "") -> SFTRun:
             return job_heartbeat(run, progress=step / cfg.steps)
 
         summary = sft_train(cfg, examples, run_dir(run), base_model_path=run.base_model_path or None, on_step=on_step)
-        if summary["model_path"] is None:
-            return job_mark_cancelled(run)
-        return job_succeed(run, artifact_path=summary["model_path"], summary=summary)
+        return _trained_run_end(run, summary)
     except Exception as exc:
         job_fail(run, error=f"{type(exc).__name__}: {exc}")
         raise
@@ -182,9 +187,7 @@ def dpo_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
 
         summary = dpo_train(cfg, start_path=start, train_pairs=train_pairs, eval_pairs=eval_pairs, out_dir=out,
                             on_step=on_step)
-        if summary["model_path"] is None:
-            return job_mark_cancelled(run)
-        return job_succeed(run, artifact_path=summary["model_path"], summary=summary)
+        return _trained_run_end(run, summary)
     except Exception as exc:
         job_fail(run, error=f"{type(exc).__name__}: {exc}")
         raise

@@ -9,13 +9,14 @@ On several GPUs (one process per device, gradients averaged by DDP):
 """
 import argparse
 import json
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 from transformers import set_seed
 
 from common.artifacts import atomic_directory
+from common.configs import dataclass_from_dict
 from common.ml.limits import max_positions, positions_problem
 from common.ml.loading import from_pretrained_strict, load_tokenizer
 from common.ml.precision import make_accelerator
@@ -71,11 +72,7 @@ def _load_reward(path, device):
 
 
 def config_from_dict(values: dict) -> PPOConfig:
-    known = {f.name for f in fields(PPOConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"Unknown PPO option(s): {', '.join(unknown)}.")
-    return PPOConfig(**values)
+    return dataclass_from_dict(PPOConfig, values, what="PPO")
 
 
 def ppo_limits_problems(cfg: PPOConfig, *, policy: tuple, reward_models: list[tuple]) -> list[str]:

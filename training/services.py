@@ -1,7 +1,6 @@
 """Writes for policy runs: create, cancel, resume, and sending a finished policy's samples back to
 labellers (iterated RLHF)."""
 import random
-from dataclasses import fields
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,6 +9,7 @@ from django.db import transaction
 
 from annotation.dataio.hashing import pair_hash, prompt_hash, response_hash
 from annotation.models import Dataset, Pair, Prompt, Response
+from common.configs import dataclass_from_dict
 from common.exceptions import ApplicationError
 from common.jobs import job_cancel, job_requeue, jobs_fail_stale
 from common.ml.limits import positions_problem
@@ -203,10 +203,7 @@ def dpo_run_configs(config: dict):
 
     options = dict(config)
     selection = options.pop("selection", None) or {}
-    unknown = sorted(set(selection) - {f.name for f in fields(SelectionConfig)})
-    if unknown:
-        raise ValueError(f"Unknown selection option(s): {', '.join(unknown)}.")
-    cfg, sel_cfg = dpo_config_from_dict(options), SelectionConfig(**selection)
+    cfg, sel_cfg = dpo_config_from_dict(options), dataclass_from_dict(SelectionConfig, selection, what="selection")
     if cfg.loss_type == "cdpo" and cfg.label_smoothing is None and sel_cfg.aggregation != "per_judgement":
         raise ValueError("loss_type 'cdpo' without label_smoothing takes each pair's soft label from its votes: "
                          "set selection aggregation to 'per_judgement', or give label_smoothing.")

@@ -13,13 +13,14 @@ accelerate loop, so `accelerate launch` of a script calling `sft_train` runs it 
 import json
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 from transformers import set_seed
 
 from common.artifacts import atomic_directory
+from common.configs import dataclass_from_dict
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
 
 CHECKPOINT = "checkpoint"
@@ -69,10 +70,7 @@ class SFTConfig:
 
 
 def sft_config_from_dict(values: dict) -> SFTConfig:
-    unknown = sorted(set(values) - {f.name for f in fields(SFTConfig)})
-    if unknown:
-        raise ValueError(f"Unknown SFT option(s): {', '.join(unknown)}.")
-    return SFTConfig(**values)
+    return dataclass_from_dict(SFTConfig, values, what="SFT")
 
 
 def encode_example(tok, prompt: str, response: str, cfg: SFTConfig) -> tuple[list[int], list[int]]:
