@@ -219,6 +219,30 @@ def evaluate(cfg: DPOConfig, policy, reference, pairs, ref_table, *, pad_id, sha
             "eval_rewards/margins": totals["margin"] / n}
 
 
+def _batch_backward(cfg: DPOConfig, accelerator, policy, reference, pairs, batch: list[int], ref_table, *, pad_id,
+                    shared) -> dict:
+    """Backward of the batch's mean loss over micro-batches under the token budget (each one's
+    loss divided by the whole batch's size, so the gradient does not depend on the split);
+    returns the batch's metrics, named as TRL logs them."""
+    sums = {"loss": 0.0, "rewards/chosen": 0.0, "rewards/rejected": 0.0, "rewards/accuracies": 0.0,
+            "logps/chosen": 0.0, "logps/rejected": 0.0}
+    for micro in split_by_token_budget(batch, pairs, cfg.max_tokens_per_micro_batch):
+        with accelerator.autocast():
+            losses, r_c, r_r, logps = _micro_batch_loss(cfg, policy, reference, pairs, micro, ref_table, pad_id=pad_id,
+                                                        shared=shared, device=accelerator.device)  # (m,) each; (2m,)
+        accelerator.backward(losses.sum() / len(batch))
+        m = len(micro)
+        sums["loss"] += float(losses.detach().sum())
+        sums["rewards/chosen"] += float(r_c.sum())
+        sums["rewards/rejected"] += float(r_r.sum())
+        sums["rewards/accuracies"] += float((r_c > r_r).float().sum())
+        sums["logps/chosen"] += float(logps[:m].sum())
+        sums["logps/rejected"] += float(logps[m:].sum())
+    metrics = {key: value / len(batch) for key, value in sums.items()}
+    metrics["rewards/margins"] = metrics["rewards/chosen"] - metrics["rewards/rejected"]
+    return metrics
+
+
 def _step_batches(cfg: DPOConfig, pairs: list[EncodedPair]) -> list[list[int]]:
     """Enough length-grouped batches for every step, epoch after epoch (epoch e shuffled with
     seed + e): the batch of step s depends only on the seed, so a resumed run sees the same data."""
@@ -232,7 +256,7 @@ def _step_batches(cfg: DPOConfig, pairs: list[EncodedPair]) -> list[list[int]]:
 def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eval_pairs: list[EncodedPair], out_dir,
               on_step: Callable[[int, dict], bool] | None = None) -> dict:
     """Trains the policy in `start_path` (also the reference) on encoded pairs (see
-    training/preference_data.py). `on_step(step, metrics)` returns True to stop (cancel). Resumes
+    training/preference_data.py); the numbered phases of the module docstring, in order. `on_step(step, metrics)` returns True to stop (cancel). Resumes
     from `out_dir/checkpoint` when it exists. Returns a summary; "model_path" is the final HF
     folder, or None when stopped early."""
     from transformers import AutoModelForCausalLM
@@ -278,6 +302,8 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     policy.train()
 
     def save(target: Path, with_state: bool) -> None:
+        if not accelerator.is_main_process:
+            return
         with atomic_directory(target) as tmp:
             accelerator.unwrap_model(policy).save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
@@ -298,30 +324,15 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
         batch = schedule[step]
         for group in optimizer.param_groups:
             group["lr"] = cfg.learning_rate * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
-        # 4. loss over micro-batches under the token budget, each normalised by the whole batch
-        sums = {"loss": 0.0, "rewards/chosen": 0.0, "rewards/rejected": 0.0, "rewards/accuracies": 0.0,
-                "logps/chosen": 0.0, "logps/rejected": 0.0}
-        for micro in split_by_token_budget(batch, train_pairs, cfg.max_tokens_per_micro_batch):
-            with accelerator.autocast():
-                losses, r_c, r_r, logps = _micro_batch_loss(cfg, policy, reference, train_pairs, micro, train_ref,
-                                                            pad_id=pad_id, shared=shared, device=device)
-            loss = losses.sum() / len(batch)
-            accelerator.backward(loss)
-            m = len(micro)
-            sums["loss"] += float(loss.detach()) * len(batch)
-            sums["rewards/chosen"] += float(r_c.sum())
-            sums["rewards/rejected"] += float(r_r.sum())
-            sums["rewards/accuracies"] += float((r_c > r_r).float().sum())
-            sums["logps/chosen"] += float(logps[:m].sum())
-            sums["logps/rejected"] += float(logps[m:].sum())
+        # 4. loss and gradients of the batch, micro-batch by micro-batch
+        metrics = _batch_backward(cfg, accelerator, policy, reference, train_pairs, batch, train_ref, pad_id=pad_id,
+                                  shared=shared)
         # 5. step
         grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm or math.inf)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
         # 6. log
-        metrics = {key: value / len(batch) for key, value in sums.items()}
-        metrics["rewards/margins"] = metrics["rewards/chosen"] - metrics["rewards/rejected"]
         metrics["learning_rate"] = optimizer.param_groups[0]["lr"]
         metrics["grad_norm"] = float(grad_norm)
         if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):

@@ -126,3 +126,25 @@ def test_a_policy_with_a_chat_template_reads_the_conversation_through_it(toy_dpo
     prompt_len = pair.meta["prompt_len"][0]
     assert tok.decode(pair.chosen_ids[:prompt_len]) == "<|endoftext|> hello the cat <|endoftext|> yes"
     assert tok.decode(pair.chosen_ids[prompt_len:]) == "a banana <|endoftext|>"
+
+
+def test_splitting_a_batch_under_a_token_budget_leaves_the_gradient_unchanged(toy_dpo):
+    from accelerate import Accelerator
+
+    from training.dpo import _batch_backward
+
+    path, tok, train, _ = toy_dpo
+    reference = AutoModelForCausalLM.from_pretrained(path).eval()
+    grads = []
+    for budget in (4096, 20):  # one micro-batch; about one pair per micro-batch
+        policy = AutoModelForCausalLM.from_pretrained(path)
+        with torch.no_grad():
+            for p in policy.parameters():
+                p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+        cfg = DPOConfig(**{**TINY, "max_tokens_per_micro_batch": budget})
+        metrics = _batch_backward(cfg, Accelerator(cpu=True), policy, reference, train, list(range(8)), None,
+                                  pad_id=tok.pad_token_id, shared=True)
+        grads.append((torch.cat([p.grad.flatten() for p in policy.parameters()]), metrics["loss"]))
+
+    assert grads[0][1] == pytest.approx(grads[1][1], abs=1e-5)
+    torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-5, rtol=1e-4)
