@@ -133,16 +133,14 @@ def _targets(pairs: list[EncodedPair], *, shared: bool, shared_lengths: list[int
     n = len(pairs)
     rows, positions, tokens, owners = [], [], [], []
     for i, p in enumerate(pairs):
-        for side, ids, prompt_len in ((0, p.chosen_ids, p.meta["prompt_len"][0]), (1, p.rejected_ids, p.meta["prompt_len"][1])):
-            if shared:
-                k, c_len = shared_lengths[i], len(p.chosen_ids)
-                where = (lambda j: j) if side == 0 else (lambda j, k=k, c_len=c_len: j if j < k else c_len + j - k)
-                row = i
-            else:
-                where, row = (lambda j: j), i + side * n
-            for j in range(max(prompt_len, 1), len(ids)):
-                rows.append(row)
-                positions.append(where(j - 1))
+        for side, ids in ((0, p.chosen_ids), (1, p.rejected_ids)):
+            moved = shared and side == 1  # rejected's own tokens sit after chosen's in the shared row
+            for j in range(max(p.meta["prompt_len"][side], 1), len(ids)):
+                before = j - 1  # the token whose logits predict token j
+                if moved and before >= shared_lengths[i]:
+                    before += len(p.chosen_ids) - shared_lengths[i]
+                rows.append(i if shared else i + side * n)
+                positions.append(before)
                 tokens.append(ids[j])
                 owners.append(i + side * n)
     return [torch.tensor(x, dtype=torch.long) for x in (rows, positions, tokens, owners)]
@@ -159,7 +157,8 @@ def pair_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, de
         rows, positions, tokens, owners = _targets(pairs, shared=True, shared_lengths=batch["shared"].tolist())
     else:
         batch = collate(pairs, pad_id)
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits  # (2n, T, V)
+        logits = model(input_ids=batch["input_ids"].to(device),
+                       attention_mask=batch["attention_mask"].to(device)).logits  # (2n, T, V)
         rows, positions, tokens, owners = _targets(pairs, shared=False, shared_lengths=None)
     rows, positions, tokens, owners = (t.to(device) for t in (rows, positions, tokens, owners))
     token_logps = torch.log_softmax(logits[rows, positions].float(), dim=-1).gather(-1, tokens[:, None])[:, 0]  # (M,)
