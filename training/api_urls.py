@@ -11,6 +11,7 @@ urlpatterns = [
     path("sft-runs/<int:pk>/resume/", apis.RunResumeApi.as_view(model=SFTRun), name="training-sft-resume"),
     path("policy-runs/", apis.PolicyRunListApi.as_view(), name="training-policy-list"),
     path("policy-runs/create/", apis.PolicyRunCreateApi.as_view(), name="training-policy-create"),
+    path("policy-runs/dpo/create/", apis.DPORunCreateApi.as_view(), name="training-dpo-create"),
     path("policy-runs/<int:pk>/", apis.PolicyRunDetailApi.as_view(), name="training-policy-detail"),
     path("policy-runs/<int:pk>/steps/", apis.PolicyRunStepsApi.as_view(), name="training-policy-steps"),
     path("policy-runs/<int:pk>/samples/", apis.PolicyRunSamplesApi.as_view(), name="training-policy-samples"),

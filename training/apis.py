@@ -78,6 +78,22 @@ class PolicyRunCreateApi(_AdminAPI):
         return Response(PolicyRunOutput(run).data, status=status.HTTP_201_CREATED)
 
 
+class DPORunCreateApi(_AdminAPI):
+    class InputSerializer(serializers.Serializer):
+        dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
+        sft_run = serializers.PrimaryKeyRelatedField(queryset=SFTRun.objects.all(), required=False, allow_null=True,
+                                                     default=None)
+        base_model_path = serializers.CharField(required=False, allow_blank=True, default="", max_length=1024)
+        name = serializers.CharField(required=False, allow_blank=True, default="")
+        config = serializers.DictField(required=False, default=dict)
+
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.dpo_run_create(**data.validated_data, created_by=request.user)
+        return Response(PolicyRunOutput(run).data, status=status.HTTP_201_CREATED)
+
+
 class PolicyRunDetailApi(_AdminAPI):
     class OutputSerializer(PolicyRunOutput):
         last_metrics = serializers.SerializerMethodField()

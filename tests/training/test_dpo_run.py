@@ -192,3 +192,23 @@ def test_a_cancelled_dpo_run_resumes_from_its_checkpoint_on_the_judgements_it_st
     assert resumed.summary["resumed_from_step"] == 1 and resumed.summary["steps_done"] == 3
     assert resumed.data_snapshot["judgement_ids_sha256"] == first_hash
     assert list(PolicyStep.objects.filter(run=run).values_list("step", flat=True)) == [1, 2, 3]
+
+
+def test_the_api_creates_a_dpo_run_and_names_a_bad_option(client, dpo_base_model, django_capture_on_commit_callbacks):
+    from django.urls import reverse
+
+    from tests.factories import AdminLabellerFactory
+
+    client.force_login(AdminLabellerFactory().user)
+    dataset = dataset_with_preferences(4)
+    url = reverse("training-dpo-create")
+
+    with django_capture_on_commit_callbacks():
+        created = client.post(url, {"dataset": dataset.pk, "base_model_path": dpo_base_model,
+                                    "config": {**TINY, "loss_type": "ipo"}}, content_type="application/json")
+    refused = client.post(url, {"dataset": dataset.pk, "base_model_path": dpo_base_model, "config": {"beta": 0}},
+                          content_type="application/json")
+
+    assert created.status_code == 201 and created.json()["kind"] == "dpo"
+    assert PolicyRun.objects.get(pk=created.json()["id"]).config["loss_type"] == "ipo"
+    assert refused.status_code == 400 and "beta must be positive" in refused.json()["detail"]
