@@ -148,3 +148,21 @@ def test_splitting_a_batch_under_a_token_budget_leaves_the_gradient_unchanged(to
 
     assert grads[0][1] == pytest.approx(grads[1][1], abs=1e-5)
     torch.testing.assert_close(grads[0][0], grads[1][0], atol=1e-5, rtol=1e-4)
+
+
+def test_cdpo_without_label_smoothing_takes_eps_from_each_pairs_votes(toy_dpo):
+    path, tok, train, _ = toy_dpo  # every toy pair has p_win 0.75: a quarter of the votes against chosen
+    policy = AutoModelForCausalLM.from_pretrained(path)
+    with torch.no_grad():
+        for p in policy.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    reference = AutoModelForCausalLM.from_pretrained(path).eval()
+
+    def loss(**options):
+        cfg = DPOConfig(**{**TINY, "loss_type": "cdpo", **options})
+        with torch.no_grad():
+            return _micro_batch_loss(cfg, policy, reference, train, list(range(8)), None, pad_id=tok.pad_token_id,
+                                     shared=True, device="cpu")[0]
+
+    torch.testing.assert_close(loss(), loss(label_smoothing=0.25))
+    assert not torch.allclose(loss(), loss(label_smoothing=0.0))
