@@ -166,3 +166,15 @@ def test_cdpo_without_label_smoothing_takes_eps_from_each_pairs_votes(toy_dpo):
 
     torch.testing.assert_close(loss(), loss(label_smoothing=0.25))
     assert not torch.allclose(loss(), loss(label_smoothing=0.0))
+
+
+def test_bf16_autocast_trains_with_finite_metrics_and_saves_float32_weights(toy_dpo, tmp_path):
+    path, _, train, held_out = toy_dpo
+    cfg = DPOConfig(**{**TINY, "steps": 2, "mixed_precision": "bf16", "precompute_ref": True})
+    history = []
+
+    summary = dpo_train(cfg, start_path=path, train_pairs=train, eval_pairs=held_out, out_dir=tmp_path,
+                        on_step=lambda step, metrics: history.append(metrics) and False)
+
+    assert all(torch.isfinite(torch.tensor(m["loss"])) for m in history)
+    assert AutoModelForCausalLM.from_pretrained(summary["model_path"]).dtype == torch.float32
