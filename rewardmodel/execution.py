@@ -98,6 +98,7 @@ def _train(run: RewardModelRun) -> None:
     g_w, g_l = score_pairs(model, gold_pairs, pad_token_id=tokenizer.pad_token_id)
     evaluation["gold_accuracy"] = sum(w > lo for w, lo in zip(g_w, g_l)) / len(g_w) if g_w else None
     evaluation["n_gold"] = len(g_w)
+    evaluation["gold_accuracy_scope"] = selection.snapshot["gold_accuracy_scope"]
     last = result.history[-1] if result.history else {}
     summary = {
         "evaluation": evaluation,

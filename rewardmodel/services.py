@@ -10,14 +10,12 @@ from django.db.models import Max
 from annotation.models import Dataset
 from annotation.selectors import judgements_counted
 from common.exceptions import ApplicationError
-from common.jobs import job_cancel, job_fail, job_requeue, jobs_fail_stale
+from common.jobs import STALE_AFTER, job_cancel, job_fail, job_requeue, jobs_fail_stale
 from common.ml.limits import positions_problem
 from rewardmodel.backbone import backbone_problem
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.models import AutoRetrainPolicy, AutoRetrainTrigger, RewardModelRun
 from rewardmodel.selection import SelectionConfig
-
-STALE_AFTER = timedelta(minutes=10)
 
 
 def run_dir(run: RewardModelRun) -> Path:
@@ -111,9 +109,10 @@ def reward_run_retrain(*, run: RewardModelRun, created_by=None, enqueue: bool = 
     )
 
 
-def reward_runs_fail_stale(*, older_than: timedelta = STALE_AFTER) -> int:
-    """Marks failed the running runs whose worker stopped sending heartbeats (it died)."""
-    return jobs_fail_stale(RewardModelRun, older_than=older_than)
+def reward_runs_fail_stale(*, older_than: timedelta = STALE_AFTER, restarted_node: str = "") -> int:
+    """Ends the running runs whose worker stopped sending heartbeats (it died): failed, or
+    cancelled when a user had asked to cancel them (restarted_node: see jobs_fail_stale)."""
+    return jobs_fail_stale(RewardModelRun, older_than=older_than, restarted_node=restarted_node)
 
 
 def _threshold(dataset: Dataset, every: int) -> int:

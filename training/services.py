@@ -4,14 +4,13 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 
 from annotation.dataio.hashing import pair_hash, prompt_hash, response_hash
 from annotation.models import Dataset, Pair, Prompt, Response
 from common.configs import dataclass_from_dict
 from common.exceptions import ApplicationError
-from common.jobs import job_cancel, job_requeue, jobs_fail_stale
+from common.jobs import STALE_AFTER, job_cancel, job_requeue, jobs_fail_stale
 from common.ml.limits import positions_problem
 from common.models import Job, JobStatus
 from rewardmodel.models import RewardModelRun
@@ -19,22 +18,13 @@ from rewardmodel.selection import selection_empty_message
 from training.models import PolicyRun, SFTRun
 
 SEND_MODES = ("policy_vs_sft", "two_policy")
-# A worker that sends no heartbeat for this long is taken for dead (SFT and PPO beat every step).
-STALE_AFTER = timedelta(minutes=10)
-
-
-def _training_queue() -> dict:
-    # Route to a separate training queue only when one is configured; otherwise the default queue
-    # (which a test session replaces by its own).
-    queue = settings.ARBITER_TRAINING_QUEUE
-    return {"queue": queue} if queue != settings.CELERY_TASK_DEFAULT_QUEUE else {}
 
 
 def _enqueue(run: Job) -> None:
     from training.tasks import policy_run_task, sft_run_task
 
     task = sft_run_task if isinstance(run, SFTRun) else policy_run_task
-    transaction.on_commit(lambda: task.apply_async(args=[run.pk], **_training_queue()))
+    transaction.on_commit(lambda: task.delay(run.pk))  # routed by config.celery.route_task
 
 
 def _validated(factory, config: dict, what: str):
@@ -126,10 +116,12 @@ def run_resume(*, run: Job, enqueue: bool = True) -> Job:
     return run
 
 
-def runs_fail_stale(*, older_than: timedelta = STALE_AFTER) -> int:
-    """Marks failed the SFT and PPO runs whose worker died, so none stays "running" for ever;
-    they can be resumed from their last checkpoint."""
-    return jobs_fail_stale(SFTRun, older_than=older_than) + jobs_fail_stale(PolicyRun, older_than=older_than)
+def runs_fail_stale(*, older_than: timedelta = STALE_AFTER, restarted_node: str = "") -> int:
+    """Ends the SFT and PPO runs whose worker died (failed, or cancelled when a user had asked), so
+    none stays "running" for ever; they can be resumed from their last checkpoint (restarted_node:
+    see jobs_fail_stale)."""
+    return sum(jobs_fail_stale(model, older_than=older_than, restarted_node=restarted_node)
+               for model in (SFTRun, PolicyRun))
 
 
 def policy_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, mode: str = "policy_vs_sft",

@@ -1,10 +1,12 @@
 """Turning the audit document into what the dashboard shows: formatted cells, sort orders, charts
 and the CSV. Plain strings only; the templates escape them (labeller and model names come from
 imported files and are untrusted)."""
-import csv
 import io
 
+from django.utils.html import format_html
+
 from common.charts import interval_chart, line_chart
+from common.csv import formula_safe_writer
 
 # (key in the URL, header, field in a labeller row)
 LABELLER_COLUMNS = [
@@ -69,21 +71,16 @@ def labeller_cells(row: dict) -> list[str]:
 
 def labellers_csv(rows: list[dict]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = formula_safe_writer(out)
     writer.writerow(["username", "n", "quality", *(f"{f}_{part}" for f in RATE_FIELDS for part in ("value", "low", "high", "n")),
                      "median_time_ms", "flags"])
     for row in rows:
         writer.writerow([
-            _csv_safe(row["username"]), row["n"], row["quality"],
+            row["username"], row["n"], row["quality"],
             *(row[f][part] for f in RATE_FIELDS for part in ("value", "low", "high", "n")),
-            row["median_time_ms"], _csv_safe("; ".join(f["reason"] for f in row["flags"])),
+            row["median_time_ms"], "; ".join(f["reason"] for f in row["flags"]),
         ])
     return out.getvalue()
-
-
-def _csv_safe(text: str) -> str:
-    """Names from imported files must not run as spreadsheet formulas."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def charts(report: dict) -> dict:
@@ -94,15 +91,23 @@ def charts(report: dict) -> dict:
     out = {
         "agreement": interval_chart([(label, a[k]["value"], a[k]["low"], a[k]["high"]) for k, label in names],
                                     title="Agreement (95% bootstrap intervals over pairs)", lo=min([0.0, *lows]), hi=1.0),
-        "weeks": line_chart({"percent agreement": [(i, w["value"]) for i, w in enumerate(report["agreement_by_week"])]},
-                            title="Percent agreement by week", x_label=_week_label(report["agreement_by_week"])),
     }
     fatigue = report["biases"]["fatigue"]
+    if report["agreement_by_week"] is None:  # no real judgement times: a line saying so instead of the charts
+        why = format_html('<p class="audit-sentence">{}</p>', fatigue["times_sentence"])
+        out.update(weeks=why, fatigue=why, hours="")
+        return _with_leaderboard(out, report)
+    out["weeks"] = line_chart({"percent agreement": [(i, w["value"]) for i, w in enumerate(report["agreement_by_week"])]},
+                              title="Percent agreement by week", x_label=_week_label(report["agreement_by_week"]))
     out["fatigue"] = line_chart(
         {"agreement with majority": [(i, b["value"]) for i, b in enumerate(fatigue["by_session_position"])]},
         title="Agreement by position in session (buckets 1-10, 11-25, 26-50, 51-100, 101+)", x_label="bucket")
     out["hours"] = line_chart({"agreement with majority": [(b["hour"], b["value"]) for b in fatigue["by_hour_utc"]]},
                               title="Agreement by hour of day (UTC)", x_label="hour")
+    return _with_leaderboard(out, report)
+
+
+def _with_leaderboard(out: dict, report: dict) -> dict:
     board = report.get("leaderboard")
     if board:
         for name, title in (("raw", "Bradley-Terry rating, raw"), ("length_controlled", "Rating, length-controlled")):

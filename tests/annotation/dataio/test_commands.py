@@ -1,10 +1,12 @@
 """import_data, export_data and seed_demo."""
+import gzip
 import io
 import json
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from annotation.models import Dataset, ImportBatch, Judgement, Labeller, Pair, Prompt, Response
 from tests.annotation.dataio.helpers import judgement, write_jsonl
@@ -40,6 +42,26 @@ def test_import_data_skip_invalid_lists_what_it_skipped(tmp_path):
     assert "skipped: line 2, field shown_left" in out and "1 skipped" in out
 
 
+def test_import_data_rejects_a_truncated_gzip_even_with_skip_invalid(tmp_path):
+    body = gzip.compress(b"".join(f'{{"prompt": "q{i}", "chosen": "a", "rejected": "b"}}\n'.encode()
+                                  for i in range(2000)))
+    path = tmp_path / "f.jsonl.gz"
+    path.write_bytes(body[: len(body) // 2])
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="cannot be read to its end; nothing was imported"):
+        call_command("import_data", str(path), "--dataset", "d", "--skip-invalid", stderr=err)
+    assert "field file: cannot be read" in err.getvalue()
+    assert Pair.objects.count() == 0
+
+
+@pytest.mark.parametrize("name", ["x" * 201, "bad\udcffname", "   "])
+def test_import_data_refuses_a_dataset_name_it_cannot_store(tmp_path, name):
+    path = write_jsonl(tmp_path / "f.jsonl", [judgement()])
+    with pytest.raises(CommandError, match="dataset name"):
+        call_command("import_data", str(path), "--dataset", name)
+    assert not Dataset.objects.exists()
+
+
 def test_import_data_names_a_missing_file():
     with pytest.raises(CommandError, match="No such file"):
         call_command("import_data", "/nonexistent.jsonl", "--dataset", "d")
@@ -71,7 +93,8 @@ def test_seed_demo_imports_both_shipped_files_and_a_second_run_adds_nothing():
         labeller = Labeller.objects.get(user__username=name)
         assert set(labeller.datasets.all()) == {hh, llmfao}
     assert "alice-demo" in out and "arbiter-admin" in out
-    admin = authenticate(username="admin", password="arbiter-admin")
+    # (with a request, as django-axes' login checks need one)
+    admin = authenticate(RequestFactory().post("/accounts/login/"), username="admin", password="arbiter-admin")
     assert admin is not None and admin.is_superuser and admin.labeller.role == Labeller.Role.ADMIN
     tables = (get_user_model(), Labeller, Dataset, Prompt, Response, Pair, Judgement, ImportBatch)
     before = [m.objects.count() for m in tables]
