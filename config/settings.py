@@ -152,10 +152,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # `<int:...>` in a URL matches digits only: a negative id never reaches the API (Django's 404).
     "PATH_CONVERTER_OVERRIDES": {"int": {"type": "integer", "minimum": 0}},
-    # Two models have a `status` with different choices: name both enums.
+    # Two models have a `status` with different choices, and two a `kind` (policy runs, monitor
+    # warnings): name the enums.
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "common.models.JobStatus",
         "ImportStatusEnum": "annotation.models.ImportBatch.Status",
+        "PolicyRunKindEnum": "training.models.PolicyRun.Kind",
     },
 }
 # Read per request by common.throttling's classes (DRF's read theirs once, at import).
