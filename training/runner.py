@@ -9,12 +9,13 @@ On several GPUs (one process per device, gradients averaged by DDP):
 """
 import argparse
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from common.artifacts import atomic_directory
+from common.validation import checked_config
 from training.ppo import PPOConfig, PPOModels, PPOState, ppo_train
 
 CHECKPOINT = "checkpoint"
@@ -85,11 +86,7 @@ def build_accelerator(cfg: PPOConfig):
 
 
 def config_from_dict(values: dict) -> PPOConfig:
-    known = {f.name for f in fields(PPOConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"Unknown PPO option(s): {', '.join(unknown)}.")
-    return PPOConfig(**values)
+    return checked_config(PPOConfig, values, what="PPO")
 
 
 def checkpoint_step(out_dir) -> int:

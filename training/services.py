@@ -10,6 +10,7 @@ from django.db import transaction
 from annotation.dataio.hashing import pair_hash, prompt_hash, response_hash
 from annotation.models import Dataset, Pair, Prompt, Response
 from common.exceptions import ApplicationError
+from common.validation import settings_type_errors
 from common.jobs import job_cancel, job_requeue, jobs_fail_stale
 from common.models import Job, JobStatus
 from rewardmodel.models import RewardModelRun
@@ -69,6 +70,10 @@ def policy_run_create(*, sft_run: SFTRun, reward_run: RewardModelRun, dataset: D
 
     config = dict(config or {})
     _validated(lambda c: config_from_dict({k: v for k, v in c.items() if k not in RUN_OPTIONS}), config, "PPO")
+    run_options = {k: v for k, v in config.items() if k in RUN_OPTIONS}
+    errors = settings_type_errors(run_options, {k: type(v) for k, v in RUN_OPTIONS.items()}, what="run")
+    if errors:
+        raise ApplicationError(f"Invalid PPO options: {'; '.join(errors)}.")
     for label, job in (("SFT run", sft_run), ("Reward-model run", reward_run), ("Held-out reward-model run", held_out_reward_run)):
         if job is not None and job.status != JobStatus.SUCCEEDED:
             raise ApplicationError(f"{label} {job.pk} is {job.status}; only a succeeded run can be used.")

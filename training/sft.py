@@ -13,12 +13,13 @@ accelerate loop, so `accelerate launch` of a script calling `sft_train` runs it 
 import json
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from common.artifacts import atomic_directory
+from common.validation import checked_config
 
 CHECKPOINT = "checkpoint"
 FINAL = "final"
@@ -61,10 +62,7 @@ class SFTConfig:
 
 
 def sft_config_from_dict(values: dict) -> SFTConfig:
-    unknown = sorted(set(values) - {f.name for f in fields(SFTConfig)})
-    if unknown:
-        raise ValueError(f"Unknown SFT option(s): {', '.join(unknown)}.")
-    return SFTConfig(**values)
+    return checked_config(SFTConfig, values, what="SFT")
 
 
 def encode_example(tok, prompt: str, response: str, cfg: SFTConfig) -> tuple[list[int], list[int]]:

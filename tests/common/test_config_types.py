@@ -1,0 +1,49 @@
+"""Run settings sent to the API are checked by type before anything uses them."""
+import pytest
+from rest_framework.test import APIClient
+
+from tests.factories import AdminLabellerFactory, DatasetFactory, PromptFactory
+from tests.training.factories import RewardModelRunFactory, SFTRunFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin_api():
+    api = APIClient()
+    api.force_authenticate(AdminLabellerFactory().user)
+    return api
+
+
+@pytest.mark.parametrize("config, named", [
+    ({"train": "abc"}, "train"),
+    ({"train": {"learning_rate": "abc"}}, "learning_rate"),
+    ({"train": {"batch_size": 2.5}}, "batch_size"),
+    ({"train": {"use_margin": "yes"}}, "use_margin"),
+    ({"selection": {"eval_fraction": [1]}}, "eval_fraction"),
+    ("abc", "config"),
+])
+def test_a_reward_run_config_of_the_wrong_type_is_a_400_naming_the_setting(admin_api, config, named):
+    dataset = DatasetFactory()
+    response = admin_api.post("/api/reward-runs/create/", {"dataset": dataset.name, "config": config}, format="json")
+    assert response.status_code == 400 and named in str(response.json())
+
+
+@pytest.mark.parametrize("config, named", [
+    ({"learning_rate": "abc"}, "learning_rate"),
+    ({"steps": True}, "steps"),
+    ({"sample_every": "often"}, "sample_every"),
+])
+def test_a_policy_run_config_of_the_wrong_type_is_a_400_naming_the_setting(admin_api, config, named):
+    sft = SFTRunFactory()
+    PromptFactory(dataset=sft.dataset)
+    reward = RewardModelRunFactory(dataset=sft.dataset)
+    response = admin_api.post("/api/policy-runs/create/", {"sft_run": sft.pk, "reward_run": reward.pk, "config": config},
+                              format="json")
+    assert response.status_code == 400 and named in str(response.json())
+
+
+def test_an_sft_run_config_of_the_wrong_type_is_a_400_naming_the_setting(admin_api):
+    dataset = DatasetFactory()
+    response = admin_api.post("/api/sft-runs/create/", {"dataset": dataset.pk, "config": {"steps": "many"}}, format="json")
+    assert response.status_code == 400 and "steps" in str(response.json())
