@@ -6,11 +6,11 @@ app_name = "training"
 urlpatterns = [
     path("", views.run_list, name="runs"),
     path("sft/new/", views.sft_create, name="sft_create"),
-    path("sft/<int:pk>/", views.sft_detail, name="sft_detail"),
+    path("sft/<id:pk>/", views.sft_detail, name="sft_detail"),
     path("ppo/new/", views.policy_create, name="policy_create"),
-    path("ppo/<int:pk>/", views.policy_detail, name="policy_detail"),
-    path("ppo/<int:pk>/send/", views.policy_send, name="policy_send"),
-    path("<str:kind>/<int:pk>/cancel/", views.run_cancel, name="cancel"),
-    path("<str:kind>/<int:pk>/resume/", views.run_resume, name="resume"),
-    path("<str:kind>/<int:pk>/download/", views.run_download, name="download"),
+    path("ppo/<id:pk>/", views.policy_detail, name="policy_detail"),
+    path("ppo/<id:pk>/send/", views.policy_send, name="policy_send"),
+    path("<str:kind>/<id:pk>/cancel/", views.run_cancel, name="cancel"),
+    path("<str:kind>/<id:pk>/resume/", views.run_resume, name="resume"),
+    path("<str:kind>/<id:pk>/download/", views.run_download, name="download"),
 ]
