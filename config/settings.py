@@ -1,6 +1,7 @@
 """Django settings. Environment is read in config/env.py only."""
 import dj_database_url
 
+from common.validation import ID_MAX
 from config import env
 
 BASE_DIR = env.BASE_DIR
@@ -107,6 +108,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Annotation, audit, reward models and policy runs for RLHF.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Ids in paths (common.validation.BoundedIdConverter): within the database's bigint range.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": ID_MAX}},
 }
 
 CELERY_BROKER_URL = env.CELERY_BROKER_URL

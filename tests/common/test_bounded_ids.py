@@ -3,6 +3,7 @@
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from common.validation import ID_MAX
 from tests.factories import AdminLabellerFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,3 +39,10 @@ def test_the_reward_model_comparison_ignores_ids_beyond_the_database_range(clien
     client.force_login(AdminLabellerFactory(user__is_superuser=True).user)
     assert client.get(f"/reward-models/compare/?ids={TOO_BIG}&ids=1").status_code == 200
 
+
+
+def test_the_schema_documents_path_ids_as_bounded_integers(client):
+    schema = client.get("/api/schema/?format=json").json()
+    (parameter,) = [p for p in schema["paths"]["/api/datasets/{dataset_id}/next/"]["post"]["parameters"]
+                    if p["name"] == "dataset_id"]
+    assert parameter["schema"] == {"type": "integer", "minimum": 1, "maximum": ID_MAX}
