@@ -26,6 +26,7 @@ class Choice(models.TextChoices):
 DEFAULT_CHOICES = [Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD]
 DEFAULT_STRENGTH_SCALE = {"1": "slightly better", "2": "clearly better", "3": "much better"}
 RESPONSE_FLAGS = ["harmful", "factually_wrong", "unhelpful_refusal", "off_topic"]
+RATIONALE_MAX_CHARS = 5000
 
 
 def default_choices():
@@ -59,6 +60,7 @@ class Labeller(models.Model):
 
 
 class Dataset(models.Model):
+    LEASE_MINUTES_MAX = 7 * 24 * 60
     name = models.CharField(max_length=200, unique=True)
     description = models.TextField(blank=True)
     instructions = models.TextField(blank=True, help_text="Markdown shown to labellers.")

@@ -102,6 +102,12 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "common.apis.exception_handler",
+    # DRF's parsers, with JSON refusing text the database cannot store (common.apis.StorableJSONParser).
+    "DEFAULT_PARSER_CLASSES": [
+        "common.apis.StorableJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Arbiter API",

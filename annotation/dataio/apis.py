@@ -16,6 +16,7 @@ from annotation.dataio.formats import FORMATS
 from annotation.dataio.services import ImportRejected, import_file
 from annotation.models import Choice, Dataset, ImportBatch, Pair
 from common.permissions import IsArbiterAdmin
+from common.validation import text_clean
 
 
 def paginated(*, queryset, serializer_class, request, view) -> Response:
@@ -152,8 +153,8 @@ class JudgementListApi(APIView):
     )
     def get(self, request, dataset_id: int):
         dataset = get_object_or_404(selectors.datasets_visible_to(request.user), pk=dataset_id)
-        qs = selectors.judgements_visible_to(user=request.user, dataset=dataset,
-                                             labeller_username=request.query_params.get("labeller", ""))
+        labeller = text_clean(request.query_params.get("labeller", ""), name="labeller filter", max_chars=150)
+        qs = selectors.judgements_visible_to(user=request.user, dataset=dataset, labeller_username=labeller)
         return paginated(queryset=qs, serializer_class=self.OutputSerializer, request=request, view=self)
 
 

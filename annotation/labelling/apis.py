@@ -115,7 +115,8 @@ class AssignmentOutputSerializer(serializers.Serializer):
 
 
 class AssignmentNextApi(LabellerApi):
-    """The labeller's current lease in the dataset, or a new one; 204 when nothing is left for them."""
+    """The labeller's current lease in the dataset, or a new one; 204 when nothing is left for them.
+    POST only: leasing changes state, which a GET (an image tag on any page) must not."""
 
     @extend_schema(request=None, responses={200: AssignmentOutputSerializer, 204: None}, operation_id="labelling_next")
     def post(self, request, dataset_id):
@@ -129,10 +130,6 @@ class AssignmentNextApi(LabellerApi):
             return Response(status=status.HTTP_204_NO_CONTENT)
         lease["expires_at"] = DATETIME.to_representation(lease["expires_at"])
         return Response(lease)
-
-    @extend_schema(request=None, responses={200: AssignmentOutputSerializer, 204: None}, operation_id="labelling_next_get")
-    def get(self, request, dataset_id):
-        return self.post(request, dataset_id)
 
 
 @extend_schema_serializer(component_name="LabellingJudgementFields")

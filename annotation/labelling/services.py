@@ -19,8 +19,9 @@ from django.utils import timezone
 from annotation.labelling import queue_sql
 from annotation.labelling.checks import TIME_MS_MAX, clean_judgement, clean_time_ms
 from annotation.labelling.selectors import pairs_unseen_by
-from annotation.models import Assignment, Dataset, Judgement, Labeller, Pair
+from annotation.models import RATIONALE_MAX_CHARS, Assignment, Dataset, Judgement, Labeller, Pair
 from common.exceptions import ApplicationError
+from common.validation import text_clean
 
 # A planned repeat comes after at least this many other judgements of the same labeller, so it is
 # never shown back-to-back with the original and the labeller is unlikely to remember it.
@@ -29,8 +30,8 @@ REPEAT_GAP = 5
 # beat also sweeps every minute (annotation.tasks). Leases last many minutes, so an occasional
 # sweep returns slots in time and spares the hot path.
 SWEEP_PROBABILITY = 0.02
-SKIP_REASON_MAX = 200
-IDEMPOTENCY_KEY_MAX = 100
+SKIP_REASON_MAX = Assignment._meta.get_field("skip_reason").max_length
+IDEMPOTENCY_KEY_MAX = Judgement._meta.get_field("idempotency_key").max_length
 _system_random = random.SystemRandom()
 
 
@@ -152,11 +153,9 @@ def _lock_lease(*, labeller: Labeller, assignment_id: int) -> tuple[Assignment, 
 @transaction.atomic
 def assignment_skip(*, labeller: Labeller, assignment_id: int, reason: str) -> Assignment:
     """Gives the pair back without judging it; the labeller is not offered it again."""
-    reason = (reason or "").strip()
+    reason = text_clean(reason or "", name="skip reason", max_chars=SKIP_REASON_MAX)
     if not reason:
         raise ApplicationError("Say why you skip this pair (a reason is required).")
-    if len(reason) > SKIP_REASON_MAX:
-        raise ApplicationError(f"The skip reason is too long ({len(reason)} characters; at most {SKIP_REASON_MAX}).")
     lease, _ = _lock_lease(labeller=labeller, assignment_id=assignment_id)
     if lease.status != Assignment.Status.ACTIVE:
         raise ApplicationError(f"Assignment {assignment_id} is {lease.get_status_display().lower()}; it cannot be skipped.")
@@ -200,7 +199,7 @@ def _judgement_write(*, labeller, lease, dataset, choice, strength, rationale, f
     if time_ms is None:
         time_ms = max(0, int((now - lease.created_at).total_seconds() * 1000))
     return queue_sql.judgement_insert_for_lease(lease=lease, labeller=labeller, slots=slots, fields=dict(
-        choice=choice, strength=strength, rationale=rationale.strip(), flags=flags, time_ms=min(time_ms, TIME_MS_MAX),
+        choice=choice, strength=strength, rationale=rationale, flags=flags, time_ms=min(time_ms, TIME_MS_MAX),
         created_at=now, idempotency_key=idempotency_key,
     ))
 
@@ -241,11 +240,10 @@ def judgement_submit(
     Accepted while the lease is active, or expired but its slot still open. A retried request with
     the same idempotency key returns the first judgement. time_ms is the client's time on task; when
     absent it is measured on the server from the lease's start."""
-    idempotency_key = (idempotency_key or "").strip()
-    if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
-        raise ApplicationError(f"The idempotency key is too long (at most {IDEMPOTENCY_KEY_MAX} characters).")
+    idempotency_key = text_clean(idempotency_key or "", name="idempotency_key", max_chars=IDEMPOTENCY_KEY_MAX)
+    rationale = text_clean(rationale or "", name="rationale", max_chars=RATIONALE_MAX_CHARS)
     args = dict(
-        labeller=labeller, assignment_id=assignment_id, choice=choice, strength=strength, rationale=rationale or "",
+        labeller=labeller, assignment_id=assignment_id, choice=choice, strength=strength, rationale=rationale,
         flags=flags, time_ms=time_ms, idempotency_key=idempotency_key, now=now or timezone.now(),
     )
     try:
@@ -268,6 +266,7 @@ def judgement_revise(
     flags: dict | None = None, time_ms=None, now=None,
 ) -> Judgement:
     """A new judgement replacing one of the labeller's own; the original is kept, marked superseded."""
+    rationale = text_clean(rationale or "", name="rationale", max_chars=RATIONALE_MAX_CHARS)
     original = (
         Judgement.objects.select_for_update(of=("self",)).select_related("pair__dataset")
         .filter(pk=judgement_id, labeller=labeller).first()
@@ -282,7 +281,7 @@ def judgement_revise(
     original.superseded = True
     original.save(update_fields=["superseded"])
     return Judgement.objects.create(
-        pair_id=original.pair_id, labeller=labeller, choice=choice, strength=strength, rationale=(rationale or "").strip(),
+        pair_id=original.pair_id, labeller=labeller, choice=choice, strength=strength, rationale=rationale,
         flags=flags, shown_left=original.shown_left, time_ms=clean_time_ms(time_ms), created_at=now or timezone.now(),
         is_repeat=original.is_repeat, revision_of=original,
     )

@@ -21,7 +21,7 @@ def test_next_and_submit_with_a_token(api):
     lease = client.post(f"/api/datasets/{dataset.pk}/next/").json()
     assert set(lease) == {"id", "pair_id", "expires_at", "messages", "left", "right"}
     assert {lease["left"]["side"], lease["right"]["side"]} == {"a", "b"}
-    assert client.get(f"/api/datasets/{dataset.pk}/next/").json()["id"] == lease["id"]  # same active lease
+    assert client.post(f"/api/datasets/{dataset.pk}/next/").json()["id"] == lease["id"]  # same active lease
     body = {"choice": "right", "strength": 2, "flags": {"b": ["factually_wrong"]}, "time_ms": 900, "idempotency_key": "x1"}
     first = client.post(f"/api/assignments/{lease['id']}/judgement/", body, format="json")
     retry = client.post(f"/api/assignments/{lease['id']}/judgement/", body, format="json")
