@@ -14,7 +14,7 @@ from annotation.dataio.datasets import dataset_create, dataset_update
 from annotation.dataio.downloads import export_response
 from annotation.dataio.formats import FORMATS
 from annotation.dataio.services import ImportRejected, import_file
-from annotation.models import Choice, Dataset, ImportBatch, Pair
+from annotation.models import LEASE_MINUTES_MAX, Choice, Dataset, ImportBatch, Pair
 from common.permissions import IsArbiterAdmin
 from common.validation import text_clean
 
@@ -59,7 +59,8 @@ class DatasetInputSerializer(serializers.Serializer):
     choices = serializers.ListField(child=serializers.ChoiceField(choices=Choice.choices), required=False,
                                     allow_empty=False)
     strength_scale = serializers.DictField(child=serializers.CharField(), required=False)
-    lease_minutes = serializers.IntegerField(required=False, min_value=1)
+    lease_minutes = serializers.IntegerField(required=False, min_value=1, max_value=LEASE_MINUTES_MAX,
+                                             help_text=Dataset._meta.get_field("lease_minutes").help_text)
     labellers = serializers.ListField(child=serializers.CharField(), required=False,
                                       help_text="Usernames of the labellers assigned (replaces the list).")
 

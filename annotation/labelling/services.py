@@ -44,22 +44,54 @@ class NotAssigned(ApplicationError):
     """The labeller is not assigned to the dataset (the API answers 403)."""
 
 
-def _expire_due(*, now) -> int:
-    """Marks active leases past their end as expired and gives their slots back. Runs inside the
-    caller's transaction; leases another transaction holds are left for the next sweep."""
-    due = list(
-        Assignment.objects.select_for_update(skip_locked=True)
-        .filter(status=Assignment.Status.ACTIVE, expires_at__lte=now)
-        .values_list("pk", "pair_id", "is_repeat", "is_gold")[:500]
-    )
-    if not due:
+def _leases_end(locked_leases) -> int:
+    """Marks the given active leases (a queryset, locked here) expired and gives their slots back.
+    Runs inside the caller's transaction."""
+    ended = list(locked_leases.values_list("pk", "pair_id", "is_repeat", "is_gold"))
+    if not ended:
         return 0
-    Assignment.objects.filter(pk__in=[row[0] for row in due]).update(status=Assignment.Status.EXPIRED)
-    freed = Counter(pair_id for _, pair_id, is_repeat, is_gold in due if not is_repeat and not is_gold)
+    Assignment.objects.filter(pk__in=[row[0] for row in ended]).update(status=Assignment.Status.EXPIRED)
+    freed = Counter(pair_id for _, pair_id, is_repeat, is_gold in ended if not is_repeat and not is_gold)
     # One pair at a time in id order: two sweeps never lock the same pairs in opposite orders.
     for pair_id in sorted(freed):
         Pair.objects.filter(pk=pair_id).update(n_leased=F("n_leased") - freed[pair_id])
-    return len(due)
+    return len(ended)
+
+
+def _expire_due(*, now) -> int:
+    """Marks active leases past their end as expired and gives their slots back. Runs inside the
+    caller's transaction; leases another transaction holds are left for the next sweep."""
+    return _leases_end(
+        Assignment.objects.select_for_update(skip_locked=True)
+        .filter(status=Assignment.Status.ACTIVE, expires_at__lte=now)[:500]
+    )
+
+
+@transaction.atomic
+def dataset_labellers_set(*, dataset: Dataset, labellers: list[Labeller]) -> None:
+    """Assigns exactly `labellers` to the dataset (the API and the Django admin both come here).
+    A labeller removed loses her active leases in it at once (their slots go back to the queue),
+    and the queue and the revision of her judgements there refuse her from then on.
+
+    Deleting her membership waits for any queue request of hers in flight, which holds that row's
+    lock (queue_sql.membership_lock); the leases are read after that, so none taken meanwhile is
+    missed, and later requests find no membership."""
+    removed = set(dataset.labellers.values_list("pk", flat=True)) - {labeller.pk for labeller in labellers}
+    dataset.labellers.set(labellers)
+    if removed:
+        # Waits for (rather than skips) leases that a submit holds: a lease must not stay active.
+        _leases_end(
+            Assignment.objects.select_for_update(of=("self",)).filter(
+                labeller_id__in=removed, pair__dataset=dataset, status=Assignment.Status.ACTIVE
+            ).order_by("pk")
+        )
+
+
+@transaction.atomic
+def assignments_delete(*, assignments) -> None:
+    """Deletes leases (a queryset), ending the active ones first so that their slots go back."""
+    _leases_end(assignments.select_for_update().filter(status=Assignment.Status.ACTIVE).order_by("pk"))
+    assignments.delete()
 
 
 @transaction.atomic
@@ -146,6 +178,13 @@ def assignment_next(
 def _lock_lease(*, labeller: Labeller, assignment_id: int) -> tuple[Assignment, Dataset]:
     locked = queue_sql.lease_lock(labeller_id=labeller.pk, assignment_id=assignment_id)
     if locked is None:
+        dataset_id = (Assignment.objects.filter(pk=assignment_id, labeller=labeller)
+                      .values_list("pair__dataset_id", flat=True).first())
+        if dataset_id is not None:  # hers, but she is no longer assigned to its dataset
+            raise ApplicationError(
+                f"You were removed from dataset {dataset_id}: your lease {assignment_id} there was released "
+                "and nothing was saved."
+            )
         raise ApplicationError(f"Assignment {assignment_id} is not one of yours.")
     return locked
 
@@ -275,6 +314,11 @@ def judgement_revise(
         raise ApplicationError(f"Judgement {judgement_id} is not one of yours.")
     if original.superseded:
         raise ApplicationError(f"Judgement {judgement_id} was already revised; revise the latest version.")
+    # Under the membership's lock, so that a removal (dataset_labellers_set) is either seen or waits.
+    if queue_sql.membership_lock(labeller_id=labeller.pk, dataset_id=original.pair.dataset_id) is None:
+        raise ApplicationError(
+            f"You were removed from dataset {original.pair.dataset_id}: your judgements there can no longer be revised."
+        )
     choice, strength, flags = clean_judgement(
         dataset=original.pair.dataset, shown_left=original.shown_left, choice=choice, strength=strength, flags=flags
     )
