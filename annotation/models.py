@@ -5,7 +5,7 @@ revised one is marked superseded. Invariants that concurrent requests must not b
 constraints.
 """
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -33,6 +33,10 @@ RATIONALE_MAX_CHARS = 5000
 # A lease longer than a week would keep an abandoned pair from the queue longer than any labelling
 # session (and an unbounded one overflows the date arithmetic of every lease of the dataset).
 LEASE_MINUTES_MAX = 7 * 24 * 60
+OVERLAP_K_MAX = 100
+DESCRIPTION_MAX_CHARS = 2000
+INSTRUCTIONS_MAX_CHARS = 20000
+STRENGTH_LABEL_MAX_CHARS = 100
 
 
 def default_choices():
@@ -67,9 +71,18 @@ class Labeller(models.Model):
 
 class Dataset(models.Model):
     name = models.CharField(max_length=200, unique=True)
-    description = models.TextField(blank=True)
-    instructions = models.TextField(blank=True, help_text="Markdown shown to labellers.")
-    overlap_k = models.PositiveSmallIntegerField(default=3, help_text="Judgements wanted per pair.")
+    description = models.TextField(
+        blank=True, validators=[MaxLengthValidator(DESCRIPTION_MAX_CHARS)],
+        help_text=f"At most {DESCRIPTION_MAX_CHARS} characters.",
+    )
+    instructions = models.TextField(
+        blank=True, validators=[MaxLengthValidator(INSTRUCTIONS_MAX_CHARS)],
+        help_text=f"Markdown shown to labellers, at most {INSTRUCTIONS_MAX_CHARS} characters.",
+    )
+    overlap_k = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(OVERLAP_K_MAX)],
+        help_text=f"Judgements wanted per pair: 1 to {OVERLAP_K_MAX}.",
+    )
     repeat_rate = models.FloatField(default=0.05, help_text="Share of a labeller's pairs shown again later.")
     gold_rate = models.FloatField(default=0.0, help_text="Share of a labeller's pairs drawn from gold items.")
     choices = models.JSONField(default=default_choices)
@@ -84,6 +97,7 @@ class Dataset(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(overlap_k__gte=1), name="dataset_overlap_k_positive"),
+            models.CheckConstraint(condition=Q(overlap_k__lte=OVERLAP_K_MAX), name="dataset_overlap_k_bounded"),
             models.CheckConstraint(condition=Q(repeat_rate__gte=0, repeat_rate__lte=1), name="dataset_repeat_rate_unit"),
             models.CheckConstraint(condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="dataset_gold_rate_unit"),
             models.CheckConstraint(condition=Q(lease_minutes__gte=1, lease_minutes__lte=LEASE_MINUTES_MAX),

@@ -14,7 +14,10 @@ from annotation.dataio.datasets import dataset_create, dataset_update
 from annotation.dataio.downloads import export_response
 from annotation.dataio.formats import FORMATS
 from annotation.dataio.services import ImportRejected, import_file
-from annotation.models import LEASE_MINUTES_MAX, Choice, Dataset, ImportBatch, Pair
+from annotation.models import (
+    DESCRIPTION_MAX_CHARS, INSTRUCTIONS_MAX_CHARS, LEASE_MINUTES_MAX, OVERLAP_K_MAX, STRENGTH_LABEL_MAX_CHARS, Choice,
+    Dataset, ImportBatch, Pair,
+)
 from common.permissions import IsArbiterAdmin
 from common.validation import text_clean
 
@@ -51,14 +54,20 @@ class DatasetDetailApi(APIView):
 
 
 class DatasetInputSerializer(serializers.Serializer):
-    description = serializers.CharField(required=False, allow_blank=True)
-    instructions = serializers.CharField(required=False, allow_blank=True)
-    overlap_k = serializers.IntegerField(required=False, min_value=1, max_value=100)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=DESCRIPTION_MAX_CHARS,
+                                        help_text=Dataset._meta.get_field("description").help_text)
+    instructions = serializers.CharField(required=False, allow_blank=True, max_length=INSTRUCTIONS_MAX_CHARS,
+                                         help_text=Dataset._meta.get_field("instructions").help_text)
+    overlap_k = serializers.IntegerField(required=False, min_value=1, max_value=OVERLAP_K_MAX,
+                                         help_text=Dataset._meta.get_field("overlap_k").help_text)
     repeat_rate = serializers.FloatField(required=False, min_value=0, max_value=1)
     gold_rate = serializers.FloatField(required=False, min_value=0, max_value=1)
     choices = serializers.ListField(child=serializers.ChoiceField(choices=Choice.choices), required=False,
                                     allow_empty=False)
-    strength_scale = serializers.DictField(child=serializers.CharField(), required=False)
+    strength_scale = serializers.DictField(
+        child=serializers.CharField(max_length=STRENGTH_LABEL_MAX_CHARS), required=False,
+        help_text=f'{{"1": label, "2": label, "3": label}}, each label at most {STRENGTH_LABEL_MAX_CHARS} characters.',
+    )
     lease_minutes = serializers.IntegerField(required=False, min_value=1, max_value=LEASE_MINUTES_MAX,
                                              help_text=Dataset._meta.get_field("lease_minutes").help_text)
     labellers = serializers.ListField(child=serializers.CharField(), required=False,

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotation.labelling import selectors, services
 from annotation.labelling.forms import judgement_fields
-from annotation.models import RESPONSE_FLAGS
+from annotation.models import RATIONALE_MAX_CHARS, RESPONSE_FLAGS
 from common.exceptions import ApplicationError
 
 COMPARE = "annotation/labelling/compare.html"
@@ -43,7 +43,7 @@ def _work_context(*, labeller, dataset, lease, asked, error=""):
     a button to ask for one, or word that none is left when `asked`), progress and the labeller's
     recent judgements."""
     context = {
-        "dataset": dataset, "lease": lease, "asked": asked, "error": error,
+        "dataset": dataset, "lease": lease, "asked": asked, "error": error, "rationale_max_chars": RATIONALE_MAX_CHARS,
         "progress": selectors.labeller_progress(labeller=labeller, dataset=dataset),
         "recent": selectors.judgements_recent(labeller=labeller, dataset=dataset),
         "strengths": sorted(dataset.strength_scale.items()),
@@ -154,7 +154,7 @@ def revise(request, dataset_id, judgement_id):
             return redirect(reverse("labelling:compare", kwargs={"dataset_id": dataset.pk}))
     shown_left = original.shown_left or "a"
     context = {
-        "dataset": dataset, "original": original, "error": error,
+        "dataset": dataset, "original": original, "error": error, "rationale_max_chars": RATIONALE_MAX_CHARS,
         "left": _side(original.pair, shown_left, original.flags),
         "right": _side(original.pair, "b" if shown_left == "a" else "a", original.flags),
         "strengths": sorted(dataset.strength_scale.items()),

@@ -10,8 +10,11 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.dataio.datasets import dataset_update
-from annotation.labelling import services
-from annotation.models import LEASE_MINUTES_MAX, RATIONALE_MAX_CHARS, Assignment, Dataset, Judgement, Pair
+from annotation.labelling.checks import TIME_MS_MAX
+from annotation.models import (
+    DESCRIPTION_MAX_CHARS, INSTRUCTIONS_MAX_CHARS, LEASE_MINUTES_MAX, OVERLAP_K_MAX, RATIONALE_MAX_CHARS,
+    STRENGTH_LABEL_MAX_CHARS, Assignment, Dataset, Judgement, Pair,
+)
 from tests.factories import AdminLabellerFactory
 
 pytestmark = pytest.mark.django_db
@@ -104,6 +107,33 @@ def dataset_admin_form(dataset, **changes):
     return {"name": dataset.name, "description": "", "instructions": "", "overlap_k": 3, "repeat_rate": 0,
             "gold_rate": 0, "choices": json.dumps(dataset.choices), "strength_scale": json.dumps(dataset.strength_scale),
             "lease_minutes": 30, **changes}
+
+
+@pytest.mark.parametrize("field, too_much", [
+    ("description", "x" * (DESCRIPTION_MAX_CHARS + 1)), ("instructions", "x" * (INSTRUCTIONS_MAX_CHARS + 1)),
+    ("overlap_k", OVERLAP_K_MAX + 1), ("strength_scale", {"1": "x" * (STRENGTH_LABEL_MAX_CHARS + 1)}),
+])
+def test_dataset_settings_beyond_their_bounds_are_refused_by_the_api(api, field, too_much):
+    _, dataset, _ = api
+    admin = APIClient()
+    admin.force_authenticate(AdminLabellerFactory().user)
+    response = admin.patch(f"/api/datasets/{dataset.pk}/update/", {field: too_much}, format="json")
+    assert response.status_code == 400 and field in response.json()
+
+
+def test_the_database_refuses_an_overlap_k_beyond_its_bound(api):
+    _, dataset, _ = api
+    with pytest.raises(IntegrityError):
+        Dataset.objects.filter(pk=dataset.pk).update(overlap_k=OVERLAP_K_MAX + 1)
+
+
+def test_the_schema_documents_the_bounds_of_a_judgement(client):
+    components = client.get("/api/schema/?format=json").json()["components"]["schemas"]
+    fields = components["LabellingJudgementSubmitInput"]["properties"]
+    assert fields["rationale"]["maxLength"] == RATIONALE_MAX_CHARS
+    assert str(RATIONALE_MAX_CHARS) in fields["rationale"]["description"]
+    assert fields["time_ms"]["maximum"] == TIME_MS_MAX
+    assert components["PatchedDatasetInput"]["properties"]["lease_minutes"]["maximum"] == LEASE_MINUTES_MAX
 
 
 def test_the_dataset_admin_refuses_lease_minutes_beyond_its_bound(client, api):
@@ -227,7 +257,7 @@ SUBMIT_FIELDS = {
     JSON_VALUES,
 ))
 def test_any_json_body_to_submit_is_answered_2xx_or_4xx_and_only_2xx_writes(make_dataset, body):
-    dataset, _, (labeller,) = make_dataset(n_pairs=1, overlap_k=1000)
+    dataset, _, (labeller,) = make_dataset(n_pairs=1)
     client = APIClient()
     client.force_authenticate(labeller.user)
     lease = lease_of(client, dataset)
