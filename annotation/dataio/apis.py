@@ -1,4 +1,5 @@
 """The data API: datasets, pairs, judgements, imports and exports. One APIView per operation."""
+from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -163,7 +164,8 @@ class JudgementListApi(APIView):
     )
     def get(self, request, dataset_id: int):
         dataset = get_object_or_404(selectors.datasets_visible_to(request.user), pk=dataset_id)
-        labeller = text_clean(request.query_params.get("labeller", ""), name="labeller filter", max_chars=150)
+        labeller = text_clean(request.query_params.get("labeller", ""), name="labeller filter",
+                              max_chars=get_user_model()._meta.get_field("username").max_length)
         qs = selectors.judgements_visible_to(user=request.user, dataset=dataset, labeller_username=labeller)
         return paginated(queryset=qs, serializer_class=self.OutputSerializer, request=request, view=self)
 

@@ -45,14 +45,14 @@ class NotAssigned(ApplicationError):
 
 
 def _leases_end(locked_leases) -> int:
-    """Marks the given active leases (a queryset, locked here) expired and gives their slots back.
-    Runs inside the caller's transaction."""
+    """Marks the active leases of `locked_leases` (a select_for_update queryset: they are locked
+    when read here) expired and gives their slots back. Runs inside the caller's transaction."""
     ended = list(locked_leases.values_list("pk", "pair_id", "is_repeat", "is_gold"))
     if not ended:
         return 0
     Assignment.objects.filter(pk__in=[row[0] for row in ended]).update(status=Assignment.Status.EXPIRED)
     freed = Counter(pair_id for _, pair_id, is_repeat, is_gold in ended if not is_repeat and not is_gold)
-    # One pair at a time in id order: two sweeps never lock the same pairs in opposite orders.
+    # One pair at a time in id order: two callers never lock the same pairs in opposite orders.
     for pair_id in sorted(freed):
         Pair.objects.filter(pk=pair_id).update(n_leased=F("n_leased") - freed[pair_id])
     return len(ended)
@@ -90,7 +90,7 @@ def dataset_labellers_set(*, dataset: Dataset, labellers: list[Labeller]) -> Non
 @transaction.atomic
 def assignments_delete(*, assignments) -> None:
     """Deletes leases (a queryset), ending the active ones first so that their slots go back."""
-    _leases_end(assignments.select_for_update().filter(status=Assignment.Status.ACTIVE).order_by("pk"))
+    _leases_end(assignments.select_for_update(of=("self",)).filter(status=Assignment.Status.ACTIVE).order_by("pk"))
     assignments.delete()
 
 
