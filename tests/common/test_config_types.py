@@ -47,3 +47,17 @@ def test_an_sft_run_config_of_the_wrong_type_is_a_400_naming_the_setting(admin_a
     dataset = DatasetFactory()
     response = admin_api.post("/api/sft-runs/create/", {"dataset": dataset.pk, "config": {"steps": "many"}}, format="json")
     assert response.status_code == 400 and "steps" in str(response.json())
+
+
+@pytest.mark.parametrize("url, field, length", [
+    ("/api/sft-runs/create/", "name", 201), ("/api/sft-runs/create/", "base_model_path", 1025),
+    ("/api/policy-runs/create/", "name", 201), ("/api/reward-runs/create/", "base_model_path", 1025),
+])
+def test_run_texts_beyond_their_column_are_a_400_naming_the_field(admin_api, url, field, length):
+    sft = SFTRunFactory()
+    PromptFactory(dataset=sft.dataset)
+    reward = RewardModelRunFactory(dataset=sft.dataset)
+    body = {"dataset": sft.dataset.name if "reward" in url else sft.dataset.pk, "sft_run": sft.pk,
+            "reward_run": reward.pk, field: "x" * length}
+    response = admin_api.post(url, body, format="json")
+    assert response.status_code == 400 and field in response.json()
