@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from annotation.dataio.datasets import dataset_update
 from annotation.labelling.checks import TIME_MS_MAX
 from annotation.models import (
     DESCRIPTION_MAX_CHARS, INSTRUCTIONS_MAX_CHARS, LEASE_MINUTES_MAX, OVERLAP_K_MAX, RATIONALE_MAX_CHARS,
@@ -169,7 +168,12 @@ def test_posting_the_comparison_page_leases_a_pair_and_shows_it(client, api):
 
 
 def remove_labeller(dataset, labeller):
-    dataset_update(dataset=dataset, labellers=[])
+    """Through the API, as an admin would: PATCH the dataset's labeller list without her."""
+    admin = APIClient()
+    admin.force_authenticate(AdminLabellerFactory().user)
+    kept = [username for username in dataset.labellers.values_list("user__username", flat=True)
+            if username != labeller.user.username]
+    assert admin.patch(f"/api/datasets/{dataset.pk}/update/", {"labellers": kept}, format="json").status_code == 200
 
 
 def test_removing_a_labeller_frees_her_leases_at_once(api):
@@ -178,6 +182,18 @@ def test_removing_a_labeller_frees_her_leases_at_once(api):
     remove_labeller(dataset, labeller)
     assert Assignment.objects.get(pk=lease["id"]).status == Assignment.Status.EXPIRED
     assert Pair.objects.get(pk=lease["pair_id"]).n_leased == 0
+
+
+def test_removing_a_labeller_leaves_the_others_leases_alone(make_dataset):
+    dataset, _, (leaving, staying) = make_dataset(n_pairs=1, n_labellers=2)
+    for labeller in (leaving, staying):
+        client = APIClient()
+        client.force_authenticate(labeller.user)
+        lease_of(client, dataset)
+    remove_labeller(dataset, leaving)
+    assert Assignment.objects.get(labeller=staying).status == Assignment.Status.ACTIVE
+    assert Assignment.objects.get(labeller=leaving).status == Assignment.Status.EXPIRED
+    assert Pair.objects.get().n_leased == 1
 
 
 def test_a_removed_labeller_is_told_why_her_old_lease_is_gone(api):
