@@ -1,18 +1,10 @@
 """Run settings sent to the API are checked by type before anything uses them."""
 import pytest
-from rest_framework.test import APIClient
 
-from tests.factories import AdminLabellerFactory, DatasetFactory, PromptFactory
+from tests.factories import DatasetFactory, PromptFactory
 from tests.training.factories import RewardModelRunFactory, SFTRunFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_api():
-    api = APIClient()
-    api.force_authenticate(AdminLabellerFactory().user)
-    return api
 
 
 @pytest.mark.parametrize("config, named", [

@@ -3,18 +3,8 @@ that says where (common.apis.StorableJSONParser)."""
 import json
 
 import pytest
-from rest_framework.test import APIClient
-
-from tests.factories import AdminLabellerFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def admin_api():
-    api = APIClient()
-    api.force_authenticate(AdminLabellerFactory().user)
-    return api
 
 
 def post_json(api, url, body):

@@ -1,19 +1,10 @@
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.models import Judgement
 from tests.factories import LabellerFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(make_dataset):
-    dataset, pairs, (labeller,) = make_dataset(n_pairs=2)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=labeller.user).key}")
-    return client, dataset, labeller
 
 
 def test_next_and_submit_with_a_token(api):

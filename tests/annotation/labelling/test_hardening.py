@@ -6,7 +6,6 @@ import pytest
 from django.db import IntegrityError
 from django.urls import reverse
 from hypothesis import HealthCheck, given, settings, strategies as st
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.labelling.checks import TIME_MS_MAX
@@ -17,14 +16,6 @@ from annotation.models import (
 from tests.factories import AdminLabellerFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def api(make_dataset):
-    dataset, pairs, (labeller,) = make_dataset(n_pairs=3)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=labeller.user).key}")
-    return client, dataset, labeller
 
 
 def post_json(client, url, body):
