@@ -21,8 +21,9 @@ migrate: install
 demo: migrate
 	$(BIN)/python manage.py seed_demo
 
+# The development server runs with DEBUG on (tracebacks in the browser); DJANGO_DEBUG=0 turns it off.
 run: demo
-	scripts/run.sh
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} scripts/run.sh
 
 worker: install
 	$(BIN)/celery -A config worker --loglevel INFO

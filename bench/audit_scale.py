@@ -8,7 +8,7 @@ honest (right 80% of the time, tie 10%, wrong 10%). Then times the full audit (l
 statistic, no cache) per size, and prints seconds (wall, by phase, and this process's CPU), the
 ratio and the 1-minute load average.
 
-  .venv/bin/python bench/audit_scale.py [--db arbiter_bench_audit] [--regenerate] [--repeat 2]
+  .venv/bin/python bench/audit_scale.py [--db arbiter_bench_audit] [--regenerate] [--repeat 2] [--sizes bench-100k]
 (PostgreSQL at ARBITER_BENCH_PG, default postgres://postgres@127.0.0.1:5432.)
 """
 import argparse
@@ -139,6 +139,8 @@ def main() -> None:
     parser.add_argument("--db", default="arbiter_bench_audit")
     parser.add_argument("--regenerate", action="store_true", help="Drop and regenerate the datasets.")
     parser.add_argument("--repeat", type=int, default=2, help="Timed runs per size; the best is reported.")
+    parser.add_argument("--sizes", nargs="+", choices=list(SIZES), default=list(SIZES),
+                        help="Which datasets to time (default: both; bench-100k alone takes well under a minute).")
     args = parser.parse_args()
     setup(args.db)
     from annotation.audit.data import audit_data_load
@@ -146,7 +148,8 @@ def main() -> None:
     from annotation.models import Dataset, Judgement
 
     results = {}
-    for name, n_pairs in SIZES.items():
+    for name in args.sizes:
+        n_pairs = SIZES[name]
         if args.regenerate or not Dataset.objects.filter(name=name).exists():
             started = time.perf_counter()
             generate(name, n_pairs)
@@ -169,6 +172,8 @@ def main() -> None:
               f"Python CPU {best[3]:.2f} s; all runs: {', '.join(f'{r[0]:.2f}' for r in runs)}), "
               f"load average {os.getloadavg()[0]:.2f}; Fleiss {report['agreement']['fleiss_kappa']['value']:.3f}, "
               f"flag rules fired: {sorted(flagged)}", flush=True)
+    if len(results) < 2:
+        return
     (n1, t1), (n2, t2) = results["bench-100k"], results["bench-1m"]
     print(f"ratio 1M/100k: {t2 / t1:.2f}x time for {n2 / n1:.1f}x judgements; load average {os.getloadavg()[0]:.2f}")
 

@@ -37,7 +37,8 @@ def arbiter_worker(anchors: str, steps: int) -> None:
     from transformers.utils import logging as hf_logging
 
     from training.ppo import PPOConfig, ppo_train
-    from training.runner import build_accelerator, load_ppo_models, make_optimizer
+    from common.ml.precision import make_accelerator
+    from training.runner import load_ppo_models, make_optimizer
 
     hf_logging.set_verbosity_error()
     A.setup_threads(2)
@@ -65,7 +66,7 @@ def arbiter_worker(anchors: str, steps: int) -> None:
         max_new_tokens=T.RESP_LEN, max_prompt_tokens=T.PROMPT_MAX, reward_max_length=T.PROMPT_MAX + T.RESP_LEN,
         missing_eos_penalty=None, max_grad_norm=None, seed=A.SEED, save_every=0,
     )
-    accelerator = build_accelerator(cfg)
+    accelerator = make_accelerator(cfg.mixed_precision)
     models = load_ppo_models(sft_path=tmp / "sft", reward_path=tmp / "rm", device=accelerator.device)
     optimizer = make_optimizer(cfg, models)
     models.policy, models.value_model, optimizer = accelerator.prepare(models.policy, models.value_model, optimizer)

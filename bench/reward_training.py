@@ -32,7 +32,8 @@ def arbiter_worker(args):
     from transformers.utils import logging as hf_logging
 
     from rewardmodel.batching import EncodedPair
-    from rewardmodel.trainer import RewardTrainConfig, make_accelerator, train
+    from common.ml.precision import make_accelerator
+    from rewardmodel.trainer import RewardTrainConfig, train
 
     hf_logging.set_verbosity_error()
     tok = A.get_tokenizer()

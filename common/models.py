@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.dateparse import parse_datetime
 
 
 class JobStatus(models.TextChoices):
@@ -25,12 +26,16 @@ class Job(models.Model):
     celery_task_id = models.CharField(max_length=64, blank=True)
     worker = models.CharField(max_length=255, blank=True)
     attempt = models.PositiveIntegerField(default=0)
+    attempts = models.JSONField(
+        default=list, blank=True,
+        help_text="One entry per start: {attempt, worker, started_at (ISO 8601)}; resumes add one.",
+    )
     cancel_requested = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="The first start; resumes are in attempts.")
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
 
@@ -41,3 +46,8 @@ class Job(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+    @property
+    def starts(self) -> list[dict]:
+        """`attempts` with started_at as a datetime, for the run pages."""
+        return [{**entry, "started_at": parse_datetime(entry["started_at"])} for entry in self.attempts]

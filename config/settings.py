@@ -1,4 +1,6 @@
 """Django settings. Environment is read in config/env.py only."""
+from datetime import timedelta
+
 import dj_database_url
 
 from common.validation import ID_MAX
@@ -10,6 +12,17 @@ VAR_DIR.mkdir(parents=True, exist_ok=True)
 SECRET_KEY = env.SECRET_KEY
 DEBUG = env.DEBUG
 ALLOWED_HOSTS = env.ALLOWED_HOSTS
+CSRF_TRUSTED_ORIGINS = env.CSRF_TRUSTED_ORIGINS
+
+# HTTPS (DJANGO_HTTPS=1 in production; `manage.py check --deploy` then passes).
+SECURE_SSL_REDIRECT = env.HTTPS
+SESSION_COOKIE_SECURE = env.HTTPS
+CSRF_COOKIE_SECURE = env.HTTPS
+SECURE_HSTS_SECONDS = env.HSTS_SECONDS
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.HSTS_INCLUDE_SUBDOMAINS
+SECURE_HSTS_PRELOAD = env.HSTS_PRELOAD
+if env.BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -21,6 +34,8 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
     "django_htmx",
     "template_partials",
     "common",
@@ -38,6 +53,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -79,6 +96,21 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
+# django-axes checks every login (the login page, the admin, the API's token endpoint) before the
+# password: a locked-out username and address get 429 even with the right password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=env.LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_COOLOFF_MESSAGE = (f"Too many failed logins for this account from your address: try again in "
+                        f"{env.LOGIN_COOLOFF_MINUTES} minutes.")
+if env.PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = env.PROXY_COUNT
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -93,18 +125,25 @@ STATIC_ROOT = VAR_DIR / "static"
 STATICFILES_DIRS = [BASE_DIR / "static_src"]
 
 REST_FRAMEWORK = {
+    # The token first: a refused token is then a 401 naming the reason (with the session first, a 403).
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "common.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "common.throttling.AnonRateThrottle",
+        "common.throttling.UserRateThrottle",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "common.apis.ArbiterAutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "common.apis.exception_handler",
-    # DRF's parsers, with JSON refusing text the database cannot store (common.apis.StorableJSONParser).
+    # Throttles key anonymous calls by client address: behind proxies, that is in X-Forwarded-For.
+    "NUM_PROXIES": env.PROXY_COUNT or None,
+    # DRF's parsers, with JSON refusing text the database cannot store (common.parsers).
     "DEFAULT_PARSER_CLASSES": [
-        "common.apis.StorableJSONParser",
+        "common.parsers.StorableJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
@@ -114,9 +153,22 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Annotation, audit, reward models and policy runs for RLHF.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
-    # Ids in paths (common.validation.BoundedIdConverter): within the database's bigint range.
+    # Swagger UI from this app's static files, not a CDN: no third-party script on our origin.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # Ids in paths are `<id:...>` (common.validation.BoundedIdConverter): digits only, within the
+    # database's bigint range; anything else is Django's 404 and never reaches the API.
     "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": ID_MAX}},
+    # Two models have a `status` with different choices: name both enums.
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "common.models.JobStatus",
+        "ImportStatusEnum": "annotation.models.ImportBatch.Status",
+    },
 }
+# Read per request by common.throttling's classes (DRF's read theirs once, at import).
+ARBITER_THROTTLE_RATES = {"anon": env.API_ANON_RATE, "user": env.API_USER_RATE}
+ARBITER_TOKEN_TTL_HOURS = env.TOKEN_TTL_HOURS
 
 CELERY_BROKER_URL = env.CELERY_BROKER_URL
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -141,21 +193,20 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
-# `celery beat` (inside the worker with `make run`): runs whose worker died are marked failed, and
-# datasets with an automatic retraining rule are checked.
+# `celery beat` (inside the default-queue worker with `make run`): runs whose worker died are ended
+# (reapers every 15 s: with heartbeats every 10 s and STALE_AFTER 45 s in common/jobs.py, within about
+# a minute), and datasets with an automatic retraining rule are checked.
 CELERY_BEAT_SCHEDULE = {
     "labelling-leases-expire": {"task": "annotation.tasks.assignments_expire", "schedule": 60.0},
     "import-uploads-reap-stale": {"task": "annotation.tasks.import_uploads_reap_stale", "schedule": 300.0},
-    "reward-runs-reap-stale": {"task": "rewardmodel.tasks.reward_runs_reap_stale", "schedule": 120.0},
-    "training-runs-reap-stale": {"task": "training.tasks.training_runs_fail_stale", "schedule": 120.0},
+    "reward-runs-reap-stale": {"task": "rewardmodel.tasks.reward_runs_reap_stale", "schedule": 15.0},
+    "training-runs-reap-stale": {"task": "training.tasks.training_runs_fail_stale", "schedule": 15.0},
     "reward-auto-retrain": {"task": "rewardmodel.tasks.reward_auto_retrain_sweep", "schedule": 60.0},
 }
+# Model tasks (training, scoring) go to ARBITER_TRAINING_QUEUE when it differs from the default
+# queue; the rest stay on the default queue (config.celery.route_task).
 ARBITER_TRAINING_QUEUE = env.TRAINING_QUEUE
-if ARBITER_TRAINING_QUEUE != CELERY_TASK_DEFAULT_QUEUE:
-    CELERY_TASK_ROUTES = {
-        "rewardmodel.tasks.*": {"queue": ARBITER_TRAINING_QUEUE},
-        "training.tasks.*": {"queue": ARBITER_TRAINING_QUEUE},
-    }
+CELERY_TASK_ROUTES = ("config.celery.route_task",)
 ARBITER_ARTIFACTS_DIR = env.ARTIFACTS_DIR
 # Data-page uploads larger than this, as uploaded (gzip or not), are imported by a worker
 # (annotation/dataio/uploads.py): a few seconds of import at most stay inside the web request.

@@ -2,7 +2,11 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from common import apis as common_apis
 from common import views as common_views
+
+handler404 = common_apis.not_found
+handler500 = common_apis.server_error
 
 api_patterns = [
     # The labelling queue first: its two calls are most of the traffic, and URLs resolve in order.

@@ -1,16 +1,19 @@
 """REST API for reward-model runs (admins only): list, create, detail, cancel, resume, score."""
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.models import Dataset
+from common.apis import StepOutputSerializer
 from common.permissions import IsArbiterAdmin
 from rewardmodel import selectors, services
 from rewardmodel.models import RewardModelRun
 from rewardmodel.scoring import MAX_ITEMS, score_texts
 
 
+@extend_schema_serializer(component_name="RewardRun")
 class RunOutputSerializer(serializers.ModelSerializer):
     dataset = serializers.CharField(source="dataset.name")
 
@@ -20,9 +23,23 @@ class RunOutputSerializer(serializers.ModelSerializer):
                   "data_snapshot", "error", "artifact_path", "attempt", "created_at", "started_at", "finished_at"]
 
 
+@extend_schema_serializer(component_name="RewardRunDetail")
+class RunDetailOutputSerializer(RunOutputSerializer):
+    steps = serializers.SerializerMethodField()
+
+    class Meta(RunOutputSerializer.Meta):
+        fields = RunOutputSerializer.Meta.fields + ["steps"]
+
+    @extend_schema_field(StepOutputSerializer(many=True))
+    def get_steps(self, run):
+        return list(run.steps.order_by("step").values("step", "metrics"))
+
+
 class RunListApi(APIView):
     permission_classes = [IsArbiterAdmin]
 
+    @extend_schema(responses=RunOutputSerializer(many=True),
+                   summary="Reward-model runs, newest first (at most 500)")
     def get(self, request):
         return Response(RunOutputSerializer(selectors.run_list()[:500], many=True).data)
 
@@ -30,6 +47,7 @@ class RunListApi(APIView):
 class RunCreateApi(APIView):
     permission_classes = [IsArbiterAdmin]
 
+    @extend_schema_serializer(component_name="RewardRunCreateInput")
     class InputSerializer(serializers.Serializer):
         dataset = serializers.SlugRelatedField(slug_field="name", queryset=Dataset.objects.all())
         base_model_path = serializers.CharField(
@@ -38,6 +56,8 @@ class RunCreateApi(APIView):
         name = serializers.CharField(required=False, allow_blank=True, max_length=200)
         config = serializers.DictField(required=False, help_text='{"train": {...}, "selection": {...}}')
 
+    @extend_schema(request=InputSerializer, responses={201: RunOutputSerializer},
+                   summary="Queue a reward-model run")
     def post(self, request):
         s = self.InputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
@@ -54,16 +74,17 @@ class RunCreateApi(APIView):
 class RunDetailApi(APIView):
     permission_classes = [IsArbiterAdmin]
 
+    @extend_schema(responses=RunDetailOutputSerializer,
+                   summary="One run, with its training steps' metrics")
     def get(self, request, run_id):
-        run = get_object_or_404(selectors.run_list(), pk=run_id)
-        data = RunOutputSerializer(run).data
-        data["steps"] = list(run.steps.order_by("step").values("step", "metrics"))
-        return Response(data)
+        return Response(RunDetailOutputSerializer(get_object_or_404(selectors.run_list(), pk=run_id)).data)
 
 
 class RunCancelApi(APIView):
     permission_classes = [IsArbiterAdmin]
 
+    @extend_schema(request=None, responses=RunOutputSerializer,
+                   summary="Cancel a queued or running run")
     def post(self, request, run_id):
         run = services.reward_run_cancel(run=get_object_or_404(RewardModelRun, pk=run_id))
         return Response(RunOutputSerializer(run).data)
@@ -72,9 +93,27 @@ class RunCancelApi(APIView):
 class RunResumeApi(APIView):
     permission_classes = [IsArbiterAdmin]
 
+    @extend_schema(request=None, responses=RunOutputSerializer,
+                   summary="Resume a failed or cancelled run from its last checkpoint")
     def post(self, request, run_id):
         run = services.reward_run_resume(run=get_object_or_404(RewardModelRun, pk=run_id))
         return Response(RunOutputSerializer(run).data)
+
+
+@extend_schema_serializer(component_name="RewardScoreItem")
+class ScoreItemSerializer(serializers.Serializer):
+    prompt = serializers.JSONField(help_text="A string, or [{role, content}] messages.")
+    response = serializers.CharField(allow_blank=True, trim_whitespace=False)
+
+    def validate_prompt(self, value):
+        if isinstance(value, str):
+            return value
+        ok = isinstance(value, list) and value and all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
+        )
+        if not ok:
+            raise serializers.ValidationError("must be a string or a non-empty list of {role, content} strings")
+        return value
 
 
 class RunScoreApi(APIView):
@@ -82,28 +121,21 @@ class RunScoreApi(APIView):
 
     permission_classes = [IsArbiterAdmin]
 
-    class ItemSerializer(serializers.Serializer):
-        prompt = serializers.JSONField(help_text="A string, or [{role, content}] messages.")
-        response = serializers.CharField(allow_blank=True, trim_whitespace=False)
-
-        def validate_prompt(self, value):
-            if isinstance(value, str):
-                return value
-            ok = isinstance(value, list) and value and all(
-                isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in value
-            )
-            if not ok:
-                raise serializers.ValidationError("must be a string or a non-empty list of {role, content} strings")
-            return value
-
+    @extend_schema_serializer(component_name="RewardScoreInput")
     class InputSerializer(serializers.Serializer):
-        items = serializers.ListField(min_length=1, max_length=MAX_ITEMS)
+        items = ScoreItemSerializer(many=True, min_length=1, max_length=MAX_ITEMS)
 
+    @extend_schema_serializer(component_name="RewardScores")
+    class OutputSerializer(serializers.Serializer):
+        run = serializers.IntegerField()
+        scores = serializers.ListField(child=serializers.FloatField(), help_text="One per item, in order.")
+        n_truncated = serializers.IntegerField(help_text="Items cut to the model's maximum length.")
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer,
+                   summary="Score (prompt, response) items with the run's model")
     def post(self, request, run_id):
         run = get_object_or_404(RewardModelRun, pk=run_id)
         s = self.InputSerializer(data=request.data)
         s.is_valid(raise_exception=True)
-        items = self.ItemSerializer(data=s.validated_data["items"], many=True)
-        items.is_valid(raise_exception=True)
-        scores, n_truncated = score_texts(run=run, items=[(i["prompt"], i["response"]) for i in items.validated_data])
-        return Response({"run": run.pk, "scores": scores, "n_truncated": n_truncated})
+        scores, n_truncated = score_texts(run=run, items=[(i["prompt"], i["response"]) for i in s.validated_data["items"]])
+        return Response(self.OutputSerializer({"run": run.pk, "scores": scores, "n_truncated": n_truncated}).data)

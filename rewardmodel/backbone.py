@@ -26,17 +26,20 @@ def backbone_problem(path: str) -> str | None:
     return None
 
 
-def load_backbone(path: str):
-    """(model, tokenizer) from a local folder: AutoModelForSequenceClassification with num_labels=1.
-    Decoders get a pad token (EOS when they have none) so batches can be padded."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_backbone(path: str, *, seed: int):
+    """(model, tokenizer) for a NEW reward model: AutoModelForSequenceClassification with
+    num_labels=1 on a base model, whose score head is created here, at random: the seed is set
+    first, so the same seed gives the same head. A base model's own head of another size (a
+    classifier with several labels) is replaced."""
+    from transformers import AutoModelForSequenceClassification, set_seed
     from transformers.utils import logging as hf_logging
+
+    from common.ml.loading import load_tokenizer
 
     hf_logging.set_verbosity_error()  # "some weights were newly initialised" is expected: the score head
     hf_logging.disable_progress_bar()
-    tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.sep_token
+    tokenizer = load_tokenizer(path)
+    set_seed(seed)
     model = AutoModelForSequenceClassification.from_pretrained(
         path, num_labels=1, local_files_only=True, ignore_mismatched_sizes=True
     )
@@ -44,9 +47,26 @@ def load_backbone(path: str):
     return model, tokenizer
 
 
+def load_reward_model(path: str):
+    """(model, tokenizer) of a TRAINED reward model, loaded strictly: a missing or mismatched
+    weight is an error, never a head quietly re-initialised at random."""
+    from transformers import AutoModelForSequenceClassification
+
+    from common.ml.loading import from_pretrained_strict, load_tokenizer
+
+    model = from_pretrained_strict(AutoModelForSequenceClassification, path, local_files_only=True)
+    if model.config.num_labels != 1:
+        raise ValueError(f"The reward model in {path} has {model.config.num_labels} outputs; it must have exactly one.")
+    tokenizer = load_tokenizer(path)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return model, tokenizer
+
+
 def is_decoder(model) -> bool:
     """True for causal (left-to-right) backbones: they read the reward at the last token and get
-    an end-of-sequence token appended; encoders read it from their pooled first token."""
+    an end-of-sequence token appended; encoders read it from their pooled first token. The one
+    test of this, for rewardmodel/ and PPO alike."""
     return any(getattr(m, "is_causal", False) for m in model.modules())
 
 

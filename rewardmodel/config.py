@@ -1,6 +1,8 @@
 """The trainer's settings (importable without torch, so that forms and the API can validate them)."""
 from dataclasses import asdict, dataclass
 
+from common.ml.precision import MIXED_PRECISION_CHOICES
+
 
 @dataclass
 class RewardTrainConfig:
@@ -30,7 +32,7 @@ class RewardTrainConfig:
     length_control: bool = False
     """Learn a length coefficient in the logit so that the reward does not pay for length."""
     mixed_precision: str = "auto"
-    """'no', 'bf16' or 'auto' (bf16 on CUDA, fp32 on CPU)."""
+    """'no', 'bf16' or 'auto' (bf16 on a GPU that supports it, else fp32)."""
     num_threads: int = 0
     """torch CPU threads; 0 keeps torch's default."""
     gradient_checkpointing: bool = False
@@ -58,7 +60,7 @@ class RewardTrainConfig:
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
             (self.loss_type in ("bradley_terry", "davidson"), f"unknown loss_type {self.loss_type!r}"),
             (not (self.use_margin and self.loss_type == "davidson"), "the margin applies to the Bradley-Terry loss only"),
-            (self.mixed_precision in ("auto", "no", "bf16"), f"unknown mixed_precision {self.mixed_precision!r}"),
+            (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),
             (self.logging_steps >= 1 and self.eval_steps >= 0 and self.checkpoint_steps >= 0, "step intervals must not be negative"),
         ]
         for ok, message in checks:

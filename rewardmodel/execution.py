@@ -44,7 +44,8 @@ def _train(run: RewardModelRun) -> None:
     from rewardmodel.backbone import is_decoder, load_backbone
     from rewardmodel.evaluation import pair_metrics
     from rewardmodel.text import encode_examples
-    from rewardmodel.trainer import make_accelerator, score_pairs, train
+    from common.ml.precision import make_accelerator
+    from rewardmodel.trainer import score_pairs, train
 
     # 1. settings, backbone and data (a resumed run reads exactly the judgements it started with)
     train_cfg, sel_cfg = run_config_parse(run.config)
@@ -69,7 +70,7 @@ def _train(run: RewardModelRun) -> None:
     ids_file.write_text(json.dumps(selection.judgement_ids))
     job_heartbeat(run)
 
-    model, tokenizer = load_backbone(run.base_model_path)
+    model, tokenizer = load_backbone(run.base_model_path, seed=train_cfg.seed)
     decoder = is_decoder(model)
     train_pairs, n_trunc_train = encode_examples(tokenizer, selection.train, max_length=train_cfg.max_length, decoder=decoder)
     eval_pairs, n_trunc_eval = encode_examples(tokenizer, selection.eval, max_length=train_cfg.max_length, decoder=decoder)
@@ -101,6 +102,7 @@ def _train(run: RewardModelRun) -> None:
     g_w, g_l = score_pairs(model, gold_pairs, pad_token_id=tokenizer.pad_token_id)
     evaluation["gold_accuracy"] = sum(w > lo for w, lo in zip(g_w, g_l)) / len(g_w) if g_w else None
     evaluation["n_gold"] = len(g_w)
+    evaluation["gold_accuracy_scope"] = selection.snapshot["gold_accuracy_scope"]
     last = result.history[-1] if result.history else {}
     summary = {
         "evaluation": evaluation,

@@ -5,7 +5,7 @@
         --output OUT [--eval-pairs eval.jsonl] [--config '{"batch_size": 8, "learning_rate": 1e-5}']
 
 On one device: python -m rewardmodel.launch ... . The main process writes OUT as a standard Hugging
-Face folder (+ model_card.json), atomically; bf16 is used on CUDA (mixed_precision 'auto').
+Face folder (+ model_card.json), atomically; bf16 is used on a GPU that supports it (mixed_precision 'auto').
 """
 import argparse
 import json
@@ -36,18 +36,21 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
 
     from common.artifacts import atomic_directory
+    from common.ml.limits import positions_problem
     from rewardmodel.backbone import backbone_problem, is_decoder, load_backbone
     from rewardmodel.config import RewardTrainConfig
     from rewardmodel.evaluation import pair_metrics
     from rewardmodel.text import encode_examples
-    from rewardmodel.trainer import make_accelerator, score_pairs, train
+    from common.ml.precision import make_accelerator
+    from rewardmodel.trainer import score_pairs, train
 
-    problem = backbone_problem(args.base_model)
+    cfg = RewardTrainConfig(**json.loads(args.config))
+    problem = backbone_problem(args.base_model) or positions_problem(
+        args.base_model, tokens=cfg.max_length, setting="max_length", model=f"the backbone {args.base_model}")
     if problem:
         sys.exit(problem)
-    cfg = RewardTrainConfig(**json.loads(args.config))
     accelerator = make_accelerator(cfg.mixed_precision)
-    model, tokenizer = load_backbone(args.base_model)
+    model, tokenizer = load_backbone(args.base_model, seed=cfg.seed)
     decoder = is_decoder(model)
     train_pairs, n_truncated = encode_examples(tokenizer, read_pairs(args.pairs), max_length=cfg.max_length, decoder=decoder)
     eval_pairs, _ = encode_examples(tokenizer, read_pairs(args.eval_pairs), max_length=cfg.max_length, decoder=decoder) if args.eval_pairs else ([], 0)

@@ -15,9 +15,12 @@ _lock = threading.Lock()
 
 @lru_cache(maxsize=2)
 def _load(artifact_path: str):
-    from rewardmodel.backbone import is_decoder, load_backbone
+    from rewardmodel.backbone import is_decoder, load_reward_model
 
-    model, tokenizer = load_backbone(artifact_path)
+    try:
+        model, tokenizer = load_reward_model(artifact_path)
+    except (OSError, ValueError) as exc:
+        raise ApplicationError(f"The model of {artifact_path} cannot be loaded: {exc}") from exc
     model.eval()
     return model, tokenizer, is_decoder(model)
 
@@ -31,29 +34,13 @@ def _scorable(run: RewardModelRun) -> str:
 def score_texts(*, run: RewardModelRun, items: list[tuple[object, str]]) -> tuple[list[float], int]:
     """Rewards of (prompt, response) items, prompt as text or [{role, content}]; also how many
     were truncated to the run's max_length (from the left, keeping the response)."""
-    import torch
-
-    from rewardmodel.batching import pad_right
-    from rewardmodel.text import as_messages, encode, render, special_affixes
+    from rewardmodel.reward import score_conversations
 
     path = _scorable(run)
     max_length = int(run.config.get("train", {}).get("max_length", 256))
-    model, tokenizer, decoder = _load(path)
-    affixes = special_affixes(tokenizer)
-    encoded = [
-        encode(tokenizer, render(tokenizer, as_messages(p), r, decoder=decoder), max_length=max_length, decoder=decoder, affixes=affixes)
-        for p, r in items
-    ]
-    scores = [0.0] * len(encoded)
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i][0]))
-    with _lock, torch.inference_mode():  # one model shared by the threads of a web worker
-        for start in range(0, len(order), 32):
-            chunk = order[start : start + 32]
-            ids, mask = pad_right([encoded[i][0] for i in chunk], tokenizer.pad_token_id)  # (n, T)
-            rewards = model(input_ids=ids, attention_mask=mask).logits[:, 0].float().tolist()
-            for i, r in zip(chunk, rewards):
-                scores[i] = r
-    return scores, sum(t for _, t in encoded)
+    model, tokenizer, _ = _load(path)
+    with _lock:  # one model shared by the threads of a web worker
+        return score_conversations(model, tokenizer, items, max_length=max_length)
 
 
 def pair_scores_compute(*, run_id: int, dataset_id: int) -> int:

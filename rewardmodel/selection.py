@@ -1,12 +1,19 @@
 """Which comparisons a run trains on: counted judgements (audit exclusions honoured) aggregated per
-pair, split by prompt into train and validation, with a snapshot that identifies the data."""
+pair, split by prompt content into train and validation, with a snapshot that identifies the data.
+
+The split key is a hash of the prompt's normalised messages, not its id: the same prompt text
+imported in two datasets (or twice, with different spacing or case) is one prompt, and lands on
+one side. Gold accuracy is measured on held-out gold pairs only: those whose prompt text is not
+in the training split."""
 import hashlib
 import random
+import unicodedata
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 
 from django.db.models import Avg
 
+from annotation.dataio.hashing import canonical, sha256
 from annotation.models import Choice, Pair
 from annotation.selectors import judgements_counted, pair_votes
 from rewardmodel.text import PairExample
@@ -24,7 +31,8 @@ class SelectionConfig:
     margin_scale: float = 1.0
     """Margin for the Llama 2 loss: margin_scale * (mean strength - 1) / 2, i.e. 0 .. margin_scale."""
     eval_fraction: float = 0.1
-    """Share of the prompts held out for validation (every pair of a prompt goes to one side)."""
+    """Share of the distinct prompt texts held out for validation (every pair of a prompt text goes
+    to one side, whichever dataset holds it)."""
     seed: int = 1234
     honour_exclusions: bool = True
     extra_dataset_ids: list[int] = field(default_factory=list)
@@ -37,12 +45,27 @@ class SelectionConfig:
             raise ValueError("min_agreement must be in [0, 1] and eval_fraction in [0, 1)")
 
 
+GOLD_SCOPE = "held-out prompts only: gold pairs whose prompt text is in the training split are left out"
+
+
+def prompt_content_key(messages: list[dict]) -> str:
+    """Hash of the messages with Unicode, case and whitespace normalised, so that copies of one
+    prompt that differ only in those get the same key."""
+    normalised = [
+        {"role": str(m.get("role", "")).strip().casefold(),
+         "content": " ".join(unicodedata.normalize("NFKC", str(m.get("content", ""))).casefold().split())}
+        for m in messages
+    ]
+    return sha256(canonical(normalised))
+
+
 @dataclass
 class Selection:
     train: list[PairExample]
     eval: list[PairExample]
     gold: list[PairExample]
-    """Every pair with a gold answer, oriented gold-first (for gold accuracy)."""
+    """Every pair with a gold answer whose prompt text is not trained on, oriented gold-first (for
+    gold accuracy on held-out prompts)."""
     snapshot: dict
     judgement_ids: list[int]
 
@@ -103,18 +126,23 @@ def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: 
             gold_is_chosen=(pair.gold == side) if pair.gold else None,
         ))
 
-    # Split by prompt with a fixed seed: no prompt is on both sides.
-    prompt_ids = sorted({e.prompt_id for e in examples})
-    random.Random(config.seed).shuffle(prompt_ids)
-    n_eval = round(len(prompt_ids) * config.eval_fraction)
-    if config.eval_fraction > 0 and n_eval == 0 and len(prompt_ids) >= 2:
+    # Split by prompt content with a fixed seed: no prompt text is on both sides.
+    key_of = {e.pair_id: prompt_content_key(e.messages) for e in examples}
+    prompt_keys = sorted(set(key_of.values()))
+    random.Random(config.seed).shuffle(prompt_keys)
+    n_eval = round(len(prompt_keys) * config.eval_fraction)
+    if config.eval_fraction > 0 and n_eval == 0 and len(prompt_keys) >= 2:
         n_eval = 1
-    eval_prompts = set(prompt_ids[:n_eval])
-    train = [e for e in examples if e.prompt_id not in eval_prompts]
-    evl = [e for e in examples if e.prompt_id in eval_prompts]
+    eval_keys = set(prompt_keys[:n_eval])
+    train = [e for e in examples if key_of[e.pair_id] not in eval_keys]
+    evl = [e for e in examples if key_of[e.pair_id] in eval_keys]
+    trained_keys = {key_of[e.pair_id] for e in train}
 
-    gold = []
+    gold, n_gold_trained = [], 0
     for pair in Pair.objects.filter(dataset_id__in=dataset_ids).exclude(gold="").select_related("response_a", "response_b", "prompt"):
+        if prompt_content_key(pair.prompt.messages) in trained_keys:
+            n_gold_trained += 1
+            continue
         g, other = (pair.response_a, pair.response_b) if pair.gold == "a" else (pair.response_b, pair.response_a)
         gold.append(PairExample(pair_id=pair.id, prompt_id=pair.prompt_id, messages=pair.prompt.messages,
                                 chosen=g.text, rejected=other.text, gold_is_chosen=True))
@@ -127,9 +155,11 @@ def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: 
         "n_pairs_used": len(examples),
         "n_train_pairs": len(train),
         "n_eval_pairs": len(evl),
-        "n_train_prompts": len(prompt_ids) - n_eval,
+        "n_train_prompts": len(prompt_keys) - n_eval,
         "n_eval_prompts": n_eval,
         "n_gold_pairs": len(gold),
+        "n_gold_pairs_left_out_as_trained_on": n_gold_trained,
+        "gold_accuracy_scope": GOLD_SCOPE,
         "left_out": left_out,
         "selection": asdict(config),
     }

@@ -10,14 +10,13 @@ from django.db.models import Max
 from annotation.models import Dataset
 from annotation.selectors import judgements_counted
 from common.exceptions import ApplicationError
-from common.jobs import job_cancel, job_fail, job_requeue, jobs_fail_stale
+from common.jobs import STALE_AFTER, job_cancel, job_fail, job_requeue, jobs_fail_stale
+from common.ml.limits import positions_problem
 from common.validation import checked_config
 from rewardmodel.backbone import backbone_problem
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.models import AutoRetrainPolicy, AutoRetrainTrigger, RewardModelRun
 from rewardmodel.selection import SelectionConfig
-
-STALE_AFTER = timedelta(minutes=10)
 
 
 def run_dir(run: RewardModelRun) -> Path:
@@ -41,6 +40,15 @@ def run_config_parse(config: dict) -> tuple[RewardTrainConfig, SelectionConfig]:
     return train, selection
 
 
+def reward_run_limits_check(*, base_model_path: str, train: RewardTrainConfig) -> None:
+    """ApplicationError naming the setting and the limit when max_length exceeds the backbone's
+    positions: such a run would fail mid-way with a bare IndexError."""
+    problem = positions_problem(base_model_path, tokens=train.max_length, setting="max_length",
+                                model=f"the backbone {base_model_path}")
+    if problem:
+        raise ApplicationError(problem)
+
+
 def _enqueue(run: RewardModelRun) -> None:
     from rewardmodel.tasks import reward_run_train
 
@@ -60,6 +68,7 @@ def reward_run_create(
     is written); a backbone folder that does not exist gives a run that is failed at once, with
     the reason, so the mistake is recorded and visible."""
     train, selection = run_config_parse(config or {})
+    reward_run_limits_check(base_model_path=base_model_path.strip(), train=train)
     run = RewardModelRun.objects.create(
         dataset=dataset, base_model_path=base_model_path.strip(), name=name.strip(), created_by=created_by,
         config={"train": train.to_dict(), "selection": asdict(selection)}, retrain_of=retrain_of,
@@ -98,9 +107,10 @@ def reward_run_retrain(*, run: RewardModelRun, created_by=None, enqueue: bool = 
     )
 
 
-def reward_runs_fail_stale(*, older_than: timedelta = STALE_AFTER) -> int:
-    """Marks failed the running runs whose worker stopped sending heartbeats (it died)."""
-    return jobs_fail_stale(RewardModelRun, older_than=older_than)
+def reward_runs_fail_stale(*, older_than: timedelta = STALE_AFTER, restarted_node: str = "") -> int:
+    """Ends the running runs whose worker stopped sending heartbeats (it died): failed, or
+    cancelled when a user had asked to cancel them (restarted_node: see jobs_fail_stale)."""
+    return jobs_fail_stale(RewardModelRun, older_than=older_than, restarted_node=restarted_node)
 
 
 def _threshold(dataset: Dataset, every: int) -> int:

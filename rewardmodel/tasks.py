@@ -1,26 +1,16 @@
 """Celery tasks: thin wrappers that take an id and call one service."""
-import socket
-
-from celery import Task, shared_task
+from celery import shared_task
 from celery.signals import worker_ready
 
-
-class RewardRunTask(Task):
-    def on_failure(self, exc, task_id, args, kwargs, einfo):
-        # Whatever escaped the service (a lost database, a killed import): the run must not stay running.
-        from common.jobs import job_fail
-        from rewardmodel.models import RewardModelRun
-
-        run = RewardModelRun.objects.filter(pk=args[0]).first() if args else None
-        if run is not None:
-            job_fail(run, error=f"The training task crashed: {type(exc).__name__}: {exc}")
+from common.tasks import JobTask
+from rewardmodel.models import RewardModelRun
 
 
-@shared_task(base=RewardRunTask, acks_late=True)
-def reward_run_train(run_id: int) -> str:
+@shared_task(bind=True, base=JobTask, job_model=RewardModelRun, acks_late=True)
+def reward_run_train(self, run_id: int) -> str:
     from rewardmodel.execution import reward_run_execute
 
-    return reward_run_execute(run_id=run_id, worker=socket.gethostname()).status
+    return reward_run_execute(run_id=run_id, worker=self.request.hostname or "").status
 
 
 @shared_task
@@ -44,9 +34,9 @@ def reward_auto_retrain_sweep() -> int:
     return len(auto_retrain_check_all())
 
 
-# CELERY_BEAT_SCHEDULE in config/settings.py runs these; a worker also reaps stale runs when it starts.
+# CELERY_BEAT_SCHEDULE in config/settings.py runs these; a worker also reaps dead runs when it starts.
 @worker_ready.connect
-def _reap_on_start(**kwargs):
+def _reap_on_start(sender, **kwargs):
     from rewardmodel.services import reward_runs_fail_stale
 
-    reward_runs_fail_stale()
+    reward_runs_fail_stale(restarted_node=sender.hostname)

@@ -3,7 +3,7 @@ and, when too long, truncated from the left (keeping the end, where two response
 tokenizer's start tokens)."""
 from dataclasses import dataclass
 
-_ROLE_NAMES = {"user": "Human", "human": "Human", "assistant": "Assistant", "system": "System"}
+from common.ml.hh import hh_prompt
 
 
 @dataclass
@@ -32,11 +32,11 @@ def as_messages(prompt) -> list[dict]:
 
 
 def render(tokenizer, messages: list[dict], response: str, *, decoder: bool) -> str:
-    """The chat template for decoders that have one, else Anthropic HH's plain transcript."""
+    """The chat template for decoders that have one, else Anthropic HH's plain transcript. Training,
+    evaluation, scoring and PPO all render through here."""
     if decoder and getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(messages + [{"role": "assistant", "content": response}], tokenize=False)
-    turns = "".join(f"\n\n{_ROLE_NAMES.get(m['role'], m['role'].capitalize())}: {m['content']}" for m in messages)
-    return f"{turns}\n\nAssistant: {response}"
+    return f"{hh_prompt(messages)} {response}"
 
 
 def special_affixes(tokenizer) -> tuple[list[int], list[int]]:
@@ -50,8 +50,9 @@ def special_affixes(tokenizer) -> tuple[list[int], list[int]]:
 
 
 def encode(tokenizer, text: str, *, max_length: int, decoder: bool, affixes=None) -> tuple[list[int], bool]:
-    """(token ids, truncated?). Decoders get EOS appended (their reward is read at the last token);
-    the tokenizer's own special tokens ([CLS] ... [SEP], BOS) are kept whatever the length."""
+    """(token ids, truncated?). Decoders get EOS appended: their reward is read there, at the last
+    attended token (rewardmodel/reward.py). The tokenizer's own special tokens ([CLS] ... [SEP],
+    BOS) are kept whatever the length."""
     prefix, suffix = affixes or special_affixes(tokenizer)
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
     special = set(tokenizer.all_special_ids)

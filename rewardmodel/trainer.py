@@ -19,9 +19,11 @@ from pathlib import Path
 
 import torch
 
+from common.ml.precision import make_accelerator
 from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.losses import PreferenceHead, preference_loss
+from rewardmodel.reward import rewards_at, sequence_rewards
 
 
 @dataclass
@@ -50,21 +52,11 @@ class PairRewardModel(torch.nn.Module):
             hidden = self.model.base_model(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]
             ).last_hidden_state  # (m, T, d)
-            rows = torch.arange(hidden.shape[0], device=hidden.device)
-            r_w = self.model.score(hidden[rows, batch["chosen_end"]])[:, 0]  # (m,)
-            r_l = self.model.score(hidden[rows, batch["rejected_end"]])[:, 0]
-            return r_w.float(), r_l.float()
-        rewards = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits[:, 0].float()  # (2m,)
+            # each side's last token (its EOS): where sequence_rewards reads an unshared sequence
+            return rewards_at(self.model, hidden, batch["chosen_end"]), rewards_at(self.model, hidden, batch["rejected_end"])  # (m,), (m,)
+        rewards = sequence_rewards(self.model, batch["input_ids"], batch["attention_mask"])  # (2m,)
         m = rewards.shape[0] // 2
         return rewards[:m], rewards[m:]
-
-
-def make_accelerator(mixed_precision: str = "auto"):
-    from accelerate import Accelerator
-
-    if mixed_precision == "auto":
-        mixed_precision = "bf16" if torch.cuda.is_available() else "no"
-    return Accelerator(mixed_precision=mixed_precision)
 
 
 @torch.inference_mode()
@@ -77,8 +69,7 @@ def score_pairs(model, pairs: list[EncodedPair], *, pad_token_id: int, max_token
     order = sorted(range(len(pairs)), key=lambda i: pairs[i].n_tokens)
     for micro in split_by_token_budget(order, pairs, max_tokens):
         batch = collate([pairs[i] for i in micro], pad_token_id)
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device)).logits
-        rewards = logits[:, 0].float().cpu().tolist()  # (2m,)
+        rewards = sequence_rewards(model, batch["input_ids"].to(device), batch["attention_mask"].to(device)).cpu().tolist()  # (2m,)
         for j, i in enumerate(micro):
             r_w[i], r_l[i] = rewards[j], rewards[len(micro) + j]
     model.train(was_training)
@@ -116,7 +107,7 @@ def _save_checkpoint(path: Path, *, model, head, optimizer, scheduler, step, his
 def _load_checkpoint(path: Path, *, model, head, optimizer, scheduler) -> tuple[int, list[dict]]:
     from safetensors.torch import load_file
 
-    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=False)
+    model.load_state_dict(load_file(str(path / "model.safetensors")), strict=True)  # a mismatched weight is an error
     state = torch.load(path / "trainer_state.pt", weights_only=False)
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
@@ -139,7 +130,8 @@ def train(
     """Trains `model` in place. `on_step(step, total_steps, logs)` is called after every optimizer
     step (on the main process) and may return True to stop (a cancel). With `checkpoint_dir`, a
     checkpoint is saved every `cfg.checkpoint_steps` steps and training resumes from it."""
-    assert train_pairs, "no training pairs"
+    if not train_pairs:
+        raise ValueError("There are no training pairs.")
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     random.seed(cfg.seed)
@@ -172,7 +164,8 @@ def train(
             steps.pop()  # every process must take part in every step
         epochs.append([step_batches[rank::world] for step_batches in steps])
     total_steps = sum(len(e) for e in epochs)
-    assert total_steps > 0, "fewer pairs than one step needs"
+    if total_steps == 0:
+        raise ValueError(f"{len(train_pairs)} training pairs are fewer than one optimizer step needs on {world} processes.")
 
     # 2. optimizer (fused AdamW) and linear schedule with optional warm-up
     params = [p for p in model.parameters() if p.requires_grad] + list(head.parameters())

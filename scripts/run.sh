@@ -1,16 +1,32 @@
 #!/usr/bin/env bash
-# Starts a Celery worker and the web app; Ctrl-C stops both.
+# Starts two Celery workers and the web app; Ctrl-C stops all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-queues="${ARBITER_CELERY_QUEUE:-arbiter}"
-if [ -n "${ARBITER_TRAINING_QUEUE:-}" ] && [ "$ARBITER_TRAINING_QUEUE" != "$queues" ]; then
-  queues="$queues,$ARBITER_TRAINING_QUEUE"
-fi
-# --beat: the periodic jobs (expired labelling leases, stale-run reaping, automatic retraining) run
-# inside this one worker.
-.venv/bin/celery -A config worker --loglevel INFO --concurrency 1 -Q "$queues" \
+queue="${ARBITER_CELERY_QUEUE:-arbiter}"
+# Training and scoring go to a queue of their own (config.celery.route_task), so that imports and
+# periodic jobs never wait behind hours of training. Exported: the web app routes by it too.
+export ARBITER_TRAINING_QUEUE="${ARBITER_TRAINING_QUEUE:-arbiter-training}"
+# Imports and the periodic jobs (--beat: expired labelling leases, dead-worker reaping, automatic
+# retraining).
+.venv/bin/celery -A config worker --hostname "arbiter@%h" --loglevel INFO --concurrency 2 -Q "$queue" \
   --beat --schedule "${ARBITER_VAR_DIR:-var}/celerybeat-schedule" &
-worker=$!
-trap 'kill "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true' EXIT INT TERM
-echo "Arbiter: http://127.0.0.1:8000  (Ctrl-C stops the web app and the worker)"
-.venv/bin/python manage.py runserver 127.0.0.1:8000
+default_worker=$!
+# Model work, one run at a time.
+.venv/bin/celery -A config worker --hostname "training@%h" --loglevel INFO --concurrency 1 \
+  -Q "$ARBITER_TRAINING_QUEUE" &
+training_worker=$!
+port="${PORT:-8000}"
+# --insecure: static files are served with DJANGO_DEBUG=0 too (the development server only).
+.venv/bin/python manage.py runserver --insecure "127.0.0.1:$port" &
+web=$!
+trap 'kill "$web" "$default_worker" "$training_worker" 2>/dev/null || true; wait 2>/dev/null || true' EXIT INT TERM
+# The address is printed once the server answers, so that it is the last thing a newcomer reads.
+for _ in $(seq 120); do
+  if .venv/bin/python -c "import urllib.request, sys; urllib.request.urlopen('http://127.0.0.1:$port/accounts/login/', timeout=1)" 2>/dev/null; then
+    echo "Arbiter: open http://127.0.0.1:$port  (Ctrl-C stops the web app and the workers)"
+    break
+  fi
+  kill -0 "$web" 2>/dev/null || break
+  sleep 1
+done
+wait "$web"

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
+from django.test import override_settings
 
 from config.celery import app as celery_app
 
@@ -30,12 +32,21 @@ def fast_password_hasher(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def clear_cache():
+    """The API rate limits count requests in the cache: each test starts with none counted."""
+    cache.clear()
+
+
 @pytest.fixture(scope="session")
 def celery_queue():
-    """A queue of this test session's own, so that a stray worker never takes our tasks."""
+    """A queue of this test session's own, so that a stray worker never takes our tasks; model
+    tasks go to a training queue of the session's own (config.celery.route_task)."""
     queue = f"arbiter-test-{uuid.uuid4().hex[:8]}"
+    training_queue = f"{queue}-training"
     celery_app.conf.task_default_queue = queue
-    yield queue
+    with override_settings(ARBITER_TRAINING_QUEUE=training_queue):
+        yield queue
     celery_app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
 
 
@@ -48,14 +59,15 @@ def celery_worker_process(transactional_db, celery_queue):
         **os.environ,
         "DATABASE_URL": database_url_of_test_db(),
         "ARBITER_CELERY_QUEUE": celery_queue,
-        "ARBITER_TRAINING_QUEUE": celery_queue,
+        "ARBITER_TRAINING_QUEUE": settings.ARBITER_TRAINING_QUEUE,
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "OMP_NUM_THREADS": "1",
     }
     log_path = Path(settings.VAR_DIR) / f"worker-{celery_queue}.log"
     log = open(log_path, "w")
+    queues = f"{celery_queue},{settings.ARBITER_TRAINING_QUEUE}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", celery_queue,
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool", "solo", "-Q", queues,
          "--without-gossip", "--without-mingle", "--loglevel", "INFO", "--hostname", f"{celery_queue}@%h"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )

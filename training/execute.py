@@ -109,19 +109,15 @@ def _check_source(label: str, job) -> str:
 
 
 def policy_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
-    from training.runner import checkpoint_step, config_from_dict, ppo_run
+    from training.runner import checkpoint_step, ppo_run
+    from training.services import policy_run_ppo_config
 
     if run.status != JobStatus.QUEUED:
         return run
     job_start(run, worker=_worker_name(worker))
     try:
         options = {**RUN_OPTIONS, **{k: v for k, v in run.config.items() if k in RUN_OPTIONS}}
-        ppo_options = {k: v for k, v in run.config.items() if k not in RUN_OPTIONS}
-        # Score with the reward model's own training length unless the run says otherwise.
-        trained_length = (run.reward_run.config or {}).get("train", {}).get("max_length")
-        if trained_length and "reward_max_length" not in ppo_options:
-            ppo_options["reward_max_length"] = int(trained_length)
-        cfg = config_from_dict(ppo_options)
+        cfg = policy_run_ppo_config(config=run.config, reward_run=run.reward_run)
         sft_path = _check_source("SFT run", run.sft_run)
         reward_path = _check_source("Reward-model run", run.reward_run)
         held_out_path = _check_source("Held-out reward-model run", run.held_out_reward_run) if run.held_out_reward_run else None

@@ -9,13 +9,13 @@ from training.text import clean_response, render_prompt
 def generate_responses(model_path: str, conversations: list[list[dict]], *, max_new_tokens: int = 32,
                        temperature: float = 0.7, top_p: float = 1.0, max_prompt_tokens: int = 64, seed: int = 0,
                        batch_size: int = 16) -> list[str]:
-    from training.runner import load_tokenizer
-
     from transformers import AutoModelForCausalLM
+
+    from common.ml.loading import from_pretrained_strict, load_tokenizer
 
     tok = load_tokenizer(model_path)
     tok.padding_side, tok.truncation_side = "left", "left"
-    model = AutoModelForCausalLM.from_pretrained(model_path).eval()
+    model = from_pretrained_strict(AutoModelForCausalLM, model_path).eval()
     generator = torch.Generator().manual_seed(seed)
     out = []
     for start in range(0, len(conversations), batch_size):

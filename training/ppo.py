@@ -24,7 +24,7 @@ Launch (training/runner.py loads the models from folders and writes checkpoints)
   one device:   python -m training.runner --sft PATH --reward PATH --prompts FILE.txt --out DIR
   several:      accelerate launch -m training.runner --sft PATH --reward PATH --prompts FILE.txt --out DIR
 Each process samples its own rollouts and DDP averages the gradients (prepared by accelerate).
-On CUDA it runs in bf16 autocast; on a CPU in fp32.
+On a GPU that supports bf16 it runs in bf16 autocast; elsewhere in fp32 (common/ml/precision.py).
 """
 import math
 import random
@@ -34,6 +34,8 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
+from common.ml.precision import MIXED_PRECISION_CHOICES
+from rewardmodel.reward import score_conversations
 from training.kl import KL_PENALTIES, AdaptiveKLController, FixedKLController, kl_per_token
 from training.rollout import (
     masked_mean,
@@ -41,10 +43,9 @@ from training.rollout import (
     response_logits,
     response_mask_and_lengths,
     response_values,
-    reward_texts,
     sample_responses,
-    score_texts,
 )
+from training.text import prompt_messages
 
 
 @dataclass
@@ -97,8 +98,9 @@ class PPOConfig:
     """Longest response, in policy tokens."""
     max_prompt_tokens: int = 64
     """Prompts are truncated from the left to this many policy tokens."""
-    reward_max_length: int = 512
-    """Reward-model input is truncated from the left to this many reward-model tokens."""
+    reward_max_length: int | None = None
+    """Reward-model input is truncated from the left to this many reward-model tokens; None: the
+    reward model's own limit (its run's training max_length, else its positions)."""
     seed: int = 0
     """Seed of sampling, prompt order and mini-batch shuffling."""
     mixed_precision: str = "auto"
@@ -107,9 +109,19 @@ class PPOConfig:
     """Write a resumable checkpoint every this many steps (0: only at the end)."""
 
     def __post_init__(self):
-        assert self.batch_size % self.mini_batch_size == 0, "mini_batch_size must divide batch_size"
-        assert self.kl_penalty in KL_PENALTIES, f"kl_penalty must be one of {KL_PENALTIES}"
-        assert self.max_new_tokens >= 1 and self.steps >= 1 and self.ppo_epochs >= 1
+        checks = [
+            (self.mini_batch_size >= 1 and self.batch_size % self.mini_batch_size == 0,
+             "mini_batch_size must be at least 1 and divide batch_size"),
+            (self.kl_penalty in KL_PENALTIES, f"kl_penalty must be one of {', '.join(KL_PENALTIES)}"),
+            (self.max_new_tokens >= 1, "max_new_tokens must be at least 1"),
+            (self.max_prompt_tokens >= 1 and (self.reward_max_length is None or self.reward_max_length >= 8),
+             "max_prompt_tokens must be at least 1 and reward_max_length at least 8"),
+            (self.steps >= 1 and self.ppo_epochs >= 1, "steps and ppo_epochs must be at least 1"),
+            (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -139,6 +151,15 @@ class PPOState:
     score_mean: float = 0.0
     score_m2: float = 0.0
     prompt_order: list[int] = field(default_factory=list)
+
+
+def score_responses(reward_model, reward_tokenizer, prompts: list[str], responses: list[str], *,
+                    max_length: int) -> torch.Tensor:
+    """(B,) rewards of policy samples: each prompt (rendered by `render_prompt`) turned back into
+    its turns and scored with its response through rewardmodel/'s renderer, encoder and reward
+    position, exactly as the reward model was trained and is served."""
+    conversations = [(prompt_messages(p), r.strip()) for p, r in zip(prompts, responses)]
+    return torch.tensor(score_conversations(reward_model, reward_tokenizer, conversations, max_length=max_length)[0])
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float):
@@ -178,6 +199,8 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
     metrics of each step and its rollouts [{prompt, response, score, kl, held_out_score}], and
     returns True to stop (cancel); `on_checkpoint(state)` is called every `cfg.save_every` steps.
     `models.policy` / `value_model` and `optimizer` must already be prepared by `accelerator`."""
+    if cfg.reward_max_length is None:
+        raise ValueError("reward_max_length is None: ppo_run sets it from the reward model before training.")
     device = accelerator.device
     tok = models.tokenizer
     state = state or PPOState(kl_coef=cfg.init_kl_coef)
@@ -213,16 +236,15 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
             mask, lengths, has_eos = response_mask_and_lengths(responses, tok.eos_token_id)  # (B, R), (B,), (B,)
             maskf = mask.float()
 
-            # 2. score: the reward model reads text, in its own tokenizer.
+            # 2. score: the reward model reads the conversation as text, in its own tokenizer, rendered,
+            #    encoded and read exactly as rewardmodel/ trained it.
             response_texts = tok.batch_decode(responses * mask + tok.pad_token_id * ~mask, skip_special_tokens=True)
-            raw_scores = score_texts(models.reward_model, models.reward_tokenizer,
-                                     reward_texts(models.reward_model, models.reward_tokenizer, batch_prompts, response_texts),
-                                     device=device, max_length=cfg.reward_max_length)  # (B,)
+            raw_scores = score_responses(models.reward_model, models.reward_tokenizer, batch_prompts, response_texts,
+                                         max_length=cfg.reward_max_length).to(device)  # (B,)
             held_out = None
             if models.held_out_model is not None:
-                held_out = score_texts(models.held_out_model, models.held_out_tokenizer,
-                                       reward_texts(models.held_out_model, models.held_out_tokenizer, batch_prompts, response_texts),
-                                       device=device, max_length=cfg.reward_max_length)
+                held_out = score_responses(models.held_out_model, models.held_out_tokenizer, batch_prompts, response_texts,
+                                           max_length=cfg.reward_max_length).to(device)
             scores = _scale_scores(cfg, state, raw_scores)
             if cfg.missing_eos_penalty is not None:
                 scores = scores - cfg.missing_eos_penalty * (~has_eos).float()

@@ -1,6 +1,6 @@
 """Pieces of a PPO step that are not the algorithm itself: sampling with a KV cache, the forward
-pass that returns response-token log-probabilities, scoring text with a reward model that may use
-another tokenizer, and masked statistics.
+pass that returns response-token log-probabilities, and masked statistics. (Scoring with the reward
+model is rewardmodel/reward.py's, the same code that trains and serves it.)
 
 Why our own sampler rather than `model.generate`: on a CPU with small models, generate's per-token
 bookkeeping (logits processors, stopping criteria, cache classes chosen per call) costs as much as
@@ -8,9 +8,6 @@ the model itself, and we need the log-probabilities of the sampled tokens anyway
 below gets for free from the logits it already has.
 """
 import torch
-
-from annotation.dataio.hh import ROLE as HH_ROLE, TURN as HH_TURN
-from rewardmodel.text import render
 
 
 def positions_from_mask(mask: torch.Tensor) -> torch.Tensor:
@@ -117,50 +114,6 @@ def response_values(value_model, query, query_mask, responses, response_mask):
     mask = torch.cat([query_mask.long(), response_mask[:, :-1].long()], dim=1)
     out = value_model(input_ids=input_ids, attention_mask=mask, position_ids=positions_from_mask(mask))
     return out.logits[:, -R:, 0].float()
-
-
-@torch.no_grad()
-def reward_texts(reward_model, tokenizer, prompts: list[str], responses: list[str]) -> list[str]:
-    """What a reward model reads for each (prompt, response), formatted as rewardmodel/ trained it:
-    through the chat template for a decoder whose tokenizer has one (the prompt's HH turns,
-    "\n\nHuman: ...\n\nAssistant:", become messages), else prompt and response as one transcript."""
-    if not (_is_decoder(reward_model) and getattr(tokenizer, "chat_template", None)):
-        return [p + r for p, r in zip(prompts, responses)]
-    return [render(tokenizer, prompt_messages(p), r.strip(), decoder=True) for p, r in zip(prompts, responses)]
-
-
-def prompt_messages(prompt: str) -> list[dict]:
-    """An HH-style prompt as [{role, content}] turns, without the open Assistant turn it ends with
-    (the response completes it); a prompt that is not an HH transcript is one user turn."""
-    parts = HH_TURN.split("\n\n" + prompt if prompt.startswith(("Human:", "Assistant:")) else prompt)
-    if parts[0].strip() or len(parts) < 3:
-        return [{"role": "user", "content": prompt.strip()}]
-    turns = [{"role": HH_ROLE[parts[i]], "content": parts[i + 1].strip()} for i in range(1, len(parts), 2)]
-    if turns[-1]["role"] == "assistant" and not turns[-1]["content"]:
-        turns.pop()
-    return turns
-
-
-def _is_decoder(model) -> bool:
-    return any(getattr(m, "is_causal", False) for m in model.modules())
-
-
-def score_texts(reward_model, tokenizer, texts: list[str], *, device, max_length: int) -> torch.Tensor:
-    """Reward-model scores of whole conversations given as text (reward_texts), in the reward
-    model's own tokenizer, encoded as rewardmodel/ trains them: the tokenizer's special tokens kept,
-    and for a causal (decoder) reward model an EOS appended, the token its reward is read at; too
-    long a text is cut from the left (the end of a conversation is the part being judged)."""
-    reads_eos = _is_decoder(reward_model) and tokenizer.eos_token_id is not None
-    tokenizer.truncation_side = "left"
-    enc = tokenizer(texts, truncation=True, max_length=max_length - int(reads_eos))["input_ids"]
-    rows = [ids + [tokenizer.eos_token_id] if reads_eos else ids for ids in enc]
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        input_ids[i, : len(r)] = torch.tensor(r)
-        mask[i, : len(r)] = 1
-    return reward_model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits[:, 0].float()
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

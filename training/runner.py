@@ -9,18 +9,25 @@ On several GPUs (one process per device, gradients averaged by DDP):
 """
 import argparse
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
+from transformers import set_seed
 
 from common.artifacts import atomic_directory
+from common.ml.limits import max_positions, positions_problem
+from common.ml.loading import from_pretrained_strict, load_tokenizer
+from common.ml.precision import make_accelerator
+from rewardmodel.backbone import load_reward_model
 from common.validation import checked_config
 from training.ppo import PPOConfig, PPOModels, PPOState, ppo_train
 
 CHECKPOINT = "checkpoint"
 FINAL_POLICY = "policy"
 FINAL_VALUE = "value"
+DEFAULT_REWARD_MAX_LENGTH = 512
+"""reward_max_length for a reward model whose config states no positions."""
 
 
 def disable_dropout(model: torch.nn.Module) -> None:
@@ -30,63 +37,66 @@ def disable_dropout(model: torch.nn.Module) -> None:
             module.p = 0.0
 
 
-def load_tokenizer(path):
-    from transformers import AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(str(path))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    return tok
-
-
-def load_reward(path, device):
-    from transformers import AutoModelForSequenceClassification
-
-    model = AutoModelForSequenceClassification.from_pretrained(str(path)).to(device).eval()
-    if model.config.num_labels != 1:
-        raise ValueError(f"The reward model in {path} has {model.config.num_labels} outputs; it must have exactly one.")
-    tok = load_tokenizer(path)
-    if model.config.pad_token_id is None:
-        model.config.pad_token_id = tok.pad_token_id
-    model.requires_grad_(False)
-    return model, tok
-
-
 def load_ppo_models(*, sft_path, reward_path, held_out_path=None, resume_dir=None, device="cpu") -> PPOModels:
-    """The reference is always the SFT model; policy and value start from the SFT model, or from
-    `resume_dir` (a checkpoint) when resuming."""
+    """The reference is always the SFT model; policy and value start from the SFT model (the value
+    model with a new one-output head, created at random: seed first), or from `resume_dir` (a
+    checkpoint) when resuming. Trained weights load strictly: a mismatched weight is an error."""
     from transformers import AutoModelForCausalLM, AutoModelForTokenClassification
 
     tokenizer = load_tokenizer(sft_path)
     policy_src = Path(resume_dir) / FINAL_POLICY if resume_dir else sft_path
-    value_src = Path(resume_dir) / FINAL_VALUE if resume_dir else sft_path
-    policy = AutoModelForCausalLM.from_pretrained(str(policy_src)).to(device)
-    ref_policy = AutoModelForCausalLM.from_pretrained(str(sft_path)).to(device).eval()
+    policy = from_pretrained_strict(AutoModelForCausalLM, policy_src).to(device)
+    ref_policy = from_pretrained_strict(AutoModelForCausalLM, sft_path).to(device).eval()
     ref_policy.requires_grad_(False)
-    value_model = AutoModelForTokenClassification.from_pretrained(str(value_src), num_labels=1).to(device)
+    if resume_dir:
+        value_model = from_pretrained_strict(AutoModelForTokenClassification, Path(resume_dir) / FINAL_VALUE)
+    else:
+        value_model = AutoModelForTokenClassification.from_pretrained(str(sft_path), num_labels=1)
+    value_model.to(device)
     for model in (policy, ref_policy, value_model):
         disable_dropout(model)
         if model.config.pad_token_id is None:
             model.config.pad_token_id = tokenizer.pad_token_id
-    reward_model, reward_tokenizer = load_reward(reward_path, device)
+    reward_model, reward_tokenizer = _load_reward(reward_path, device)
     held_out_model = held_out_tokenizer = None
     if held_out_path:
-        held_out_model, held_out_tokenizer = load_reward(held_out_path, device)
+        held_out_model, held_out_tokenizer = _load_reward(held_out_path, device)
     return PPOModels(policy, ref_policy, value_model, tokenizer, reward_model, reward_tokenizer,
                      held_out_model, held_out_tokenizer)
 
 
-def build_accelerator(cfg: PPOConfig):
-    from accelerate import Accelerator
-
-    mixed = cfg.mixed_precision
-    if mixed == "auto":
-        mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    return Accelerator(mixed_precision=mixed)
+def _load_reward(path, device):
+    model, tokenizer = load_reward_model(str(path))
+    model.to(device).eval().requires_grad_(False)
+    return model, tokenizer
 
 
 def config_from_dict(values: dict) -> PPOConfig:
     return checked_config(PPOConfig, values, what="PPO")
+
+
+def ppo_limits_problems(cfg: PPOConfig, *, policy: tuple, reward_models: list[tuple]) -> list[str]:
+    """What in `cfg` asks for more tokens than a model has positions, in words (empty: all fits):
+    prompt + new tokens against the policy, `reward_max_length` against each reward model. `policy`
+    and each of `reward_models` are (folder, how to name it). Past its positions a model fails
+    mid-run with a bare `IndexError`; the services, and `ppo_run` itself, check first."""
+    policy_path, policy_name = policy
+    problems = [positions_problem(
+        policy_path, tokens=cfg.max_prompt_tokens + cfg.max_new_tokens, model=policy_name,
+        setting=f"max_prompt_tokens + max_new_tokens ({cfg.max_prompt_tokens} + {cfg.max_new_tokens})",
+    )]
+    if cfg.reward_max_length is not None:
+        problems += [positions_problem(path, tokens=cfg.reward_max_length, setting="reward_max_length", model=name)
+                     for path, name in reward_models]
+    return [p for p in problems if p]
+
+
+def reward_length_resolved(cfg: PPOConfig, reward_paths: list) -> PPOConfig:
+    """`cfg` with reward_max_length set: when None, the fewest positions of the reward models."""
+    if cfg.reward_max_length is not None:
+        return cfg
+    limits = [n for n in (max_positions(p) for p in reward_paths) if n]
+    return replace(cfg, reward_max_length=min(limits, default=DEFAULT_REWARD_MAX_LENGTH))
 
 
 def checkpoint_step(out_dir) -> int:
@@ -109,10 +119,17 @@ def ppo_run(cfg: PPOConfig, *, sft_path, reward_path, prompts: list[str], out_di
     final policy folder under "policy_path" (None when stopped early by `on_step`)."""
     if not prompts:
         raise ValueError("No prompts to sample from.")
+    reward_paths = [p for p in (reward_path, held_out_path) if p]
+    problems = ppo_limits_problems(cfg, policy=(sft_path, f"the policy in {sft_path}"),
+                                   reward_models=[(p, f"the reward model in {p}") for p in reward_paths])
+    if problems:
+        raise ValueError(" ".join(problems))
+    cfg = reward_length_resolved(cfg, reward_paths)
     out_dir = Path(out_dir)
     ckpt = out_dir / CHECKPOINT
     resume = (ckpt / "state.json").exists()
-    accelerator = build_accelerator(cfg)
+    accelerator = make_accelerator(cfg.mixed_precision)
+    set_seed(cfg.seed)  # before any model is built: the value head is new
     models = load_ppo_models(sft_path=sft_path, reward_path=reward_path, held_out_path=held_out_path,
                              resume_dir=ckpt if resume else None, device=accelerator.device)
     for model in (models.ref_policy, models.reward_model, models.held_out_model):

@@ -4,41 +4,32 @@ import random
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django.db import transaction
 
 from annotation.dataio.hashing import pair_hash, prompt_hash, response_hash
 from annotation.models import Dataset, Pair, Prompt, Response
 from common.exceptions import ApplicationError
+from common.jobs import STALE_AFTER, job_cancel, job_requeue, jobs_fail_stale
+from common.ml.limits import positions_problem
 from common.validation import settings_type_errors
-from common.jobs import job_cancel, job_requeue, jobs_fail_stale
 from common.models import Job, JobStatus
 from rewardmodel.models import RewardModelRun
 from training.models import PolicyRun, SFTRun
 
 SEND_MODES = ("policy_vs_sft", "two_policy")
-# A worker that sends no heartbeat for this long is taken for dead (SFT and PPO beat every step).
-STALE_AFTER = timedelta(minutes=10)
-
-
-def _training_queue() -> dict:
-    # Route to a separate training queue only when one is configured; otherwise the default queue
-    # (which a test session replaces by its own).
-    queue = settings.ARBITER_TRAINING_QUEUE
-    return {"queue": queue} if queue != settings.CELERY_TASK_DEFAULT_QUEUE else {}
 
 
 def _enqueue(run: Job) -> None:
     from training.tasks import policy_run_task, sft_run_task
 
     task = sft_run_task if isinstance(run, SFTRun) else policy_run_task
-    transaction.on_commit(lambda: task.apply_async(args=[run.pk], **_training_queue()))
+    transaction.on_commit(lambda: task.delay(run.pk))  # routed by config.celery.route_task
 
 
 def _validated(factory, config: dict, what: str):
     try:
         return factory(config)
-    except (TypeError, ValueError, AssertionError) as exc:
+    except (TypeError, ValueError) as exc:
         raise ApplicationError(f"Invalid {what} options: {exc}") from exc
 
 
@@ -49,9 +40,13 @@ def sft_run_create(*, dataset: Dataset, base_model_path: str = "", config: dict 
     from training.sft import sft_config_from_dict
 
     config = dict(config or {})
-    _validated(sft_config_from_dict, config, "SFT")
+    cfg = _validated(sft_config_from_dict, config, "SFT")
     if base_model_path and not (Path(base_model_path) / "config.json").is_file():
         raise ApplicationError(f"“{base_model_path}” is not a Hugging Face model folder (no config.json there).")
+    problem = base_model_path and positions_problem(base_model_path, tokens=cfg.max_length, setting="max_length",
+                                                    model=f"the base model {base_model_path}")
+    if problem:
+        raise ApplicationError(problem)
     if not sft_demonstrations(dataset_id=dataset.pk):
         raise ApplicationError(f"Dataset “{dataset.name}” has no pair with a majority-preferred response: nothing to fine-tune on.")
     run = SFTRun.objects.create(dataset=dataset, base_model_path=base_model_path, config=config, name=name,
@@ -66,10 +61,9 @@ def policy_run_create(*, sft_run: SFTRun, reward_run: RewardModelRun, dataset: D
                       held_out_reward_run: RewardModelRun | None = None, config: dict | None = None, name: str = "",
                       created_by=None, enqueue: bool = True) -> PolicyRun:
     from training.execute import RUN_OPTIONS
-    from training.runner import config_from_dict
 
     config = dict(config or {})
-    _validated(lambda c: config_from_dict({k: v for k, v in c.items() if k not in RUN_OPTIONS}), config, "PPO")
+    cfg = _validated(lambda c: policy_run_ppo_config(config=c, reward_run=reward_run), config, "PPO")
     run_options = {k: v for k, v in config.items() if k in RUN_OPTIONS}
     errors = settings_type_errors(run_options, {k: type(v) for k, v in RUN_OPTIONS.items()}, what="run")
     if errors:
@@ -77,6 +71,7 @@ def policy_run_create(*, sft_run: SFTRun, reward_run: RewardModelRun, dataset: D
     for label, job in (("SFT run", sft_run), ("Reward-model run", reward_run), ("Held-out reward-model run", held_out_reward_run)):
         if job is not None and job.status != JobStatus.SUCCEEDED:
             raise ApplicationError(f"{label} {job.pk} is {job.status}; only a succeeded run can be used.")
+    policy_run_limits_check(cfg=cfg, sft_run=sft_run, reward_runs=[r for r in (reward_run, held_out_reward_run) if r])
     if held_out_reward_run is not None and held_out_reward_run.pk == reward_run.pk:
         raise ApplicationError("The held-out reward model must differ from the one being optimised.")
     dataset = dataset or reward_run.dataset
@@ -87,6 +82,30 @@ def policy_run_create(*, sft_run: SFTRun, reward_run: RewardModelRun, dataset: D
     if enqueue:
         _enqueue(run)
     return run
+
+
+def policy_run_ppo_config(*, config: dict, reward_run: RewardModelRun):
+    """The PPOConfig of a policy run's config (its monitor options left out). reward_max_length,
+    unless the run sets it, is the reward model's own training length. ValueError naming a bad option."""
+    from training.execute import RUN_OPTIONS
+    from training.runner import config_from_dict
+
+    ppo_options = {k: v for k, v in config.items() if k not in RUN_OPTIONS}
+    trained_length = (reward_run.config or {}).get("train", {}).get("max_length")
+    if trained_length and "reward_max_length" not in ppo_options:
+        ppo_options["reward_max_length"] = int(trained_length)
+    return config_from_dict(ppo_options)
+
+
+def policy_run_limits_check(*, cfg, sft_run: SFTRun, reward_runs: list[RewardModelRun]) -> None:
+    """ApplicationError naming the setting and the limit when prompt + new tokens exceed the
+    policy's positions or reward_max_length a reward model's: such a run would fail mid-way."""
+    from training.runner import ppo_limits_problems
+
+    problems = ppo_limits_problems(cfg, policy=(sft_run.artifact_path, f"the policy of SFT run {sft_run.pk}"),
+                                   reward_models=[(r.artifact_path, f"reward-model run {r.pk}") for r in reward_runs])
+    if problems:
+        raise ApplicationError(" ".join(problems))
 
 
 def run_cancel(*, run: Job) -> Job:
@@ -102,10 +121,12 @@ def run_resume(*, run: Job, enqueue: bool = True) -> Job:
     return run
 
 
-def runs_fail_stale(*, older_than: timedelta = STALE_AFTER) -> int:
-    """Marks failed the SFT and PPO runs whose worker died, so none stays "running" for ever;
-    they can be resumed from their last checkpoint."""
-    return jobs_fail_stale(SFTRun, older_than=older_than) + jobs_fail_stale(PolicyRun, older_than=older_than)
+def runs_fail_stale(*, older_than: timedelta = STALE_AFTER, restarted_node: str = "") -> int:
+    """Ends the SFT and PPO runs whose worker died (failed, or cancelled when a user had asked), so
+    none stays "running" for ever; they can be resumed from their last checkpoint (restarted_node:
+    see jobs_fail_stale)."""
+    return sum(jobs_fail_stale(model, older_than=older_than, restarted_node=restarted_node)
+               for model in (SFTRun, PolicyRun))
 
 
 def policy_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, mode: str = "policy_vs_sft",

@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from transformers import set_seed
 
 from common.artifacts import atomic_directory
+from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
 from common.validation import checked_config
 
 CHECKPOINT = "checkpoint"
@@ -57,8 +59,14 @@ class SFTConfig:
     """"auto": bf16 autocast on a GPU that supports it, fp32 elsewhere; or "no" / "bf16"."""
 
     def __post_init__(self):
-        assert self.max_response_tokens < self.max_length, "max_response_tokens must be below max_length"
-        assert self.steps >= 1 and self.batch_size >= 1
+        checks = [
+            (self.max_response_tokens < self.max_length, "max_response_tokens must be below max_length"),
+            (self.steps >= 1 and self.batch_size >= 1, "steps and batch_size must be at least 1"),
+            (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
 
 
 def sft_config_from_dict(values: dict) -> SFTConfig:
@@ -86,8 +94,9 @@ def collate(rows: list[tuple[list[int], list[int]]], pad_id: int):
 
 
 def _load_or_build(cfg: SFTConfig, examples, base_model_path, ckpt: Path):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
+    from common.ml.loading import from_pretrained_strict, load_tokenizer
     from common.ml.tiny import tiny_causal_lm
     from common.ml.tokenizers import train_bpe_tokenizer
 
@@ -101,10 +110,8 @@ def _load_or_build(cfg: SFTConfig, examples, base_model_path, ckpt: Path):
         model = tiny_causal_lm(tok, seed=cfg.seed, n_layer=cfg.n_layer, n_embd=cfg.n_embd, n_head=cfg.n_head,
                                n_positions=cfg.max_length)
         return model, tok
-    tok = AutoTokenizer.from_pretrained(str(source))
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(str(source))
+    tok = load_tokenizer(source)
+    model = from_pretrained_strict(AutoModelForCausalLM, source)
     return model, tok
 
 
@@ -112,17 +119,12 @@ def sft_train(cfg: SFTConfig, examples: list[tuple[str, str]], out_dir, *, base_
               on_step: Callable[[int, float], bool] | None = None) -> dict:
     """Trains on (prompt, response) pairs. `on_step(step, loss)` returns True to stop (cancel).
     Returns a summary; "model_path" is the final HF folder, or None when stopped early."""
-    from accelerate import Accelerator
-
     if not examples:
         raise ValueError("No demonstrations to train on.")
     out_dir = Path(out_dir)
     ckpt = out_dir / CHECKPOINT
-    torch.manual_seed(cfg.seed)
-    mixed = cfg.mixed_precision
-    if mixed == "auto":
-        mixed = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
-    accelerator = Accelerator(mixed_precision=mixed)
+    accelerator = make_accelerator(cfg.mixed_precision)
+    set_seed(cfg.seed)  # before any model is built (from scratch, its weights are drawn here)
     model, tok = _load_or_build(cfg, examples, base_model_path, ckpt)
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
     step, losses = 0, []

@@ -1,6 +1,7 @@
 """Inter-annotator agreement over a dataset's items (pairs).
 
-Definitions (each figure gets a 95% percentile interval from the shared item bootstrap):
+Definitions (each figure gets a 95% percentile interval from the shared item bootstrap, except
+the mean Cohen's kappa: see _cohen_summary):
 - percent agreement: for every item with at least two judgements, the share of its pairs of
   judgements that give the same choice; averaged over those items (Fleiss' P-bar).
 - Fleiss' kappa: with unequal numbers of raters per item, computed the standard generalised way:
@@ -17,13 +18,11 @@ Definitions (each figure gets a 95% percentile interval from the shared item boo
 - Cohen's kappa for every pair of labellers with at least MIN_SHARED shared items, and their mean.
 """
 import numpy as np
-from scipy import sparse
 
 from annotation.audit.data import BOTH_BAD, TIE, A, AuditData
-from annotation.audit.stats import ItemBootstrap, percentile_interval, rate
+from annotation.audit.stats import Z95, ItemBootstrap, percentile_interval, rate
 
 MIN_SHARED = 20
-N_BOOT_COHEN = 100
 N_NOMINAL = 4
 ORDINAL_VALUES = np.arange(-3, 4)  # index = value + 3
 
@@ -202,43 +201,49 @@ def agreement_summary(data: AuditData, boot: ItemBootstrap) -> dict:
         "krippendorff_alpha_nominal": figure(lambda s: alpha_from_sums(s[:, cut1:cut2], N_NOMINAL, "nominal"), n_multi),
         "krippendorff_alpha_ordinal": figure(lambda s: alpha_from_sums(s[:, cut2:], V_ord, "ordinal"), n_ord),
     }
-    result["cohen_kappa_mean"], result["cohen_kappa_pairs"] = _cohen_summary(data, boot)
+    result["cohen_kappa_mean"], result["cohen_kappa_pairs"] = _cohen_summary(data)
     return result
 
 
-def _cohen_summary(data: AuditData, boot: ItemBootstrap) -> tuple[dict, int]:
+def _cohen_summary(data: AuditData) -> tuple[dict, int]:
+    """Mean Cohen's kappa over the labeller pairs, with a 95% interval from each item's influence on
+    that mean (the infinitesimal jackknife: the normal limit of the item bootstrap, exact for a
+    statistic linear in the items' weights, and cheap: one pass over the judgement pairs, where
+    an explicit bootstrap costs resamples x judgement pairs). Items, not judgement pairs, are the
+    unit: an item's pairs in several labeller-pair tables move together."""
     i, j = judgement_pairs(data.item)
     tables, rows, table, cell, pairs = cohen_tables(data, i, j)
     Q = len(tables)
     kappas = cohen_from_tables(tables)
-    if Q == 0 or np.isnan(kappas).all():
+    finite = np.isfinite(kappas)
+    if Q == 0 or not finite.any():
         return rate(None, None, None, 0), Q
-    # Resample items: a judgement pair's weight is its item's multiplicity in the resample. As a
-    # sparse (tables x cells, items) matrix times the (items, resamples) multiplicities, a block
-    # of resamples at a time.
-    row_item = data.item[i[rows]]
-    cells = sparse.csr_matrix((np.ones(len(rows), np.float32), (table * 16 + cell, row_item)), shape=(Q * 16, data.n_items))
-    rng = np.random.default_rng(boot.seed)
-    means = np.full(N_BOOT_COHEN, np.nan)
-    block = max(1, min(N_BOOT_COHEN, 20_000_000 // (Q * 16 + data.n_items)))
-    for start in range(0, N_BOOT_COHEN, block):
-        b = min(block, N_BOOT_COHEN - start)
-        draws = rng.integers(0, data.n_items, size=(b, data.n_items)) + (np.arange(b) * data.n_items)[:, None]
-        multiplicity = np.bincount(draws.ravel(), minlength=b * data.n_items).reshape(b, data.n_items)
-        # float32 is exact here: counts stay far below 2**24
-        tables_b = (cells @ multiplicity.T.astype(np.float32)).T.reshape(b, Q, 4, 4).astype(np.float64)
-        k = cohen_from_tables(tables_b)
-        with np.errstate(all="ignore"):
-            finite = np.isfinite(k).any(1)
-            means[start:start + b][finite] = np.nanmean(k[finite], axis=1)
-    lo, hi = percentile_interval(means)
-    return rate(np.nanmean(kappas), lo, hi, int(np.isfinite(kappas).sum())), Q
+    # d kappa / d N[a, b] per table, from kappa = (p_o - p_e) / (1 - p_e) with p_o = trace / n and
+    # p_e = sum_c r_c s_c / n^2 (r, s: row and column totals; N[a, b] adds to r_a and s_b).
+    r, s = tables.sum(2), tables.sum(1)  # (Q, 4)
+    n = r.sum(1)[:, None, None]
+    p_o = np.trace(tables, axis1=1, axis2=2)[:, None, None] / n
+    p_e = (r * s).sum(1)[:, None, None] / n**2
+    d_po = (np.eye(N_NOMINAL)[None] - p_o) / n
+    d_pe = (s[:, :, None] + r[:, None, :]) / n**2 - 2 * p_e / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d_kappa = d_po / (1 - p_e) + d_pe * (p_o - 1) / (1 - p_e) ** 2  # (Q, 4, 4)
+    d_kappa[~finite] = 0.0
+    # An item's influence on the mean: the derivatives at its judgement pairs' cells, over the tables.
+    influence = np.bincount(data.item[i[rows]], weights=d_kappa.reshape(-1)[table * 16 + cell], minlength=data.n_items)
+    influence /= finite.sum()
+    se = np.sqrt(max((influence**2).sum() - influence.sum() ** 2 / data.n_items, 0.0))
+    mean = float(kappas[finite].mean())
+    return rate(mean, mean - Z95 * se, mean + Z95 * se, int(finite.sum())), Q
 
 
-def agreement_by_week(data: AuditData, boot_seed: int, n_boot: int) -> list[dict]:
+def agreement_by_week(data: AuditData, timed: np.ndarray, boot_seed: int, n_boot: int) -> list[dict]:
     """Percent agreement among the judgement pairs whose later judgement fell in each week
-    (weeks start on Monday, UTC), with an item bootstrap within the week."""
+    (weeks start on Monday, UTC), with an item bootstrap within the week; only pairs of judgements
+    that both have real times (`timed`)."""
     i, j = judgement_pairs(data.item)
+    both = timed[i] & timed[j]
+    i, j = i[both], j[both]
     if len(i) == 0:
         return []
     week = np.floor((np.maximum(data.t[i], data.t[j]) + 3 * 86400) / (7 * 86400)).astype(np.int64)

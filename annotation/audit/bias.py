@@ -87,13 +87,19 @@ def sides_randomised(data: AuditData) -> bool:
 
 def logistic_length(data: AuditData) -> dict:
     """Logistic regression of P(A chosen) on log(len_a / len_b) over a/b choices, by IRLS;
-    Wald 95% interval of the slope (judgements treated as independent)."""
+    Wald 95% interval of the slope (judgements treated as independent). No fit where the log
+    length ratio separates the choices (every A choice on one side of a cut, every B choice on the
+    other): the maximum-likelihood slope is then infinite, and IRLS would report an arbitrary
+    large number."""
     decided = (data.choice == A) | (data.choice == B)
     x = np.log(np.maximum(data.len_a[data.item], 1) / np.maximum(data.len_b[data.item], 1))[decided]
     y = (data.choice[decided] == A).astype(np.float64)
-    empty = {"coef": None, "low": None, "high": None, "n": int(len(y)), "odds_ratio_per_doubling": None}
+    empty = {"coef": None, "low": None, "high": None, "n": int(len(y)), "odds_ratio_per_doubling": None, "separated": False}
     if len(y) < 10 or np.ptp(x) == 0 or y.min() == y.max():
         return empty
+    x_a, x_b = x[y == 1], x[y == 0]
+    if x_a.min() >= x_b.max() or x_b.min() >= x_a.max():  # complete or quasi-complete separation
+        return {**empty, "separated": True}
     X = np.stack([np.ones_like(x), x], axis=1)
     beta = np.zeros(2)
     for _ in range(50):
@@ -109,6 +115,7 @@ def logistic_length(data: AuditData) -> dict:
     return {
         "coef": float(slope), "low": float(slope - Z95 * se[1]), "high": float(slope + Z95 * se[1]),
         "n": int(len(y)), "intercept": float(beta[0]), "odds_ratio_per_doubling": float(np.exp(slope * np.log(2))),
+        "separated": False,
     }
 
 
@@ -120,7 +127,9 @@ def pct(r: dict) -> str:
     return f"{r['value']:.0%} (95% interval {r['low']:.0%}-{r['high']:.0%}, n={r['n']:,})"
 
 
-def dataset_biases(data: AuditData, ind: Indicators, boot: ItemBootstrap, positions: np.ndarray) -> dict:
+def dataset_biases(data: AuditData, ind: Indicators, boot: ItemBootstrap, positions: np.ndarray, timed: np.ndarray) -> dict:
+    """`positions`: each judgement's place in its labeller's session (0 where its time is not real);
+    `timed`: the judgements whose times are real."""
     def boot_rate(num, den):
         return boot.ratio(per_item(data.item, num, data.n_items), per_item(data.item, den, data.n_items))
 
@@ -138,7 +147,7 @@ def dataset_biases(data: AuditData, ind: Indicators, boot: ItemBootstrap, positi
         for lo, hi in SESSION_BUCKETS
     ]
     hour = ((data.t // 3600) % 24).astype(np.int64)
-    by_hour = [{"hour": h, **wilson_rate(*_count(ind.majority, ind.majority_den & (hour == h)))} for h in range(24)]
+    by_hour = [{"hour": h, **wilson_rate(*_count(ind.majority, ind.majority_den & timed & (hour == h)))} for h in range(24)]
     return {
         "length": {
             "longer_wins": longer,
@@ -160,11 +169,12 @@ def dataset_biases(data: AuditData, ind: Indicators, boot: ItemBootstrap, positi
             "sentence": _sycophancy_sentence(agreeing, to_agreeing, to_other),
         },
         "fatigue": {
-            "by_session_position": by_position,
-            "by_hour_utc": by_hour,
+            "by_session_position": by_position if timed.any() else None,
+            "by_hour_utc": by_hour if timed.any() else None,
             "sentence": "Agreement with the majority of the other labellers, by a judgement's place in its "
             "labeller's session (sessions split at gaps of 30 minutes) and by hour of day (UTC); a fall "
             "in later positions suggests fatigue.",
+            "times_sentence": _times_sentence(int(timed.sum()), data.n),
         },
         "speed": {
             "median_time_ms": float(np.median(times)) if len(times) else None,
@@ -179,12 +189,27 @@ def _count(num: np.ndarray, den: np.ndarray) -> tuple[int, int]:
     return int((num & den).sum()), int(den.sum())
 
 
+def _times_sentence(n_timed: int, n: int) -> str:
+    """Why the charts by time are missing or partial; empty when every judgement has a real time."""
+    if n_timed == n:
+        return ""
+    if n_timed == 0:
+        return ("These judgements have no recorded time of their own (an import without times puts every judgement "
+                "at the import's moment), so the charts by session position, hour of day and week, and the fatigue "
+                "flags, are left out.")
+    return (f"Only {n_timed:,} of {n:,} judgements have a recorded time of their own (the rest share an import's "
+            "moment); the charts by session position, hour of day and week, and the fatigue flags, use those only.")
+
+
 def _length_sentence(longer: dict, logit: dict) -> str:
     if longer["value"] is None:
         return "No pair had responses differing in length by 20% or more, so length bias cannot be measured."
     text = (f"When the responses differ in length by at least 20%, the longer one won {pct(longer)} of the time; "
             "50% would mean length made no difference.")
-    if logit["coef"] is not None:
+    if logit["separated"]:
+        text += (" The length ratio separates the choices completely (every choice of one side has a larger ratio "
+                 "than every choice of the other), so no finite regression slope exists and none is given.")
+    elif logit["coef"] is not None:
         text += (f" Each doubling of the length ratio multiplies the odds of winning by "
                  f"{logit['odds_ratio_per_doubling']:.2f} (logistic regression, slope {logit['coef']:.2f}, "
                  f"95% interval {logit['low']:.2f} to {logit['high']:.2f}).")

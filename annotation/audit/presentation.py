@@ -4,6 +4,8 @@ imported files and are untrusted)."""
 import csv
 import io
 
+from django.utils.html import format_html
+
 from common.charts import interval_chart, line_chart
 
 # (key in the URL, header, field in a labeller row)
@@ -94,15 +96,23 @@ def charts(report: dict) -> dict:
     out = {
         "agreement": interval_chart([(label, a[k]["value"], a[k]["low"], a[k]["high"]) for k, label in names],
                                     title="Agreement (95% bootstrap intervals over pairs)", lo=min([0.0, *lows]), hi=1.0),
-        "weeks": line_chart({"percent agreement": [(i, w["value"]) for i, w in enumerate(report["agreement_by_week"])]},
-                            title="Percent agreement by week", x_label=_week_label(report["agreement_by_week"])),
     }
     fatigue = report["biases"]["fatigue"]
+    if report["agreement_by_week"] is None:  # no real judgement times: a line saying so instead of the charts
+        why = format_html('<p class="audit-sentence">{}</p>', fatigue["times_sentence"])
+        out.update(weeks=why, fatigue=why, hours="")
+        return _with_leaderboard(out, report)
+    out["weeks"] = line_chart({"percent agreement": [(i, w["value"]) for i, w in enumerate(report["agreement_by_week"])]},
+                              title="Percent agreement by week", x_label=_week_label(report["agreement_by_week"]))
     out["fatigue"] = line_chart(
         {"agreement with majority": [(i, b["value"]) for i, b in enumerate(fatigue["by_session_position"])]},
         title="Agreement by position in session (buckets 1-10, 11-25, 26-50, 51-100, 101+)", x_label="bucket")
     out["hours"] = line_chart({"agreement with majority": [(b["hour"], b["value"]) for b in fatigue["by_hour_utc"]]},
                               title="Agreement by hour of day (UTC)", x_label="hour")
+    return _with_leaderboard(out, report)
+
+
+def _with_leaderboard(out: dict, report: dict) -> dict:
     board = report.get("leaderboard")
     if board:
         for name, title in (("raw", "Bradley-Terry rating, raw"), ("length_controlled", "Rating, length-controlled")):

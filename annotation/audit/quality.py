@@ -2,10 +2,11 @@
 
 Model: each pair has a true choice among the K choices, drawn from class priors pi; labeller j
 reports it with probability q_j and otherwise one of the K - 1 other choices at random. Gold
-pairs have their true choice fixed at the gold answer (semi-supervised), and planned repeats
-enter as extra reports of the same pair, so q_j rises with agreement, gold accuracy and
-self-consistency together. q_j is the quality score: the estimated probability that labeller j
-reports the true choice."""
+pairs have their true choice fixed at the gold answer (semi-supervised). Planned repeats are left
+out: a labeller's second report of a pair is not independent of their first (the model assumes
+reports are independent given the true choice), so counting it would double their weight on that
+pair; self-consistency is reported on its own. q_j is the quality score: the estimated
+probability that labeller j reports the true choice."""
 import numpy as np
 
 from annotation.audit.agreement import N_NOMINAL, category_counts
@@ -16,9 +17,7 @@ K = N_NOMINAL
 
 def dawid_skene_one_coin(data: AuditData, *, iterations: int = 50, tol: float = 1e-4) -> np.ndarray:
     """(L,) estimated reliability per labeller; nan for a labeller with no judgements."""
-    item = np.concatenate([data.item, data.repeat_item])
-    lab = np.concatenate([data.labeller, data.repeat_labeller])
-    choice = np.concatenate([data.choice, data.repeat_choice]).astype(np.int64)
+    item, lab, choice = data.item, data.labeller, data.choice.astype(np.int64)
     U, L = data.n_items, data.n_labellers
     if len(item) == 0:
         return np.full(L, np.nan)

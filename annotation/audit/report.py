@@ -2,7 +2,7 @@
 
 The cache key is derived from what the report reads: the dataset's judgements (count, largest
 id, latest created_at, how many are superseded), the exclusions that apply to it (count, largest
-id, latest revocation) and the pairs' gold / agrees-with-user marks. A new judgement, revision,
+id, latest revocation), the number of pairs and every gold / agrees-with-user mark (pair and side). A new judgement, revision,
 exclusion or revocation changes the key, so the next read recomputes."""
 import hashlib
 import time
@@ -11,7 +11,7 @@ from django.db.models import Count, Max, Q
 
 from annotation.audit.agreement import MIN_SHARED, agreement_by_week, agreement_summary
 from annotation.audit.bias import dataset_biases, indicators
-from annotation.audit.consensus import loo_majority, reference_side, sessions
+from annotation.audit.consensus import loo_majority, real_times, reference_side, session_halves, sessions
 from annotation.audit.data import AuditData, audit_data_load
 from annotation.audit.labellers import ALPHA, MIN_N, group_breakdowns, labeller_table
 from annotation.audit.leaderboard import leaderboard
@@ -19,7 +19,7 @@ from annotation.audit.quality import dawid_skene_one_coin
 from annotation.audit.stats import N_BOOT, SEED, ItemBootstrap
 from annotation.models import AuditCache, Dataset, Judgement, LabellerExclusion, Pair
 
-REPORT_VERSION = "2"  # bump when the document changes shape, so old caches are not served
+REPORT_VERSION = "3"  # bump when the document changes shape, so old caches are not served
 CACHE_KIND = "report"
 
 
@@ -30,10 +30,13 @@ def audit_cache_key(*, dataset: Dataset) -> str:
     exclusions = LabellerExclusion.objects.filter(Q(dataset=dataset) | Q(dataset__isnull=True)).aggregate(
         n=Count("id"), max_id=Max("id"), revoked=Count("id", filter=Q(revoked_at__isnull=False)), latest=Max("revoked_at")
     )
-    pairs = Pair.objects.filter(dataset=dataset).aggregate(
-        n=Count("id"), gold=Count("id", filter=~Q(gold="")), agrees=Count("id", filter=~Q(agrees_with_user=""))
+    # Which side each mark points to, not just how many there are: flipping a gold answer changes the audit.
+    marks = list(
+        Pair.objects.filter(dataset=dataset).filter(~Q(gold="") | ~Q(agrees_with_user=""))
+        .order_by("id").values_list("id", "gold", "agrees_with_user")
     )
-    raw = repr((REPORT_VERSION, sorted(judgements.items()), sorted(exclusions.items()), sorted(pairs.items())))
+    n_pairs = Pair.objects.filter(dataset=dataset).count()
+    raw = repr((REPORT_VERSION, sorted(judgements.items()), sorted(exclusions.items()), n_pairs, marks))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -61,10 +64,11 @@ def audit_from_data(data: AuditData) -> dict:
     majority = loo_majority(data)
     reference = reference_side(data, majority)
     ind = indicators(data, majority, reference)
-    positions, _ = sessions(data)
+    timed = real_times(data)
+    positions, session_length = sessions(data, timed)
     agreement = agreement_summary(data, boot)
     cohen_pairs = agreement.pop("cohen_kappa_pairs")
-    biases = dataset_biases(data, ind, boot, positions)
+    biases = dataset_biases(data, ind, boot, positions, timed)
     biases.update(group_breakdowns(data, ind))
     quality = dawid_skene_one_coin(data)
     return {
@@ -72,8 +76,8 @@ def audit_from_data(data: AuditData) -> dict:
         "n_pairs": data.n_items,
         "n_labellers": data.n_labellers,
         "agreement": agreement,
-        "agreement_by_week": agreement_by_week(data, SEED, N_BOOT),
-        "labellers": labeller_table(data, ind, majority, quality),
+        "agreement_by_week": agreement_by_week(data, timed, SEED, N_BOOT) if timed.any() else None,
+        "labellers": labeller_table(data, ind, majority, quality, session_halves(positions, session_length)),
         "biases": biases,
         "leaderboard": leaderboard(data),
         "method": {
@@ -82,6 +86,8 @@ def audit_from_data(data: AuditData) -> dict:
             "cohen_min_shared_items": MIN_SHARED,
             "cohen_kappa_pairs": cohen_pairs,
             "flag_family_error_rate": ALPHA,
+            "flag_multiple_comparisons": "Holm step-down over the labellers tested under each rule",
+            "leaderboard_resampling_unit": "pair",
             "flag_minimum_samples": MIN_N,
             "n_repeats": int(len(data.repeat_item)),
         },

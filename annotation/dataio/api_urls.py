@@ -1,10 +1,9 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
-
 from annotation.dataio import apis
+from common.apis import TokenObtainApi
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenObtainApi.as_view(), name="api-token"),
     path("datasets/", apis.DatasetListApi.as_view(), name="dataset-list"),
     path("datasets/create/", apis.DatasetCreateApi.as_view(), name="dataset-create"),
     path("datasets/<id:dataset_id>/", apis.DatasetDetailApi.as_view(), name="dataset-detail"),

@@ -3,7 +3,7 @@ from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -23,8 +23,14 @@ from common.permissions import IsArbiterAdmin
 from common.validation import text_clean
 
 
-def paginated(*, queryset, serializer_class, request, view) -> Response:
-    paginator = LimitOffsetPagination()
+class PaginatedListApi(APIView):
+    """A list answered in pages (`?limit=&offset=`); the schema documents the page from this attribute."""
+
+    pagination_class = LimitOffsetPagination
+
+
+def paginated(*, queryset, serializer_class, request, view: PaginatedListApi) -> Response:
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
@@ -40,7 +46,7 @@ class DatasetOutputSerializer(serializers.ModelSerializer):
                   "strength_scale", "lease_minutes", "created_at", "n_pairs", "n_judgements", "n_labellers"]
 
 
-class DatasetListApi(APIView):
+class DatasetListApi(PaginatedListApi):
     @extend_schema(responses=DatasetOutputSerializer(many=True), summary="Datasets you can see (admins: all)")
     def get(self, request):
         qs = selectors.datasets_with_counts(selectors.datasets_visible_to(request.user))
@@ -120,7 +126,7 @@ class PairOutputSerializer(serializers.ModelSerializer):
 
 
 
-class PairListApi(APIView):
+class PairListApi(PaginatedListApi):
     permission_classes = [IsArbiterAdmin]
 
     @extend_schema(responses=PairOutputSerializer(many=True), summary="A dataset's pairs (admins only)")
@@ -139,7 +145,7 @@ class PairDetailApi(APIView):
         return Response(PairOutputSerializer(pair).data)
 
 
-class JudgementListApi(APIView):
+class JudgementListApi(PaginatedListApi):
     @extend_schema_serializer(component_name="JudgementOutput")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
@@ -180,7 +186,7 @@ class ImportOutputSerializer(serializers.ModelSerializer):
                   "n_judgements_created", "n_duplicates", "errors", "created_by", "created_at", "duration_s"]
 
 
-class ImportListApi(APIView):
+class ImportListApi(PaginatedListApi):
     permission_classes = [IsArbiterAdmin]
 
     @extend_schema(responses=ImportOutputSerializer(many=True),
@@ -214,10 +220,11 @@ class ImportCreateApi(APIView):
 
     @extend_schema(
         request={"multipart/form-data": InputSerializer},
-        responses={201: ImportOutputSerializer, 400: inline_serializer("ImportRejected", {
-            "detail": serializers.CharField(),
-            "errors": serializers.ListField(child=serializers.DictField(), help_text="[{line, field, message}]"),
-        })},
+        responses={201: ImportOutputSerializer, 400: OpenApiResponse(
+            OpenApiTypes.OBJECT,
+            description="Bad form fields ({field: [message]}), or a rejected file: "
+                        "{detail, errors: [{line, field, message}]}.",
+        )},
         summary="Upload a file to import",
     )
     def post(self, request):
@@ -242,8 +249,9 @@ class ExportApi(APIView):
         csv = serializers.BooleanField(default=False, help_text="judgements only: CSV instead of JSON Lines")
         min_agreement = serializers.FloatField(default=0.0, min_value=0, max_value=1, help_text="trl only")
 
-    @extend_schema(parameters=[InputSerializer], responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
-                   summary="Download an export (streamed)")
+    @extend_schema(parameters=[InputSerializer],
+                   responses={(200, "application/jsonl"): OpenApiTypes.STR, (200, "text/csv"): OpenApiTypes.STR},
+                   summary="Download an export (streamed): JSON Lines, or CSV for judgements with csv=true")
     def get(self, request, dataset_id: int) -> StreamingHttpResponse:
         dataset = get_object_or_404(Dataset, pk=dataset_id)
         data = self.InputSerializer(data=request.query_params)

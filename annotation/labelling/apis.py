@@ -6,7 +6,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import JSONRenderer
@@ -16,9 +16,10 @@ from rest_framework.views import APIView
 from annotation.labelling import queue_sql, services
 from annotation.labelling.checks import TIME_MS_MAX
 from annotation.models import RATIONALE_MAX_CHARS, RESPONSE_FLAGS
+from common.authentication import ExpiringTokenAuthentication
 
 
-class LabellerTokenAuthentication(TokenAuthentication):
+class LabellerTokenAuthentication(ExpiringTokenAuthentication):
     """DRF's token auth in one SQL query that also loads the labeller's id: the two queue calls
     run it on every loop, and the ORM's version cost more CPU than the rest of the request."""
 
@@ -26,6 +27,7 @@ class LabellerTokenAuthentication(TokenAuthentication):
         found = queue_sql.token_user(key=key)
         if found is None or not found[0].is_active:
             return super().authenticate_credentials(key)  # raises DRF's usual error
+        self.refuse_expired(found[1])
         return found
 
 

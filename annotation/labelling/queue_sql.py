@@ -402,15 +402,15 @@ def token_user(*, key: str):
     account has none), in one query; None when no such token exists."""
     user_model = get_user_model()
     row = _fetchone(
-        f"SELECT u.id, u.is_active, l.id FROM {Token._meta.db_table} t JOIN {user_model._meta.db_table} u "
+        f"SELECT u.id, u.is_active, l.id, t.created FROM {Token._meta.db_table} t JOIN {user_model._meta.db_table} u "
         f"ON u.id = t.user_id LEFT JOIN {Labeller._meta.db_table} l ON l.user_id = u.id WHERE t.key = %s",
         [key],
     )
     if row is None:
         return None
-    user_id, is_active, labeller_id = row
+    user_id, is_active, labeller_id, created = row
     # Only the fields the API uses are loaded; any other is fetched on first access, as deferred.
     user = user_model.from_db(connection.alias, ["id", "is_active"], [user_id, bool(is_active)])
     if labeller_id is not None:
         user.labeller = Labeller.from_db(connection.alias, ["id", "user_id"], [labeller_id, user_id])
-    return user, Token(key=key, user=user)
+    return user, Token(key=key, user=user, created=created)

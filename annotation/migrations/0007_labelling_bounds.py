@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotation', '0005_import_upload'),
+        ('annotation', '0006_importupload_job_attempts'),
     ]
 
     operations = [

@@ -6,10 +6,11 @@ EOS = "<|endoftext|>"
 PAD = "<pad>"
 
 
-def train_bpe_tokenizer(texts: Iterable[str], *, vocab_size: int = 8000, save_dir: str | Path | None = None):
+def train_bpe_tokenizer(texts: Iterable[str], *, vocab_size: int = 8000, save_dir: str | Path | None = None,
+                        pad: bool = True):
     """Trains a byte-level BPE tokenizer on `texts` and returns it as a PreTrainedTokenizerFast
-    (EOS doubles as BOS; a separate PAD). With `save_dir`, it is saved there in the standard
-    Hugging Face layout."""
+    (EOS doubles as BOS; a separate PAD, or with `pad=False` no pad token at all, like GPT-2, Llama
+    or Qwen). With `save_dir`, it is saved there in the standard Hugging Face layout."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -23,7 +24,7 @@ def train_bpe_tokenizer(texts: Iterable[str], *, vocab_size: int = 8000, save_di
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, pad_token=PAD)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, bos_token=EOS, pad_token=PAD if pad else None)
     if save_dir is not None:
         fast.save_pretrained(str(save_dir))
     return fast

@@ -1,5 +1,5 @@
 """Every JSON API refuses text the database cannot store, wherever it is in the body, with a 400
-that says where (common.apis.StorableJSONParser)."""
+that says where (common.parsers.StorableJSONParser)."""
 import json
 
 import pytest

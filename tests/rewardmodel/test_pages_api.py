@@ -69,7 +69,7 @@ def test_a_bad_backbone_from_the_form_shows_a_failed_run_with_the_reason(admin_c
 
 
 def test_detail_polls_while_active_and_shows_the_evaluation_when_done(admin_client, trained_run, tiny_backbone):
-    queued = reward_run_create(dataset=trained_run.dataset, base_model_path=tiny_backbone, enqueue=False)
+    queued = reward_run_create(dataset=trained_run.dataset, base_model_path=tiny_backbone, config=fast_config(), enqueue=False)
     live = admin_client.get(f"/reward-models/{queued.pk}/", HTTP_HX_REQUEST="true").content.decode()
     assert 'hx-trigger="every 2s"' in live and "<html" not in live
 
@@ -111,7 +111,7 @@ def test_the_api_creates_lists_and_cancels_runs(tiny_backbone, artifacts_dir):
     api.force_authenticate(AdminLabellerFactory().user)
 
     created = api.post("/api/reward-runs/create/", {"dataset": dataset.name, "base_model_path": tiny_backbone,
-                                                     "config": {"train": {"num_train_epochs": 1}}}, format="json")
+                                                     "config": {"train": {"num_train_epochs": 1, "max_length": 64}}}, format="json")
     run_id = created.json()["id"]
     cancelled = api.post(f"/api/reward-runs/{run_id}/cancel/")
     refused = api.post("/api/reward-runs/create/", {"dataset": dataset.name, "config": {"train": {"batch_size": 0}}}, format="json")

@@ -105,3 +105,66 @@ def test_a_resumed_selection_uses_exactly_the_judgements_it_started_with():
 
     assert again.snapshot["judgement_ids_sha256"] == before.snapshot["judgement_ids_sha256"]
     assert len(again.train) == 5
+
+
+def copy_dataset(pairs, *, respace: bool = False):
+    """A second dataset importing the same prompt texts (optionally with different spacing and
+    case), each pair judged once the same way as the original."""
+    other = PairFactory().dataset
+    for pair in pairs:
+        messages = [
+            {"role": m["role"], "content": ("  " + m["content"].upper().replace(" ", "   ") + "\n") if respace else m["content"]}
+            for m in pair.prompt.messages
+        ]
+        prompt = PromptFactory(dataset=other, messages=messages)
+        copy = PairFactory(dataset=other, prompt=prompt)
+        vote(copy, pair.judgements.first().choice)
+    return other
+
+
+def prompt_text(example):
+    return " ".join(" ".join(m["content"].split()).casefold() for m in example.messages)
+
+
+@pytest.mark.parametrize("respace", [False, True])
+def test_the_same_prompt_text_in_two_datasets_lands_on_one_side(respace):
+    dataset, pairs = marker_dataset(20)
+    other = copy_dataset(pairs, respace=respace)
+
+    selection = select_examples(dataset_id=dataset.pk, config=SelectionConfig(eval_fraction=0.3, extra_dataset_ids=[other.pk]))
+
+    train_texts = {prompt_text(e) for e in selection.train}
+    eval_texts = {prompt_text(e) for e in selection.eval}
+    assert train_texts and eval_texts and not train_texts & eval_texts
+    assert len(selection.train) + len(selection.eval) == 40
+
+
+def test_gold_accuracy_counts_only_gold_pairs_on_held_out_prompts():
+    dataset, pairs = marker_dataset(20)
+    for pair in pairs:
+        pair.gold = pair.judgements.first().choice
+        pair.save(update_fields=["gold"])
+    unjudged = PairFactory(dataset=dataset, gold="a")  # a gold pair nobody judged: its prompt is not trained on
+
+    selection = select_examples(dataset_id=dataset.pk, config=SelectionConfig(eval_fraction=0.3))
+
+    train_texts = {prompt_text(e) for e in selection.train}
+    eval_pairs = {e.pair_id for e in selection.eval}
+    assert {e.pair_id for e in selection.gold} == eval_pairs | {unjudged.pk}
+    assert not {prompt_text(e) for e in selection.gold} & train_texts
+    assert selection.snapshot["n_gold_pairs"] == len(eval_pairs) + 1
+    assert selection.snapshot["n_gold_pairs_left_out_as_trained_on"] == 20 - len(eval_pairs)
+    assert "held-out" in selection.snapshot["gold_accuracy_scope"]
+
+
+def test_a_gold_pair_whose_prompt_text_is_trained_on_in_another_dataset_is_left_out():
+    dataset, pairs = marker_dataset(10)
+    for pair in pairs:
+        pair.gold = pair.judgements.first().choice
+        pair.save(update_fields=["gold"])
+    other = copy_dataset(pairs)
+    # Only the other dataset's copies are trained on (eval_fraction 0): every gold prompt was seen.
+    selection = select_examples(dataset_id=other.pk, config=SelectionConfig(eval_fraction=0, extra_dataset_ids=[dataset.pk]))
+
+    assert selection.gold == []
+    assert selection.snapshot["n_gold_pairs_left_out_as_trained_on"] == 10

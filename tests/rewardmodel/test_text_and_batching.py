@@ -27,7 +27,7 @@ def test_truncation_keeps_the_end_and_the_start_token(minilm_tokenizer):
 
 
 def test_long_pairs_are_counted_never_dropped(tiny_backbone):
-    model, tok = load_backbone(tiny_backbone)
+    model, tok = load_backbone(tiny_backbone, seed=0)
     long_prompt = [{"role": "user", "content": "the cat " * 300}]
     examples = [PairExample(1, 1, long_prompt, "dog banana", "dog"), PairExample(2, 2, [{"role": "user", "content": "hi"}], "a", "b")]
 
@@ -40,7 +40,7 @@ def test_long_pairs_are_counted_never_dropped(tiny_backbone):
 
 
 def test_micro_batches_under_a_token_budget_give_the_same_gradient(tiny_backbone):
-    model, tok = load_backbone(tiny_backbone)
+    model, tok = load_backbone(tiny_backbone, seed=0)
     pairs = [EncodedPair(chosen_ids=list(range(5, 5 + n)), rejected_ids=list(range(7, 7 + n // 2 + 1)), weight=1 + n % 3)
              for n in (3, 20, 9, 30, 14, 6)]
     head = PreferenceHead(length_control=False, tie_aware=False)
@@ -80,7 +80,7 @@ def test_the_launch_entry_point_trains_from_a_pairs_file(tiny_backbone, tmp_path
     (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
 
     summary = main(["--base-model", tiny_backbone, "--pairs", str(tmp_path / "pairs.jsonl"), "--eval-pairs",
-                    str(tmp_path / "pairs.jsonl"), "--output", str(tmp_path / "out"), "--config", '{"batch_size": 4, "checkpoint_steps": 0}'])
+                    str(tmp_path / "pairs.jsonl"), "--output", str(tmp_path / "out"), "--config", '{"batch_size": 4, "checkpoint_steps": 0, "max_length": 64}'])
 
     assert summary["steps"] == 2 and summary["evaluation"]["n_pairs"] == 8
     assert (tmp_path / "out" / "model.safetensors").exists() and (tmp_path / "out" / "model_card.json").exists()
@@ -90,7 +90,7 @@ def test_the_shared_prefix_layout_gives_exactly_the_rewards_of_separate_sequence
     from rewardmodel.batching import collate_shared_prefix
     from rewardmodel.trainer import PairRewardModel
 
-    model, tok = load_backbone(tiny_backbone)
+    model, tok = load_backbone(tiny_backbone, seed=0)
     model.eval()
     pairs = [EncodedPair(chosen_ids=[5, 6, 7, 8, 9, 10, 11], rejected_ids=[5, 6, 7, 12, 13]),
              EncodedPair(chosen_ids=[3, 4], rejected_ids=[9] * 10),  # nothing shared (as after truncation)

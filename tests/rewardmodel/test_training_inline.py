@@ -6,8 +6,9 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from common.models import JobStatus
 from rewardmodel.execution import reward_run_execute
+from rewardmodel.selection import SelectionConfig, select_examples
 from rewardmodel.services import reward_run_create
-from tests.rewardmodel.conftest import MARKER, fast_config, marker_dataset
+from tests.rewardmodel.conftest import fast_config, marker_dataset
 
 pytestmark = pytest.mark.django_db
 
@@ -34,15 +35,18 @@ def test_the_artifact_is_a_plain_transformers_checkpoint_that_scores(tiny_backbo
 
     model = AutoModelForSequenceClassification.from_pretrained(run.artifact_path)
     tokenizer = AutoTokenizer.from_pretrained(run.artifact_path)
-    texts = [f"\n\nHuman: Question 1?\n\nAssistant: the cat {MARKER} sat", "\n\nHuman: Question 1?\n\nAssistant: the cat sat down"]
-    batch = tokenizer([t + tokenizer.eos_token for t in texts], return_tensors="pt", padding=True)
+    # The held-out pairs, scored with nothing but transformers: the reward is read at an appended EOS id.
+    held_out = select_examples(dataset_id=dataset.pk, config=SelectionConfig(**fast_config()["selection"])).eval
+    texts = [f"\n\nHuman: {e.messages[0]['content']}\n\nAssistant: {text}" for e in held_out for text in (e.chosen, e.rejected)]
+    batch = tokenizer.pad({"input_ids": [tokenizer(t)["input_ids"] + [tokenizer.eos_token_id] for t in texts]}, return_tensors="pt")
     with torch.no_grad():
-        rewards = model(**batch).logits[:, 0]
-    assert rewards[0] > rewards[1], (rewards, run.summary)
+        rewards = model(**batch).logits[:, 0].view(-1, 2)  # (pairs, chosen / rejected)
+    assert (rewards[:, 0] > rewards[:, 1]).float().mean() > 0.9, (rewards, run.summary)
     card = json.loads((artifacts_dir / "reward-runs" / str(run.pk) / "model" / "model_card.json").read_text())
     assert card["data_snapshot"]["judgement_ids_sha256"] == run.data_snapshot["judgement_ids_sha256"]
     assert card["config"]["train"]["learning_rate"] == 3e-3
     assert "accuracy" in card["metrics"]["evaluation"]
+    assert card["metrics"]["evaluation"]["gold_accuracy_scope"].startswith("held-out prompts only")
 
 
 def test_a_missing_backbone_fails_at_once_with_the_reason(artifacts_dir):

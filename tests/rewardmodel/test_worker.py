@@ -1,6 +1,7 @@
 import os
 import signal
-from datetime import timedelta
+import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,8 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from common.models import JobStatus
 from rewardmodel.execution import reward_run_execute
 from rewardmodel.models import RewardModelRun
-from rewardmodel.services import reward_run_cancel, reward_run_create, reward_run_resume, reward_runs_fail_stale
+from rewardmodel.services import reward_run_cancel, reward_run_create, reward_run_resume
+from rewardmodel.tasks import reward_runs_reap_stale
 from tests.conftest import wait_for
 from tests.rewardmodel.conftest import fast_config, marker_dataset
 
@@ -20,7 +22,7 @@ def status_of(run):
     return RewardModelRun.objects.values_list("status", flat=True).get(pk=run.pk)
 
 
-def test_a_worker_trains_a_run_to_a_loadable_checkpoint(tiny_backbone, artifacts_dir, celery_worker_process):
+def test_a_worker_trains_a_run_to_a_loadable_checkpoint(tiny_backbone, artifacts_dir, celery_queue, celery_worker_process):
     dataset, _ = marker_dataset(30)
     run = reward_run_create(dataset=dataset, base_model_path=tiny_backbone, config=fast_config(num_train_epochs=2))
 
@@ -28,7 +30,8 @@ def test_a_worker_trains_a_run_to_a_loadable_checkpoint(tiny_backbone, artifacts
 
     run.refresh_from_db()
     assert run.status == JobStatus.SUCCEEDED, run.error
-    assert run.progress == 1.0 and run.worker
+    assert run.progress == 1.0
+    assert run.worker == f"{celery_queue}@{socket.gethostname()}"  # the Celery node, not just the host
     assert run.steps.count() == run.summary["steps"]
     model = AutoModelForSequenceClassification.from_pretrained(run.artifact_path)
     tokenizer = AutoTokenizer.from_pretrained(run.artifact_path)
@@ -62,10 +65,17 @@ def test_a_killed_worker_leaves_a_failed_run_that_resumes_from_its_checkpoint(ti
 
     os.kill(celery_worker_process.pid, signal.SIGKILL)
     celery_worker_process.wait(timeout=30)
+    killed_at = time.monotonic()
     assert status_of(run) == JobStatus.RUNNING  # nobody told the database: the reaper must
-    assert reward_runs_fail_stale(older_than=timedelta(0)) == 1
+
+    def beat_runs_the_reaper():
+        reward_runs_reap_stale.apply()
+        return status_of(run) != JobStatus.RUNNING
+
+    wait_for(beat_runs_the_reaper, timeout=300, interval=5, message="the reaper to notice the dead worker")
+    print(f"the killed worker's run was marked failed {time.monotonic() - killed_at:.0f} s after the kill")
     run.refresh_from_db()
-    assert run.status == JobStatus.FAILED and "heartbeats" in run.error
+    assert run.status == JobStatus.FAILED and "heartbeat" in run.error
 
     reward_run_resume(run=run, enqueue=False)
     run = reward_run_execute(run_id=run.pk)

@@ -20,7 +20,7 @@ def test_a_run_records_steps_samples_baseline_and_fires_the_kl_monitor(tmp_path,
     sft = SFTRunFactory(dataset=dataset, artifact_path=str(toy.save_policy(tmp_path / "sft")))
     reward = RewardModelRunFactory(dataset=dataset, artifact_path=str(toy.save_marker_reward_model(tmp_path / "rm")))
     run = policy_run_create(sft_run=sft, reward_run=reward, enqueue=False, config={
-        "steps": 4, "batch_size": 8, "mini_batch_size": 4, "learning_rate": 1e-2, "max_new_tokens": 6,
+        "steps": 4, "batch_size": 8, "mini_batch_size": 4, "learning_rate": 1e-2, "max_new_tokens": 6, "max_prompt_tokens": 32,
         "temperature": 1.0, "sample_every": 2, "kl_limit": 0.01})
 
     run = policy_run_execute(run=run)

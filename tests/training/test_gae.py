@@ -52,5 +52,5 @@ def test_top_p_keeps_the_smallest_set_reaching_the_mass():
 
 
 def test_config_refuses_mini_batches_that_do_not_divide_the_batch():
-    with pytest.raises(AssertionError, match="divide"):
+    with pytest.raises(ValueError, match="divide"):
         PPOConfig(batch_size=16, mini_batch_size=5)

@@ -1,22 +1,8 @@
 """PPO on the toy task: a hand-set reward model that pays for the word "banana"."""
-import random
-
 import pytest
 
-from tests.training import toy
 from training.ppo import PPOConfig
 from training.runner import ppo_run
-
-
-@pytest.fixture(scope="module")
-def toy_models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("toy")
-    toy.save_policy(root / "sft")
-    toy.save_marker_reward_model(root / "rm")
-    rng = random.Random(0)
-    # Prompts end in a space: the word-level tokenizer decodes responses without a leading one.
-    prompts = [" ".join(rng.choice(toy.WORDS[:-1]) for _ in range(5)) + " " for _ in range(64)]
-    return root, prompts
 
 
 def run_toy(toy_models, tmp_path, held_out=False, batches=None, **options):

@@ -1,5 +1,6 @@
 """Synthetic judgement data built directly as AuditData arrays (no database), with labellers whose
-behaviour is planted: honest, position-biased, length-biased, sycophantic, random, too fast."""
+behaviour is planted: honest, position-biased, length-biased, sycophantic, random, too fast, and
+tired (right 88% of the time in the first half of each session, 55% in the second)."""
 import numpy as np
 
 from annotation.audit.data import AuditData
@@ -34,15 +35,18 @@ def simulate(*, seed: int, kinds: list[str], n_items: int = 3000, k: int = 5, go
     choice = np.where((kind == "length") & biased & differ, longer[item], choice)
     choice = np.where((kind == "sycophant") & biased & (agrees[item] >= 0), agrees[item], choice)
     choice = np.where(kind == "random", rng.integers(0, 4, n), choice)
-    chars = len_a[item] + len_b[item] + 200
-    floor_ms = chars / READING_CHARS_PER_SECOND * 1000
-    time_ms = np.where(kind == "fast", floor_ms * rng.uniform(0.05, 0.6, n), floor_ms * rng.uniform(1.2, 4, n))
-    # Each labeller works through their items in sessions of ~40 judgements a minute apart.
-    t = np.zeros(n)
+    # Each labeller works through their items in sessions of 40 judgements a minute apart.
+    t, place = np.zeros(n), np.zeros(n, np.int64)
     for j in range(L):
         mine = np.flatnonzero(lab == j)
         steps = np.where(np.arange(len(mine)) % 40 == 0, 3 * 3600.0, 60.0)
-        t[mine] = 1.77e9 + np.cumsum(steps)
+        t[mine] = 1.77e9 + 7.3 * j + np.cumsum(steps)  # labellers start at different moments
+        place[mine] = np.arange(len(mine)) % 40
+    right = rng.random(n) < np.where(place < 20, 0.88, 0.55)
+    choice = np.where(kind == "tired", np.where(right, truth[item], 1 - truth[item]), choice)
+    chars = len_a[item] + len_b[item] + 200
+    floor_ms = chars / READING_CHARS_PER_SECOND * 1000
+    time_ms = np.where(kind == "fast", floor_ms * rng.uniform(0.05, 0.6, n), floor_ms * rng.uniform(1.2, 4, n))
     rep = np.flatnonzero(rng.random(n) < repeat_rate)
     stays = (kind[rep] == "random") | (rng.random(len(rep)) < 0.9)
     repeat_choice = np.where(kind[rep] == "random", rng.integers(0, 4, len(rep)),

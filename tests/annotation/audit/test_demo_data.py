@@ -53,3 +53,35 @@ def test_demo_audit_reports_the_confounded_position_and_a_leaderboard(llmfao):
     assert len(board["models"]) > 10
     assert all(m["raw"]["low"] <= m["raw"]["value"] <= m["raw"]["high"] for m in board["models"])
     assert report["biases"]["speed"]["too_fast"]["value"] is None  # no times in this log
+
+
+def test_demo_leaderboard_matches_an_unregularised_logistic_fit_within_one_elo(llmfao):
+    """Chatbot Arena's computation: logistic regression without intercept on +1/-1 model columns,
+    a tie as half a win for each side, both_bad left out (scikit-learn, no penalty)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from annotation.audit.data import A, B, TIE
+    from annotation.audit.leaderboard import ELO, leaderboard
+
+    data = audit_data_load(dataset_id=llmfao.pk)
+    sa, sb = data.source_a[data.item], data.source_b[data.item]
+    use = np.isin(data.choice, [A, B, TIE]) & (sa >= 0) & (sb >= 0) & (sa != sb)
+    rows = np.flatnonzero(use)
+    X = np.zeros((2 * len(rows), len(data.sources)))
+    X[np.arange(len(rows)), sa[rows]] = X[len(rows) + np.arange(len(rows)), sa[rows]] = 1
+    X[np.arange(len(rows)), sb[rows]] = X[len(rows) + np.arange(len(rows)), sb[rows]] = -1
+    y = np.concatenate([np.ones(len(rows)), np.zeros(len(rows))])  # each judgement as an A win and a B win ...
+    a_won = (data.choice[rows] == A).astype(float) + 0.5 * (data.choice[rows] == TIE)
+    weight = np.concatenate([a_won, 1 - a_won])  # ... weighted by how much each side won
+    keep = weight > 0
+    fit = LogisticRegression(fit_intercept=False, C=np.inf, tol=1e-10, max_iter=10_000).fit(X[keep], y[keep], sample_weight=weight[keep])
+    present = np.unique(np.concatenate([sa[rows], sb[rows]]))
+    beta = fit.coef_[0][present] - fit.coef_[0][present].mean()
+    expected = {data.sources[m]: 1000 + ELO * b for m, b in zip(present, beta)}
+
+    board = leaderboard(data)
+    ours = {row["model"]: row["raw"]["value"] for row in board["models"]}
+    assert ours.keys() == expected.keys()
+    assert max(abs(ours[m] - expected[m]) for m in ours) < 1.0
+    spread = max(expected.values()) - min(expected.values())
+    assert spread > 200  # the figures compared are far from all-equal

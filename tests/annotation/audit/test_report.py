@@ -133,3 +133,16 @@ def test_breakdowns_by_locale_and_expertise():
     assert by_locale["de-DE"]["agreement_with_majority"]["value"] == pytest.approx(1.0)
     assert by_locale["en-GB"]["agreement_with_majority"]["value"] == pytest.approx(0.5)
     assert [g["group"] for g in biases["by_expertise"]] == ["medicine"]
+
+
+def test_flipping_a_gold_mark_serves_a_fresh_audit():
+    dataset, _ = judged_dataset()
+    pair = dataset.pairs.order_by("id").first()
+    pair.gold = "a"  # everyone chose a on the first pair
+    pair.save(update_fields=["gold"])
+    before = audit_report(dataset=dataset)
+    pair.gold = "b"
+    pair.save(update_fields=["gold"])
+    after = audit_report(dataset=dataset)
+    ann = lambda report: next(r for r in report["labellers"] if r["username"] == "ann")  # noqa: E731
+    assert (ann(before)["gold_accuracy"]["value"], ann(after)["gold_accuracy"]["value"]) == (1.0, 0.0)

@@ -126,3 +126,14 @@ def test_api_report_and_exclusion_lifecycle(admin_client, dataset):
     unknown = admin_client.post(f"/api/audit/{dataset.pk}/exclusions/create/", {"labeller": "nobody", "reason": "x"},
                                 content_type="application/json")
     assert unknown.status_code == 400 and "nobody" in str(unknown.json())
+
+
+def test_without_real_times_the_page_says_why_the_time_charts_are_missing(admin_client, dataset):
+    from django.utils import timezone
+
+    from annotation.models import Judgement
+
+    Judgement.objects.filter(pair__dataset=dataset).update(created_at=timezone.now())  # an import without times
+    page = admin_client.get(reverse("audit:dataset", args=[dataset.pk]) + "?compute=1").content.decode()
+    assert page.count("no recorded time of their own") == 2  # in place of the week chart and of the time-of-day charts
+    assert "Percent agreement by week" not in page and "Agreement by hour of day" not in page

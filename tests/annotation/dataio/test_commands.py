@@ -5,6 +5,7 @@ import json
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from annotation.models import Dataset, ImportBatch, Judgement, Labeller, Pair, Prompt, Response
 from tests.annotation.dataio.helpers import judgement, write_jsonl
@@ -71,7 +72,8 @@ def test_seed_demo_imports_both_shipped_files_and_a_second_run_adds_nothing():
         labeller = Labeller.objects.get(user__username=name)
         assert set(labeller.datasets.all()) == {hh, llmfao}
     assert "alice-demo" in out and "arbiter-admin" in out
-    admin = authenticate(username="admin", password="arbiter-admin")
+    # (with a request, as django-axes' login checks need one)
+    admin = authenticate(RequestFactory().post("/accounts/login/"), username="admin", password="arbiter-admin")
     assert admin is not None and admin.is_superuser and admin.labeller.role == Labeller.Role.ADMIN
     tables = (get_user_model(), Labeller, Dataset, Prompt, Response, Pair, Judgement, ImportBatch)
     before = [m.objects.count() for m in tables]
