@@ -13,17 +13,13 @@ import sys
 
 
 def read_pairs(path: str):
+    from common.jsonl import read_jsonl
     from rewardmodel.text import PairExample
     from rewardmodel.text import as_messages
 
-    examples = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                row = json.loads(line)
-                examples.append(PairExample(pair_id=n, prompt_id=n, messages=as_messages(row["prompt"]),
-                                            chosen=row["chosen"], rejected=row["rejected"]))
-    return examples
+    rows = read_jsonl(path, ("prompt", "chosen", "rejected"))
+    return [PairExample(pair_id=n, prompt_id=n, messages=as_messages(row["prompt"]), chosen=str(row["chosen"]),
+                        rejected=str(row["rejected"])) for n, row in enumerate(rows, 1)]
 
 
 def main(argv=None) -> dict:
@@ -37,6 +33,7 @@ def main(argv=None) -> dict:
 
     from common.artifacts import atomic_directory
     from common.ml.limits import positions_problem
+    from common.ml.processes import join_cpu_processes
     from rewardmodel.backbone import backbone_problem, is_decoder, load_backbone
     from rewardmodel.config import RewardTrainConfig
     from rewardmodel.evaluation import pair_metrics
@@ -44,16 +41,24 @@ def main(argv=None) -> dict:
     from common.ml.precision import make_accelerator
     from rewardmodel.trainer import score_pairs, train
 
-    cfg = RewardTrainConfig(**json.loads(args.config))
+    try:
+        cfg = RewardTrainConfig(**json.loads(args.config))
+        train_examples = read_pairs(args.pairs)
+        eval_examples = read_pairs(args.eval_pairs) if args.eval_pairs else []
+    except (ValueError, TypeError) as exc:  # a malformed file or config (TypeError: an unknown config field)
+        ap.error(str(exc))
+    if not train_examples:
+        ap.error(f"{args.pairs} holds no pairs.")
     problem = backbone_problem(args.base_model) or positions_problem(
         args.base_model, tokens=cfg.max_length, setting="max_length", model=f"the backbone {args.base_model}")
     if problem:
         sys.exit(problem)
+    join_cpu_processes()
     accelerator = make_accelerator(cfg.mixed_precision)
     model, tokenizer = load_backbone(args.base_model, seed=cfg.seed)
     decoder = is_decoder(model)
-    train_pairs, n_truncated = encode_examples(tokenizer, read_pairs(args.pairs), max_length=cfg.max_length, decoder=decoder)
-    eval_pairs, _ = encode_examples(tokenizer, read_pairs(args.eval_pairs), max_length=cfg.max_length, decoder=decoder) if args.eval_pairs else ([], 0)
+    train_pairs, n_truncated = encode_examples(tokenizer, train_examples, max_length=cfg.max_length, decoder=decoder)
+    eval_pairs, _ = encode_examples(tokenizer, eval_examples, max_length=cfg.max_length, decoder=decoder)
     result = train(cfg, model=model, pad_token_id=tokenizer.pad_token_id, train_pairs=train_pairs,
                    eval_pairs=eval_pairs, accelerator=accelerator)
     summary = {"steps": result.steps, "n_truncated_train": n_truncated, "last": result.history[-1] if result.history else {}}

@@ -8,8 +8,8 @@ Several GPUs or machines:     accelerate launch --num_processes N -m rewardmodel
 
 Phases per optimizer step: 1. cut the step's batches into micro-batches under a token budget,
 2. forward chosen and rejected together, 3. loss (normalised by the step's total weight, so
-micro-batching does not change it) and backward, 4. clip, optimizer and schedule step,
-5. log, heartbeat and evaluate, 6. checkpoint. Nothing here touches Django.
+neither micro-batching nor the number of processes changes it) and backward, 4. clip, optimizer
+and schedule step, 5. log, heartbeat and evaluate, 6. checkpoint. Nothing here touches Django.
 """
 import os
 import random
@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from common.ml.precision import make_accelerator
+from common.ml.processes import stop_together
 from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.losses import PreferenceHead, preference_loss
@@ -151,7 +152,8 @@ def train(
     head = PreferenceHead(length_control=cfg.length_control, tie_aware=cfg.loss_type == "davidson")
 
     # 1. the schedule: every epoch's batches (grouped by length) cut into optimizer steps;
-    #    each process takes every num_processes-th batch of a step
+    #    each process takes every num_processes-th batch of a step, and every process knows the
+    #    weight of the whole step (all processes), the loss's normaliser
     world, rank = accelerator.num_processes, accelerator.process_index
     per_step = cfg.gradient_accumulation_steps * world
     epochs = []
@@ -162,7 +164,10 @@ def train(
         steps = [batches[s : s + per_step] for s in range(0, len(batches), per_step)]
         if world > 1 and len(steps[-1]) < per_step:
             steps.pop()  # every process must take part in every step
-        epochs.append([step_batches[rank::world] for step_batches in steps])
+        epochs.append([
+            (step_batches[rank::world], sum(train_pairs[i].weight for b in step_batches for i in b))
+            for step_batches in steps
+        ])
     total_steps = sum(len(e) for e in epochs)
     if total_steps == 0:
         raise ValueError(f"{len(train_pairs)} training pairs are fewer than one optimizer step needs on {world} processes.")
@@ -193,15 +198,16 @@ def train(
     scorer.train()
     done = 0
     for epoch, steps in enumerate(epochs):
-        for j, step_batches in enumerate(steps):
+        for j, (step_batches, step_weight) in enumerate(steps):
             done += 1
             if done <= step:
                 continue  # already trained before the checkpoint we resumed from
-            # 4. forward/backward per micro-batch; loss normalised by the step's total weight
+            # 4. forward/backward per micro-batch. The loss is normalised by the weight of the whole
+            #    step, over all processes, times their number: DDP averages the processes'
+            #    gradients, so the step's gradient is that of sum(weight * loss) / step_weight,
+            #    whatever the processes' own shares of the weight.
             micro_batches = [m for b in step_batches for m in split_by_token_budget(b, train_pairs, cfg.max_tokens_per_micro_batch)]
-            total_weight = sum(train_pairs[i].weight for b in step_batches for i in b)
-            sums = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "mean_reward": 0.0, "num_tokens": 0}
-            n_pairs = 0
+            sums = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "mean_reward": 0.0, "num_tokens": 0, "pairs": 0}
             for k, micro in enumerate(micro_batches):
                 batch = {key: t.to(accelerator.device) for key, t in pack([train_pairs[i] for i in micro], pad_token_id).items()}
                 sync = k == len(micro_batches) - 1
@@ -211,17 +217,21 @@ def train(
                         r_w, r_l, batch, head=head, use_margin=cfg.use_margin,
                         center_rewards_coefficient=cfg.center_rewards_coefficient,
                     )  # (m,)
-                    loss = (per_pair * batch["weight"]).sum() / total_weight
-                    accelerator.backward(loss)
+                    weighted = (per_pair * batch["weight"]).sum()
+                    accelerator.backward(weighted * world / step_weight)
                 with torch.no_grad():  # metrics as floats, so no graph or logits outlive the micro-batch
                     d = (r_w - r_l).detach()
-                    sums["loss"] += float(loss.detach()) * total_weight
+                    sums["loss"] += float(weighted.detach())
                     sums["accuracy"] += float((d > 0).sum())
                     sums["margin"] += float(d.sum())
                     sums["mean_reward"] += float((r_w + r_l).detach().sum()) / 2
                     sums["num_tokens"] += int(batch["num_tokens"]) if shared_prefix else int(batch["attention_mask"].sum())
-                    n_pairs += len(micro)
-                del r_w, r_l, per_pair, loss, batch
+                    sums["pairs"] += len(micro)
+                del r_w, r_l, per_pair, weighted, batch
+            # the step's metrics over all processes
+            sums = dict(zip(sums, accelerator.reduce(
+                torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device), reduction="sum"
+            ).tolist()))
             # 5. clip, step (the loss head is not inside DDP: average its gradients by hand)
             if world > 1:
                 for p in head.parameters():
@@ -235,13 +245,13 @@ def train(
             logs = {
                 "step": done,
                 "epoch": round(epoch + (j + 1) / len(steps), 4),
-                "loss": sums["loss"] / total_weight,
-                "accuracy": sums["accuracy"] / max(1, n_pairs),
-                "margin": sums["margin"] / max(1, n_pairs),
-                "mean_reward": sums["mean_reward"] / max(1, n_pairs),
+                "loss": sums["loss"] / step_weight,
+                "accuracy": sums["accuracy"] / max(1, sums["pairs"]),
+                "margin": sums["margin"] / max(1, sums["pairs"]),
+                "mean_reward": sums["mean_reward"] / max(1, sums["pairs"]),
                 "learning_rate": lr,
                 "grad_norm": float(grad_norm),
-                "num_tokens": sums["num_tokens"],
+                "num_tokens": int(sums["num_tokens"]),
                 **head.summary(),
             }
             end_of_epoch = j == len(steps) - 1
@@ -249,9 +259,7 @@ def train(
                 logs.update(_eval_metrics(model, eval_pairs, pad_token_id, cfg))
             if done % cfg.logging_steps == 0 or "eval_loss" in logs or done == total_steps:
                 result.history.append(logs)
-            stop = bool(on_step(done, total_steps, logs)) if (on_step and accelerator.is_main_process) else False
-            if world > 1:  # every process must stop together, or the others wait forever in DDP
-                stop = bool(accelerator.reduce(torch.tensor([int(stop)], device=accelerator.device), reduction="sum").item())
+            stop = stop_together(accelerator, lambda: on_step and on_step(done, total_steps, logs))
             # 7. checkpoint (also on a cancel, so that a resume continues from here)
             if ckpt is not None and accelerator.is_main_process and (
                 stop or (cfg.checkpoint_steps and done % cfg.checkpoint_steps == 0 and done < total_steps)

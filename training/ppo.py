@@ -8,8 +8,8 @@ Read it top to bottom: `PPOConfig` (the options, named as in the classic TRL PPO
   4. rewards   per-token reward = -beta * KL, plus the score on each response's last token
   5. GAE       advantages and returns, an explicit backwards loop; advantages whitened
   6. PPO       several epochs of mini-batches: clipped policy loss + clipped value loss
-  7. beta      the KL controller sees the batch's KL
-  8. log       metrics named as in TRL (`objective/kl`, `policy/clipfrac`, ...)
+  7. beta      the KL controller sees the batch's KL (over all processes)
+  8. log       metrics named as in TRL (`objective/kl`, `policy/clipfrac`, ...), over all processes
 
 Value model. The reward model may have its own tokenizer (a MiniLM cross-encoder, say), so it
 cannot value the policy's tokens one by one, and InstructGPT's choice (initialise the value from
@@ -23,8 +23,12 @@ RLHF with PPO" finding), at the cost of one more small forward/backward per mini
 Launch (training/runner.py loads the models from folders and writes checkpoints):
   one device:   python -m training.runner --sft PATH --reward PATH --prompts FILE.txt --out DIR
   several:      accelerate launch -m training.runner --sft PATH --reward PATH --prompts FILE.txt --out DIR
-Each process samples its own rollouts and DDP averages the gradients (prepared by accelerate).
-On a GPU that supports bf16 it runs in bf16 autocast; elsewhere in fp32 (common/ml/precision.py).
+Each process samples its own `batch_size` rollouts and DDP averages the gradients (prepared by
+accelerate). What is shared is computed from the whole step, gathered from all processes, as the
+classic TRL PPOTrainer does: the KL the controller sees (and its episode count, batch_size x
+processes), the running moments of score scaling, and the logged metrics; so beta and the score
+scale are the same on every process. On a GPU that supports bf16 it runs in bf16 autocast;
+elsewhere in fp32 (common/ml/precision.py).
 """
 import math
 import random
@@ -35,6 +39,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 
 from common.ml.precision import MIXED_PRECISION_CHOICES
+from common.ml.processes import stop_together
 from rewardmodel.reward import score_conversations
 from training.kl import KL_PENALTIES, AdaptiveKLController, FixedKLController, kl_per_token
 from training.rollout import (
@@ -83,7 +88,7 @@ class PPOConfig:
     whiten_rewards: bool = False
     """Whiten the per-token rewards of each batch (mean kept) before GAE."""
     score_scaling: bool = False
-    """Divide scores by the running standard deviation of all scores seen so far."""
+    """Divide scores by the running standard deviation of all scores seen so far (by all processes)."""
     score_clip: float | None = None
     """Clip (scaled) scores to [-score_clip, score_clip]; None: no clipping."""
     max_grad_norm: float | None = 1.0
@@ -197,7 +202,9 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
               on_checkpoint: Callable[[PPOState], None] | None = None) -> PPOState:
     """Runs PPO steps from `state.step` to `cfg.steps`. `on_step(step, metrics, batch)` gets the
     metrics of each step and its rollouts [{prompt, response, score, kl, held_out_score}], and
-    returns True to stop (cancel); `on_checkpoint(state)` is called every `cfg.save_every` steps.
+    returns True to stop (cancel); under `accelerate launch` it is called on the main process only,
+    with the metrics of all processes and its own rollouts, and its stop holds for all of them.
+    `on_checkpoint(state)` is called every `cfg.save_every` steps, on every process.
     `models.policy` / `value_model` and `optimizer` must already be prepared by `accelerator`."""
     if cfg.reward_max_length is None:
         raise ValueError("reward_max_length is None: ppo_run sets it from the reward model before training.")
@@ -245,7 +252,8 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
             if models.held_out_model is not None:
                 held_out = score_responses(models.held_out_model, models.held_out_tokenizer, batch_prompts, response_texts,
                                            max_length=cfg.reward_max_length).to(device)
-            scores = _scale_scores(cfg, state, raw_scores)
+            step_raw_scores = accelerator.gather(raw_scores)  # (world * B,) the same on every process
+            scores = _scale_scores(cfg, state, raw_scores, step_scores=step_raw_scores)
             if cfg.missing_eos_penalty is not None:
                 scores = scores - cfg.missing_eos_penalty * (~has_eos).float()
 
@@ -312,45 +320,52 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
                     stats["entropy"].append(masked_mean(entropy, mb_mask).item())
                     stats["ratio"].append(masked_mean(ratio, mb_mask).item())
 
-        # 7. beta follows the observed KL (sum over tokens, mean over the batch).
+        # 7. beta follows the observed KL (sum over tokens, mean over the whole step's episodes).
         kl_per_seq = kl.sum(1)  # (B,)
-        mean_kl = kl_per_seq.mean().item()
-        kl_ctl.update(mean_kl, cfg.batch_size)
+        step_kl = accelerator.gather(kl_per_seq)  # (world * B,) the same on every process
+        mean_kl = step_kl.mean().item()
+        kl_ctl.update(mean_kl, cfg.batch_size * world)
         state.kl_coef = kl_ctl.value
         state.step += 1
 
-        # 8. log
-        episodes += cfg.batch_size
+        # 8. log: per-episode figures gathered from all processes, PPO-epoch averages averaged over them
+        episodes += cfg.batch_size * world
         now = time.perf_counter()
+        episode_stats = accelerator.gather(torch.stack([
+            (-logprobs * maskf).sum(1), non_score_reward.sum(1), scores + non_score_reward.sum(1),
+            has_eos.float(), lengths.float(), *([held_out] if held_out is not None else []),
+        ]).T)  # (world * B, 5 or 6)
+        epoch_means = dict(zip(stats, accelerator.reduce(
+            torch.tensor([_mean(v) for v in stats.values()], device=device), reduction="mean").tolist()))
         metrics = {
-            "objective/scores": raw_scores.mean().item(),
-            "objective/scores_std": raw_scores.std().item() if len(raw_scores) > 1 else 0.0,
+            "objective/scores": step_raw_scores.mean().item(),
+            "objective/scores_std": step_raw_scores.std().item() if len(step_raw_scores) > 1 else 0.0,
             "objective/kl": mean_kl,
             "objective/kl_coef": beta,
-            "objective/entropy": (-logprobs * maskf).sum(1).mean().item(),
-            "objective/non_score_reward": non_score_reward.sum(1).mean().item(),
-            "objective/rlhf_reward": (scores + non_score_reward.sum(1)).mean().item(),
-            "policy/entropy": _mean(stats["entropy"]),
-            "policy/clipfrac": _mean(stats["clipfrac"]),
-            "policy/approxkl": _mean(stats["approxkl"]),
-            "policy/ratio": _mean(stats["ratio"]),
-            "loss/policy": _mean(stats["pg_loss"]),
-            "loss/value": _mean(stats["vf_loss"]),
-            "val/clipfrac": _mean(stats["vf_clipfrac"]),
-            "val/num_eos_tokens": int(has_eos.sum().item()),
-            "val/response_length": lengths.float().mean().item(),
+            "objective/entropy": episode_stats[:, 0].mean().item(),
+            "objective/non_score_reward": episode_stats[:, 1].mean().item(),
+            "objective/rlhf_reward": episode_stats[:, 2].mean().item(),
+            "policy/entropy": epoch_means["entropy"],
+            "policy/clipfrac": epoch_means["clipfrac"],
+            "policy/approxkl": epoch_means["approxkl"],
+            "policy/ratio": epoch_means["ratio"],
+            "loss/policy": epoch_means["pg_loss"],
+            "loss/value": epoch_means["vf_loss"],
+            "val/clipfrac": epoch_means["vf_clipfrac"],
+            "val/num_eos_tokens": int(episode_stats[:, 3].sum().item()),
+            "val/response_length": episode_stats[:, 4].mean().item(),
             "episodes_per_second": episodes / (now - t_start),
             "time/step_s": now - t_step,
         }
         if held_out is not None:
-            metrics["objective/held_out_scores"] = held_out.mean().item()
+            metrics["objective/held_out_scores"] = episode_stats[:, 5].mean().item()
         batch = [
             {"prompt": p, "response": r, "score": s, "kl": k,
              "held_out_score": None if held_out is None else h}
             for p, r, s, k, h in zip(batch_prompts, response_texts, raw_scores.tolist(), kl_per_seq.tolist(),
                                      (held_out if held_out is not None else raw_scores).tolist())
         ]
-        stop = on_step(state.step, metrics, batch) if on_step else False
+        stop = stop_together(accelerator, lambda: on_step and on_step(state.step, metrics, batch))
         if on_checkpoint and (stop or state.step == cfg.steps or (cfg.save_every and state.step % cfg.save_every == 0)):
             on_checkpoint(state)
         if stop:
@@ -358,11 +373,13 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
     return state
 
 
-def _scale_scores(cfg: PPOConfig, state: PPOState, scores: torch.Tensor) -> torch.Tensor:
+def _scale_scores(cfg: PPOConfig, state: PPOState, scores: torch.Tensor, *, step_scores: torch.Tensor) -> torch.Tensor:
     """Optional running-std scaling and clipping of scores (classic TRL use_score_scaling /
-    score_clip); the running moments live in `state` so that a resumed run continues them."""
+    score_clip). The running moments take `step_scores`, the step's scores over all processes (in
+    the same order on each), so that they are the same everywhere; they live in `state` so that a
+    resumed run continues them."""
     if cfg.score_scaling:
-        for x in scores.tolist():  # Welford's update
+        for x in step_scores.tolist():  # Welford's update
             state.score_count += 1
             delta = x - state.score_mean
             state.score_mean += delta / state.score_count

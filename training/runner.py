@@ -6,6 +6,9 @@ Launch on one device:
   python -m training.runner --sft DIR --reward DIR --prompts PROMPTS.txt --out DIR [--steps N]
 On several GPUs (one process per device, gradients averaged by DDP):
   accelerate launch -m training.runner --sft DIR --reward DIR --prompts PROMPTS.txt --out DIR
+The main process prints one JSON line per step (the metrics of all processes); at the end every
+process prints its summary with its `process_index`, so that a launch shows they agree on beta
+and on the running score moments.
 """
 import argparse
 import json
@@ -19,6 +22,7 @@ from common.artifacts import atomic_directory
 from common.ml.limits import max_positions, positions_problem
 from common.ml.loading import from_pretrained_strict, load_tokenizer
 from common.ml.precision import make_accelerator
+from common.ml.processes import join_cpu_processes
 from rewardmodel.backbone import load_reward_model
 from common.validation import checked_config
 from training.ppo import PPOConfig, PPOModels, PPOState, ppo_train
@@ -160,8 +164,11 @@ def ppo_run(cfg: PPOConfig, *, sft_path, reward_path, prompts: list[str], out_di
         return {"steps_done": state.step, "resumed_from_step": resumed_from, "policy_path": None}
     final = out_dir / "final"
     save(final, None)
-    return {"steps_done": state.step, "resumed_from_step": resumed_from, "kl_coef": state.kl_coef,
-            "policy_path": str(final / FINAL_POLICY), "value_path": str(final / FINAL_VALUE)}
+    summary = {"steps_done": state.step, "resumed_from_step": resumed_from, "kl_coef": state.kl_coef,
+               "policy_path": str(final / FINAL_POLICY), "value_path": str(final / FINAL_VALUE)}
+    if cfg.score_scaling:
+        summary["score_count"], summary["score_mean"] = state.score_count, state.score_mean
+    return summary
 
 
 def main():
@@ -174,14 +181,23 @@ def main():
     parser.add_argument("--config", default="{}", help="PPOConfig fields as JSON")
     args = parser.parse_args()
     prompts = [line.rstrip("\n").replace("\\n", "\n") for line in open(args.prompts, encoding="utf-8") if line.strip()]
-    cfg = config_from_dict(json.loads(args.config))
+    try:
+        cfg = config_from_dict(json.loads(args.config))
+        if not prompts:
+            raise ValueError(f"{args.prompts} holds no prompts.")
+    except (ValueError, TypeError) as exc:  # TypeError: an option of the wrong type
+        parser.error(str(exc))
+    join_cpu_processes()
 
     def report(step, metrics, batch):
         print(json.dumps({"step": step, **metrics}), flush=True)
         return False
 
-    print(json.dumps(ppo_run(cfg, sft_path=args.sft, reward_path=args.reward, prompts=prompts, out_dir=args.out,
-                             held_out_path=args.held_out_reward, on_step=report)))
+    summary = ppo_run(cfg, sft_path=args.sft, reward_path=args.reward, prompts=prompts, out_dir=args.out,
+                      held_out_path=args.held_out_reward, on_step=report)
+    from accelerate import PartialState  # after ppo_run, which set it up (from the launch's environment)
+
+    print(json.dumps({"process_index": PartialState().process_index, **summary}), flush=True)
 
 
 if __name__ == "__main__":

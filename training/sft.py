@@ -7,9 +7,14 @@ a small GPT-2 config. The loss counts response tokens only: the model learns to 
 write the user's side. Checkpoints are standard HF folders written atomically; a run whose
 `out_dir/checkpoint` exists resumes from it.
 
-Launch: through the Celery task or `python manage.py run_sft` (one device). The loop is a plain
-accelerate loop, so `accelerate launch` of a script calling `sft_train` runs it data-parallel.
+Launch: through the Celery task or `python manage.py run_sft` (one device), or without Django:
+  one device:  python -m training.sft --demonstrations FILE.jsonl --out DIR [--base-model PATH]
+  several:     accelerate launch -m training.sft --demonstrations FILE.jsonl --out DIR [--base-model PATH]
+Each of N processes takes its own `batch_size` rows of the step's N x batch_size, and DDP averages
+the gradients of a loss normalised by the response tokens of the whole step, so N processes take
+the step one process takes with N x batch_size.
 """
+import argparse
 import json
 import random
 from collections.abc import Callable
@@ -20,7 +25,9 @@ import torch
 from transformers import set_seed
 
 from common.artifacts import atomic_directory
+from common.jsonl import read_jsonl
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
+from common.ml.processes import join_cpu_processes, stop_together
 from common.validation import checked_config
 
 CHECKPOINT = "checkpoint"
@@ -32,7 +39,8 @@ class SFTConfig:
     steps: int = 300
     """Optimizer steps."""
     batch_size: int = 8
-    """Demonstrations per step."""
+    """Demonstrations per process per step (TRL's per_device_train_batch_size): a step of N processes
+    sees N x batch_size."""
     learning_rate: float = 3e-4
     """AdamW peak learning rate (linear warm-up, then constant)."""
     warmup_steps: int = 20
@@ -148,22 +156,35 @@ def sft_train(cfg: SFTConfig, examples: list[tuple[str, str]], out_dir, *, base_
                 (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses, "config": asdict(cfg)}))
 
     stopped = False
+    world, rank = accelerator.num_processes, accelerator.process_index
     while step < cfg.steps:
-        # The batch of step s depends only on (seed, s), so a resumed run sees the same data.
+        # 1. The step's rows depend only on (seed, step), so a resumed run sees the same data; each
+        #    process takes its own batch_size of the step's world x batch_size.
         rng = random.Random(cfg.seed * 1_000_003 + step)
-        rows = [encoded[rng.randrange(len(encoded))] for _ in range(cfg.batch_size)]
-        input_ids, mask, labels = (t.to(accelerator.device) for t in collate(rows, tok.pad_token_id))
+        step_rows = [encoded[rng.randrange(len(encoded))] for _ in range(cfg.batch_size * world)]
+        rows = step_rows[rank * cfg.batch_size:(rank + 1) * cfg.batch_size]
+        # response tokens the step predicts (a row's first token is predicted by nothing)
+        step_tokens = max(1, sum(label != -100 for _, labels in step_rows for label in labels[1:]))
+        input_ids, mask, labels = (t.to(accelerator.device) for t in collate(rows, tok.pad_token_id))  # (b, T)
         for group in optimizer.param_groups:
             group["lr"] = cfg.learning_rate * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+        # 2. Loss: summed over this process's response tokens, normalised by the step's tokens over
+        #    all processes, times their number, since DDP averages the processes' gradients.
         with accelerator.autocast():
-            loss = model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+            logits = model(input_ids=input_ids, attention_mask=mask).logits  # (b, T, V)
+        token_losses = torch.nn.functional.cross_entropy(
+            logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=-100, reduction="sum"
+        )
+        loss = token_losses * world / step_tokens
         accelerator.backward(loss)
         accelerator.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         step += 1
-        losses.append([step, round(loss.item(), 5)])
-        stopped = bool(on_step(step, loss.item())) if on_step else False
+        # 3. Log the step's loss over all processes; the main process decides a stop for all of them.
+        step_loss = accelerator.reduce(loss.detach(), reduction="mean").item()
+        losses.append([step, round(step_loss, 5)])
+        stopped = stop_together(accelerator, lambda: on_step and on_step(step, step_loss))
         if stopped or (cfg.save_every and step % cfg.save_every == 0):
             save(ckpt, with_state=True)
         if stopped:
@@ -175,3 +196,36 @@ def sft_train(cfg: SFTConfig, examples: list[tuple[str, str]], out_dir, *, base_
         return {**summary, "model_path": None}
     save(out_dir / FINAL, with_state=False)
     return {**summary, "model_path": str(out_dir / FINAL)}
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--demonstrations", required=True, help='JSONL of {"prompt": str, "response": str}')
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--base-model", help="a local Hugging Face causal-LM folder (default: from scratch)")
+    parser.add_argument("--config", default="{}", help="SFTConfig fields as JSON")
+    args = parser.parse_args(argv)
+    try:
+        cfg = sft_config_from_dict(json.loads(args.config))
+        examples = [(str(row["prompt"]), str(row["response"]))
+                    for row in read_jsonl(args.demonstrations, ("prompt", "response"))]
+        if not examples:
+            raise ValueError(f"{args.demonstrations} holds no demonstrations.")
+    except (ValueError, TypeError) as exc:  # a malformed file or config (TypeError: an option of the wrong type)
+        parser.error(str(exc))
+    join_cpu_processes()
+
+    def report(step, loss):
+        print(json.dumps({"step": step, "loss": loss}), flush=True)
+        return False
+
+    summary = sft_train(cfg, examples, args.out, base_model_path=args.base_model, on_step=report)
+    from accelerate import PartialState  # after sft_train, which set it up (from the launch's environment)
+
+    if PartialState().is_main_process:
+        print(json.dumps(summary), flush=True)
+    return summary
+
+
+if __name__ == "__main__":
+    main()

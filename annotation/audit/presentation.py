@@ -1,12 +1,12 @@
 """Turning the audit document into what the dashboard shows: formatted cells, sort orders, charts
 and the CSV. Plain strings only; the templates escape them (labeller and model names come from
 imported files and are untrusted)."""
-import csv
 import io
 
 from django.utils.html import format_html
 
 from common.charts import interval_chart, line_chart
+from common.csv import formula_safe_writer
 
 # (key in the URL, header, field in a labeller row)
 LABELLER_COLUMNS = [
@@ -71,21 +71,16 @@ def labeller_cells(row: dict) -> list[str]:
 
 def labellers_csv(rows: list[dict]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = formula_safe_writer(out)
     writer.writerow(["username", "n", "quality", *(f"{f}_{part}" for f in RATE_FIELDS for part in ("value", "low", "high", "n")),
                      "median_time_ms", "flags"])
     for row in rows:
         writer.writerow([
-            _csv_safe(row["username"]), row["n"], row["quality"],
+            row["username"], row["n"], row["quality"],
             *(row[f][part] for f in RATE_FIELDS for part in ("value", "low", "high", "n")),
-            row["median_time_ms"], _csv_safe("; ".join(f["reason"] for f in row["flags"])),
+            row["median_time_ms"], "; ".join(f["reason"] for f in row["flags"]),
         ])
     return out.getvalue()
-
-
-def _csv_safe(text: str) -> str:
-    """Names from imported files must not run as spreadsheet formulas."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def charts(report: dict) -> dict:

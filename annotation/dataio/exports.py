@@ -1,5 +1,4 @@
 """Exports that stream: rows are read in chunks (iterator()), written one line at a time."""
-import csv
 import json
 from collections.abc import Iterator
 from typing import TextIO
@@ -8,6 +7,7 @@ from django.db.models import Exists, OuterRef
 
 from annotation.models import Dataset, Judgement, Pair
 from annotation.selectors import judgements_counted, pair_votes
+from common.csv import formula_safe_writer
 
 CHUNK = 500
 JUDGEMENT_FIELDS = [
@@ -80,15 +80,16 @@ def judgements_jsonl_lines(dataset: Dataset) -> Iterator[str]:
 
 
 class _Line:
-    """A file-like object whose write() hands back what csv.writer wrote."""
+    """A file-like object whose write() hands back what the CSV writer wrote."""
 
     def write(self, text):
         return text
 
 
 def judgements_csv_lines(dataset: Dataset) -> Iterator[str]:
-    """The same columns as CSV; prompt and flags are JSON strings, null is empty."""
-    writer = csv.writer(_Line())
+    """The same columns as CSV; prompt and flags are JSON strings, null is empty, and a text a
+    spreadsheet would run as a formula starts with an apostrophe (the importer removes it)."""
+    writer = formula_safe_writer(_Line())
     yield writer.writerow(JUDGEMENT_FIELDS)
     for row in judgement_rows(dataset):
         yield writer.writerow([_csv_cell(row[k]) for k in JUDGEMENT_FIELDS])

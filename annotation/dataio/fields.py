@@ -1,4 +1,5 @@
 """Validators for the values import lines carry. Each raises LineInvalid naming the field."""
+import re
 from datetime import datetime, timezone
 
 from annotation.models import RESPONSE_FLAGS, Choice, Side
@@ -9,6 +10,113 @@ MAX_SOURCE = 200
 MAX_EXTERNAL_ID = 200
 MAX_USERNAME = 150
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@.+-_")
+# Bounds on any value of a line, whether a format reads it or not (annotation/dataio/README.md).
+MAX_TEXT_CHARS = 1_000_000  # one string: a response, a message's content, a rationale, a key
+MAX_DEPTH = 32  # objects and lists nested in a line (a line's own object is depth 1)
+MAX_INT_DIGITS = MAX_EXTERNAL_ID  # an integer id is at most as long as a string one
+# PostgreSQL cannot store NUL in text, and a lone surrogate cannot be encoded as UTF-8.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class LongInteger:
+    """What the JSON reader gives for an integer over MAX_INT_DIGITS digits, for storable_tree to
+    name its field. Never converted: Python refuses over 4,300 digits, and converting is quadratic."""
+
+    def __init__(self, digits: str):
+        self.n_digits = len(digits.lstrip("-"))
+
+
+def parse_json_int(digits: str) -> int | LongInteger:
+    """json.loads's parse_int: a LongInteger past MAX_INT_DIGITS digits."""
+    return LongInteger(digits) if len(digits.lstrip("-")) > MAX_INT_DIGITS else int(digits)
+
+
+def shown_name(name: str) -> str:
+    """A key as an error names it: escaped when it holds characters that cannot be stored."""
+    return ascii(name)[1:-1] if UNSTORABLE.search(name) else name
+
+
+def storable_name(name: str) -> str:
+    """A name Arbiter only shows (an uploaded file's), with what cannot be stored replaced by U+FFFD."""
+    return UNSTORABLE.sub("\ufffd", name)
+
+
+def unstorable(text: str) -> bool:
+    """UNSTORABLE.search(text), several times faster on long texts: NUL by memchr, and a lone
+    surrogate is the one thing UTF-8 cannot encode."""
+    if "\x00" in text:
+        return True
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def storable_text(value: str, key: str) -> None:
+    if len(value) > MAX_TEXT_CHARS:
+        raise LineInvalid(key, f"is longer than {MAX_TEXT_CHARS:,} characters")
+    if (found := UNSTORABLE.search(value)) is not None:
+        what = "a NUL character" if found.group() == "\x00" else f"a lone surrogate ({ascii(found.group())[1:-1]})"
+        raise LineInvalid(key, f"contains {what}, which is not text that can be stored")
+
+
+def storable_tree(data: dict) -> None:
+    """Every key and value of a decoded line, whether a format reads it or not, within the bounds
+    above: strings storable and at most MAX_TEXT_CHARS long, integers of at most MAX_INT_DIGITS
+    digits, nesting at most MAX_DEPTH deep. Raises LineInvalid naming the first value out of them."""
+    if not within_bounds(data):
+        name_what_is_out_of_bounds(data)
+
+
+def within_bounds(data: dict) -> bool:
+    """storable_tree's check, a level of nesting at a time with one regex search over all of the
+    level's texts: a third of the cost of a walk that tracks each value's path."""
+    level, depth = [data], 1
+    while level:
+        texts, below = [], []
+        for value in level:
+            if isinstance(value, dict):
+                texts.extend(value)
+                below.extend(value.values())
+            elif isinstance(value, list):
+                below.extend(value)
+            elif isinstance(value, str):
+                texts.append(value)
+            elif isinstance(value, LongInteger):
+                return False
+            if isinstance(value, (dict, list)) and depth > MAX_DEPTH:
+                return False
+        if texts and (max(map(len, texts)) > MAX_TEXT_CHARS or unstorable("".join(texts))):
+            return False
+        level, depth = below, depth + 1
+    return True
+
+
+def name_what_is_out_of_bounds(data: dict) -> None:
+    """Raises LineInvalid for the first value of the line out of storable_tree's bounds, named by
+    its path (prompt[0].content). Walks with a stack, not recursion, so depth is no risk."""
+    for key in data:
+        storable_text(key, shown_name(key))
+    stack = [(value, shown_name(key), key, 2) for key, value in reversed(data.items())]  # popped in order
+    while stack:
+        value, path, top_key, depth = stack.pop()
+        if isinstance(value, str):
+            storable_text(value, path)
+        elif isinstance(value, LongInteger):
+            raise LineInvalid(path, f"is an integer of {value.n_digits:,} digits; at most {MAX_INT_DIGITS} are read")
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise LineInvalid(shown_name(top_key), f"nests objects and lists deeper than {MAX_DEPTH} levels")
+            if isinstance(value, dict):
+                for key in value:
+                    storable_text(key, f"{path}.{shown_name(key)}")
+                children = [(f"{path}.{shown_name(key)}", item) for key, item in value.items()]
+            else:
+                children = [(f"{path}[{i}]", item) for i, item in enumerate(value)]
+            stack.extend((item, child_path, top_key, depth + 1) for child_path, item in reversed(children))
 
 
 def required(data: dict, key: str):

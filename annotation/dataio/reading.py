@@ -5,14 +5,21 @@ import gzip
 import io
 import itertools
 import json
+import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from annotation.dataio import fields
 from annotation.dataio.formats import FORMATS, PARSERS, detect_format
 from annotation.dataio.records import LineInvalid, LineIssue, PairRecord
+from common.csv import formula_restored
 
 GZIP_MAGIC = b"\x1f\x8b"
+# What reading a broken file raises: gzip's own errors, zlib's for a corrupt deflate stream,
+# EOFError for a truncated one.
+UNREADABLE = (OSError, EOFError, zlib.error)
 
 
 @dataclass
@@ -29,6 +36,11 @@ class ParsedFile:
     @property
     def bad_lines(self) -> set[int]:
         return {i.line for i in self.errors}
+
+    @property
+    def unreadable(self) -> bool:
+        """The file itself is broken (corrupt or truncated, not CSV): no line of it can be trusted."""
+        return any(i.field == "file" for i in self.errors)
 
 
 def open_binary(stream: BinaryIO) -> BinaryIO:
@@ -65,13 +77,52 @@ CSV_JSON_CELLS = ("flags",)
 CSV_INT_CELLS = ("strength", "time_ms")
 CSV_BOOL_CELLS = ("is_repeat", "superseded")
 CSV_TEXT_CELLS = ("prompt", "response_a", "response_b", "rationale")  # empty stays "", not null
+# A cell holds one text, or the prompt's conversation as JSON. csv's default limit, 131,072, is below
+# fields.MAX_TEXT_CHARS; the limit is process-wide, so it is only ever raised.
+MAX_CSV_CELL_CHARS = 16 * fields.MAX_TEXT_CHARS
+csv.field_size_limit(max(csv.field_size_limit(), MAX_CSV_CELL_CHARS))
+
+# A JSON string (with its escapes) or a bracket; a string followed by ":" is a key.
+JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"(\s*:)?|[\[\]{}]')
+
+
+def json_value(text: str, key: str):
+    """The JSON value of a line (key "line") or of a CSV cell, or LineInvalid naming what is wrong.
+    Integers over fields.MAX_INT_DIGITS digits come back as fields.LongInteger, for
+    fields.storable_tree to name their field."""
+    try:
+        return json.loads(text, parse_int=fields.parse_json_int)
+    except json.JSONDecodeError as exc:
+        raise LineInvalid(key, f"is not valid JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:  # nested far deeper than fields.MAX_DEPTH
+        raise LineInvalid(deep_key(text) if key == "line" else key,
+                          f"nests objects and lists deeper than {fields.MAX_DEPTH} levels") from None
+
+
+def deep_key(text: str) -> str:
+    """The key of the line's object whose value nests past fields.MAX_DEPTH ("line" if none does)."""
+    depth, key = 0, "line"
+    for token in JSON_TOKENS.finditer(text):
+        mark = token.group()
+        if mark in ("[", "{"):
+            depth += 1
+            if depth > fields.MAX_DEPTH:
+                return key
+        elif mark in ("]", "}"):
+            depth -= 1
+        elif token.group(1) is not None and depth == 1:
+            try:
+                key = fields.shown_name(json.loads(mark[: token.start(1) - token.start()]))
+            except json.JSONDecodeError:  # an escape json.loads never reached: name the line
+                key = "line"
+    return "line"
 
 
 def file_items(stream: BinaryIO):
     """(line number, dict or LineIssue) for every record of the file, JSON Lines or CSV."""
     try:
         first = stream.readline()
-    except (OSError, EOFError) as exc:  # a truncated or corrupt gzip file
+    except UNREADABLE as exc:
         yield 1, LineIssue(1, "file", f"cannot be read: {exc}")
         return
     if first.decode("utf-8-sig", errors="replace").startswith(CSV_HEADER_START):
@@ -82,30 +133,54 @@ def file_items(stream: BinaryIO):
 
 def csv_items(header_line: bytes, stream: BinaryIO):
     """The rows of a judgements CSV as the dicts its JSON Lines twin holds: prompt and flags were
-    written as JSON, null as an empty cell. A row's number is the line it starts on (a cell may
-    span lines)."""
-    header = next(csv.reader([header_line.decode("utf-8-sig")]))
-    reader = csv.reader(io.TextIOWrapper(stream, encoding="utf-8", newline=""))
-    lines_before = 1
+    written as JSON, null as an empty cell, a formula with a leading apostrophe. A row's number is
+    the line it starts on (a cell may span lines)."""
+    try:
+        header = next(csv.reader([header_line.decode("utf-8-sig", errors="replace")]))
+    except csv.Error as exc:  # e.g. lines ended by a bare carriage return: one line to this reader
+        yield 1, LineIssue(1, "file", f"cannot be read as CSV: {exc}")
+        return
+    undecodable: set[int] = set()
+    reader = csv.reader(_csv_text_lines(stream, undecodable))
+    number = 2
     try:
         for cells in reader:
-            number, lines_before = lines_before + 1, reader.line_num + 1
-            if not any(cell.strip() for cell in cells):
-                continue
-            if len(cells) != len(header):
+            last = reader.line_num + 1  # the header is line 1
+            bad = sorted(n for n in range(number, last + 1) if n in undecodable)
+            if bad:
+                where = "" if bad == [number] else f" (line {bad[0]})"
+                yield number, LineIssue(number, "line", f"is not valid UTF-8{where}")
+            elif not any(cell.strip() for cell in cells):
+                pass  # a blank line
+            elif len(cells) != len(header):
                 yield number, LineIssue(number, "line", f"has {len(cells)} cells, the header {len(header)}")
-                continue
-            try:
-                yield number, _csv_row(dict(zip(header, cells)))
-            except LineInvalid as exc:
-                yield number, LineIssue(number, exc.field, exc.message)
-    except (UnicodeDecodeError, csv.Error, OSError, EOFError) as exc:
-        yield lines_before + 1, LineIssue(lines_before + 1, "line", f"cannot be read as CSV: {exc}")
+            else:
+                try:
+                    yield number, _csv_row(dict(zip(header, cells)))
+                except LineInvalid as exc:
+                    yield number, LineIssue(number, exc.field, exc.message)
+            number = last + 1
+    except csv.Error as exc:  # e.g. a cell over MAX_CSV_CELL_CHARS: the rows after it cannot be told apart
+        yield number, LineIssue(number, "file", f"cannot be read as CSV from line {number} on: {exc}")
+    except UNREADABLE as exc:
+        yield number, LineIssue(number, "file", f"cannot be read: {exc}")
+
+
+def _csv_text_lines(stream: BinaryIO, undecodable: set[int]):
+    """The CSV's lines after the header, decoded one by one so that a bad byte spoils one row, not
+    the rest; the numbers of the lines that are not UTF-8 go into `undecodable`."""
+    for number, raw in enumerate(stream, 2):
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            undecodable.add(number)
+            yield raw.decode("utf-8", errors="replace")
 
 
 def _csv_row(row: dict) -> dict:
     data = {}
     for key, cell in row.items():
+        cell = formula_restored(cell)
         if key in CSV_TEXT_CELLS:
             data[key] = cell
         elif key in CSV_BOOL_CELLS:
@@ -115,19 +190,16 @@ def _csv_row(row: dict) -> dict:
         elif key in CSV_INT_CELLS:
             try:
                 data[key] = int(cell)
-            except ValueError:
-                raise LineInvalid(key, f"must be an integer, not {cell!r}") from None
+            except ValueError:  # also an integer over Python's 4,300 digits
+                raise LineInvalid(key, f"must be an integer, not {cell[:40]!r}") from None
         elif key in CSV_JSON_CELLS:
-            try:
-                data[key] = json.loads(cell)
-            except json.JSONDecodeError:
-                raise LineInvalid(key, f"is not valid JSON: {cell[:40]!r}") from None
+            data[key] = json_value(cell, key)
         else:
             data[key] = cell
     if data.get("prompt", "").startswith("["):  # a conversation, written as JSON
         try:
-            data["prompt"] = json.loads(data["prompt"])
-        except json.JSONDecodeError:
+            data["prompt"] = json_value(data["prompt"], "prompt")
+        except LineInvalid:
             pass  # a plain-text prompt that starts with "["
     return data
 
@@ -145,15 +217,15 @@ def decoded_lines(stream: BinaryIO):
             if not text.strip():
                 continue
             try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                yield number, LineIssue(number, "line", f"is not valid JSON ({exc.msg} at column {exc.colno})")
+                data = json_value(text, "line")
+            except LineInvalid as exc:
+                yield number, LineIssue(number, exc.field, exc.message)
                 continue
             if not isinstance(data, dict):
                 yield number, LineIssue(number, "line", "must be a JSON object")
                 continue
             yield number, data
-    except (OSError, EOFError) as exc:  # a truncated or corrupt gzip file
+    except UNREADABLE as exc:
         yield number + 1, LineIssue(number + 1, "file", f"cannot be read: {exc}")
 
 
@@ -180,6 +252,11 @@ def _parse(stream: BinaryIO, parsed: ParsedFile, on_progress=None) -> ParsedFile
         parsed.n_lines = max(parsed.n_lines, number)
         if isinstance(item, LineIssue):
             parsed.issues.append(item)
+            continue
+        try:
+            fields.storable_tree(item)
+        except LineInvalid as exc:
+            parsed.issues.append(LineIssue(number, exc.field, exc.message))
             continue
         if parsed.format == "auto":
             detected = detect_format(item)

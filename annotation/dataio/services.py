@@ -10,6 +10,7 @@ from django.db.models import Count, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotation.dataio import fields
 from annotation.dataio.hashing import judgement_key
 from annotation.dataio.planning import Plan, PlannedRecord, chunks, plan_import
 from annotation.dataio.reading import parse_file
@@ -18,14 +19,18 @@ from annotation.models import Dataset, ImportBatch, Judgement, Labeller, Pair, P
 from common.exceptions import ApplicationError
 
 BATCH_SIZE = 1000
+MAX_DATASET_NAME = Dataset._meta.get_field("name").max_length
 
 
 class ImportRejected(ApplicationError):
-    """The file had invalid lines and skip_invalid was off: nothing was imported."""
+    """Nothing was imported: the file had invalid lines and skip_invalid was off, or it could not
+    be read to its end, or (skip_invalid on) none of its lines was valid."""
 
-    def __init__(self, errors: list[LineIssue], batch: ImportBatch | None):
-        super().__init__(f"{len(errors)} invalid line(s); nothing was imported",
+    def __init__(self, errors: list[LineIssue], batch: ImportBatch | None, *, reason: str = ""):
+        super().__init__(f"{reason or f'{len(errors)} invalid line(s)'}; nothing was imported",
                          extra={"errors": [e.as_dict() for e in errors]})
+        self.reason = reason
+        self.skipping_helps = not reason  # skip_invalid would import the valid lines
         self.errors = errors
         self.batch = batch
 
@@ -35,23 +40,31 @@ def import_file(*, dataset_name: str, file: str | Path | BinaryIO, format: str =
     """Imports a JSON Lines file (gzip or plain) into the dataset named, creating it if needed.
 
     Raises ImportRejected listing every bad line (line, field, message) when any line is invalid
-    and skip_invalid is off. A rejection is recorded as a failed ImportBatch when the dataset
-    already exists (a rejected first import creates no dataset)."""
+    and skip_invalid is off; whatever skip_invalid says, when the file cannot be read to its end
+    (a corrupt or truncated gzip: nothing of it is trusted) or no line of it is valid. A rejection
+    is recorded as a failed ImportBatch when the dataset already exists (a rejected first import
+    creates no dataset)."""
     started = time.monotonic()
+    if not dataset_name.strip() or len(dataset_name) > MAX_DATASET_NAME or fields.UNSTORABLE.search(dataset_name):
+        raise ApplicationError(f"The dataset name must be 1 to {MAX_DATASET_NAME} characters of storable text, "
+                               f"not {ascii(dataset_name[:40])}")
     filename = filename or (Path(file).name if isinstance(file, (str, Path)) else getattr(file, "name", "upload"))
+    filename = fields.storable_name(filename)
     parsed = parse_file(file, format=format, on_progress=on_progress)
     dataset = Dataset.objects.filter(name=dataset_name).first()
     plan = plan_import(parsed, dataset)
-    if parsed.errors and not skip_invalid:
+    bad = parsed.bad_lines
+    plan.records = [p for p in plan.records if p.record.line not in bad]
+    reason = ("the file cannot be read to its end" if parsed.unreadable
+              else "no line is valid" if parsed.errors and not plan.records else "")
+    if parsed.errors and (reason or not skip_invalid):
         batch = None
         if dataset is not None:
             batch = ImportBatch.objects.create(
                 dataset=dataset, format=parsed.format, filename=filename[:500], status=ImportBatch.Status.FAILED,
                 n_lines=parsed.n_lines, errors=[i.as_dict() for i in parsed.issues], created_by=created_by,
                 duration_s=time.monotonic() - started)
-        raise ImportRejected(parsed.errors, batch)
-    bad = parsed.bad_lines
-    plan.records = [p for p in plan.records if p.record.line not in bad]
+        raise ImportRejected(parsed.errors, batch, reason=reason)
     try:
         return write_import(dataset_name=dataset_name, plan=plan, format=parsed.format, filename=filename,
                             n_lines=parsed.n_lines, issues=parsed.issues, created_by=created_by, started=started)

@@ -60,8 +60,9 @@ def import_upload_run(*, upload_id: int) -> ImportUpload:
     except ImportRejected as exc:
         ImportUpload.objects.filter(pk=upload.pk).update(batch=exc.batch, summary={
             "n_errors": len(exc.errors), "errors": [issue.as_dict() for issue in exc.errors[:REJECTED_LINES_KEPT]],
+            "skipping_helps": exc.skipping_helps,
         })
-        return job_fail(upload, error=f"Nothing was imported: {len(exc.errors)} invalid line(s).")
+        return job_fail(upload, error=f"Rejected: {exc.message}.")
     except ApplicationError as exc:
         return job_fail(upload, error=exc.message)
     except Exception as exc:

@@ -1,3 +1,4 @@
+import pytest
 from transformers import AutoModelForCausalLM
 
 from common.ml.tokenizers import train_bpe_tokenizer
@@ -46,3 +47,8 @@ def test_training_lowers_the_response_loss(tmp_path):
     summary = sft_train(SFTConfig(**{**TINY, "steps": 40}), EXAMPLES, tmp_path)
 
     assert summary["final_loss"] < 0.8 * summary["first_loss"]
+
+
+def test_config_refuses_a_response_budget_that_fills_the_whole_length():
+    with pytest.raises(ValueError, match="max_response_tokens"):
+        SFTConfig(**{**TINY, "max_response_tokens": 64})

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotation.dataio.formats import FORMATS
 from annotation.dataio.services import ImportRejected, import_file
+from common.exceptions import ApplicationError
 
 
 class Command(BaseCommand):
@@ -24,8 +25,10 @@ class Command(BaseCommand):
         except ImportRejected as exc:
             for error in exc.errors:
                 self.stderr.write(str(error))
-            raise CommandError(f"Rejected: {len(exc.errors)} invalid line(s) in {path}; nothing was imported. "
-                               "Fix them, or pass --skip-invalid to import the rest.") from None
+            hint = "" if skip_invalid else " Fix them, or pass --skip-invalid to import the rest."
+            raise CommandError(f"Rejected {path}: {exc.message}.{hint}") from None
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from None
         for issue in batch.errors:
             label = "skipped" if issue["severity"] == "error" else "warning"
             self.stdout.write(f"{label}: line {issue['line']}, field {issue['field']}: {issue['message']}")

@@ -4,6 +4,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from common.exceptions import ApplicationError
+from common.jsonl import read_jsonl
 from rewardmodel.models import RewardModelRun
 from rewardmodel.scoring import score_texts
 
@@ -22,16 +23,11 @@ class Command(BaseCommand):
         if run is None:
             raise CommandError(f"No reward-model run {o['run']}.")
         if o["input"]:
-            items = []
-            with open(o["input"], encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                        items.append((row["prompt"], str(row["response"])))
-                    except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                        raise CommandError(f"{o['input']} line {n}: expected {{\"prompt\", \"response\"}} ({exc})") from exc
+            try:
+                rows = read_jsonl(o["input"], ("prompt", "response"))
+                items = [(row["prompt"], str(row["response"])) for row in rows]
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
         elif o["prompt"] is not None and o["response"] is not None:
             items = [(o["prompt"], o["response"])]
         else:

@@ -1,4 +1,5 @@
 """import_data, export_data and seed_demo."""
+import gzip
 import io
 import json
 
@@ -39,6 +40,26 @@ def test_import_data_skip_invalid_lists_what_it_skipped(tmp_path):
     path = write_jsonl(tmp_path / "f.jsonl", [judgement(), judgement(annotator="b2", shown_left="x")])
     out, _ = run("import_data", str(path), "--dataset", "d", "--skip-invalid", "--format", "judgements")
     assert "skipped: line 2, field shown_left" in out and "1 skipped" in out
+
+
+def test_import_data_rejects_a_truncated_gzip_even_with_skip_invalid(tmp_path):
+    body = gzip.compress(b"".join(f'{{"prompt": "q{i}", "chosen": "a", "rejected": "b"}}\n'.encode()
+                                  for i in range(2000)))
+    path = tmp_path / "f.jsonl.gz"
+    path.write_bytes(body[: len(body) // 2])
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="cannot be read to its end; nothing was imported"):
+        call_command("import_data", str(path), "--dataset", "d", "--skip-invalid", stderr=err)
+    assert "field file: cannot be read" in err.getvalue()
+    assert Pair.objects.count() == 0
+
+
+@pytest.mark.parametrize("name", ["x" * 201, "bad\udcffname", "   "])
+def test_import_data_refuses_a_dataset_name_it_cannot_store(tmp_path, name):
+    path = write_jsonl(tmp_path / "f.jsonl", [judgement()])
+    with pytest.raises(CommandError, match="dataset name"):
+        call_command("import_data", str(path), "--dataset", name)
+    assert not Dataset.objects.exists()
 
 
 def test_import_data_names_a_missing_file():

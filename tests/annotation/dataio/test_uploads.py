@@ -1,8 +1,11 @@
 """Uploads too large for a web request: stored, imported by a worker, followed on their own page."""
+import gzip
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from annotation.dataio.uploads import import_upload_run, import_uploads_fail_stale
@@ -54,6 +57,22 @@ def test_a_rejected_upload_lists_its_bad_lines_and_imports_nothing(admin_client,
     assert not Pair.objects.exists() and not Path(upload.upload_path).exists()
     page = admin_client.get(f"/data/uploads/{upload.pk}/").content.decode()
     assert "must be one of" in page and "is not valid JSON" in page and "Skip invalid lines" in page
+
+
+@pytest.mark.django_db
+def test_a_truncated_gzip_upload_fails_and_imports_nothing_even_with_skip_invalid(admin_client, small_inline_limit):
+    body = gzip.compress(b"".join(json.dumps(judgement(pair_id=f"p{i}")).encode() + b"\n" for i in range(2000)))
+    response = admin_client.post("/data/import/", {"file": SimpleUploadedFile("f.jsonl.gz", body[: len(body) // 2]),
+                                                   "dataset": "d", "format": "auto", "skip_invalid": "on"})
+    assert response.status_code == 302
+
+    upload = import_upload_run(upload_id=ImportUpload.objects.get().pk)
+
+    assert upload.status == JobStatus.FAILED and "cannot be read to its end" in upload.error
+    assert [e["field"] for e in upload.summary["errors"]] == ["file"]
+    assert not Pair.objects.exists()
+    page = admin_client.get(f"/data/uploads/{upload.pk}/").content.decode()
+    assert "cannot be read to its end" in page and "Skip invalid lines" not in page
 
 
 @pytest.mark.django_db

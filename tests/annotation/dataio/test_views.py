@@ -1,5 +1,9 @@
 """The Data page: admin only, uploads with per-line errors, downloads, and untrusted text shown inert."""
+import gzip
+import json
+
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.dataio.services import import_file
 from annotation.models import Dataset, ImportBatch, Pair
@@ -44,6 +48,16 @@ def test_upload_with_bad_lines_shows_each_error_and_imports_nothing(admin_client
     page = response.content.decode()
     assert "Nothing was imported" in page and "choice" in page and "is not valid JSON" in page
     assert Pair.objects.count() == 0
+
+
+def test_a_corrupt_gzip_upload_says_the_file_cannot_be_read_and_imports_nothing(admin_client):
+    body = bytearray(gzip.compress(b"".join(json.dumps(judgement(pair_id=f"p{i}")).encode() + b"\n" for i in range(50))))
+    body[15:25] = b"\xff" * 10  # inside the deflate stream
+    response = admin_client.post("/data/import/", {"file": SimpleUploadedFile("f.jsonl.gz", bytes(body)),
+                                                   "dataset": "d", "format": "auto", "skip_invalid": "on"})
+    assert response.status_code == 400
+    assert "Nothing was imported:</strong> the file cannot be read to its end." in response.content.decode()
+    assert not Pair.objects.exists()
 
 
 def test_htmx_upload_swaps_in_the_error_list(admin_client):

@@ -1,0 +1,93 @@
+"""`accelerate launch` of SFT and PPO on two CPU processes: they give the answer of one."""
+import json
+
+import pytest
+
+from common.ml.tiny import tiny_causal_lm
+from common.ml.tokenizers import train_bpe_tokenizer
+from tests.launch import accelerate_launch
+from training.sft import SFTConfig, sft_train
+
+# Responses of different lengths, so that the two processes' rows hold different numbers of
+# response tokens and a per-process loss normaliser would show.
+DEMONSTRATIONS = [(f"\n\nHuman: Tell me about item {i}.\n\nAssistant:", f" Item {i} is" + " a fine thing," * (i % 4))
+                  for i in range(12)]
+SFT_OPTIONS = dict(steps=3, vocab_size=300, max_length=64, max_response_tokens=24, learning_rate=1e-3,
+                   warmup_steps=1, save_every=0, mixed_precision="no")
+# Two processes sum the same terms in another order: float32 rounding only.
+TOLERANCE = 1e-4
+
+
+@pytest.fixture(scope="module")
+def sft_base(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("sft-base")
+    tok = train_bpe_tokenizer([p + r for p, r in DEMONSTRATIONS], vocab_size=300, save_dir=folder)
+    tiny_causal_lm(tok, n_layer=1, n_embd=32, n_head=2, n_positions=64).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.mark.multiprocess
+def test_sft_on_two_processes_takes_the_steps_of_one_with_their_rows(sft_base, tmp_path):
+    demonstrations = tmp_path / "demonstrations.jsonl"
+    demonstrations.write_text("".join(json.dumps({"prompt": p, "response": r}) + "\n" for p, r in DEMONSTRATIONS))
+    one = []
+    sft_train(SFTConfig(**SFT_OPTIONS, batch_size=4), DEMONSTRATIONS, tmp_path / "one", base_model_path=sft_base,
+              on_step=lambda step, loss: one.append(loss) and False)
+
+    lines = accelerate_launch("training.sft", [
+        "--demonstrations", str(demonstrations), "--out", str(tmp_path / "two"), "--base-model", sft_base,
+        "--config", json.dumps({**SFT_OPTIONS, "batch_size": 2}),
+    ], num_processes=2, home=tmp_path)
+
+    two = [line["loss"] for line in lines if "loss" in line]
+    assert two == pytest.approx(one, rel=TOLERANCE)
+
+
+
+BATCH = 4
+# The controller's error is clipped to +-20%: its episode count (both processes') shows at every
+# step, the KL it is fed only inside the clip. A step's KL here runs 0 (the policy starts as the
+# reference), about -0.15, then about 0.2: a target of 0.2 keeps step 3 inside the clip.
+PPO_OPTIONS = dict(steps=3, batch_size=BATCH, mini_batch_size=BATCH, ppo_epochs=1, learning_rate=1e-2, max_new_tokens=6,
+                   max_prompt_tokens=16, temperature=1.0, missing_eos_penalty=None, seed=0, save_every=0,
+                   mixed_precision="no", init_kl_coef=0.2, adap_kl_ctrl=True, target=0.2, horizon=20.0,
+                   score_scaling=True)
+
+
+@pytest.fixture(scope="module")
+def ppo_on_two_processes(toy_models, tmp_path_factory):
+    """(the step lines, the summary lines) printed by `accelerate launch -m training.runner` on two processes."""
+    models, prompts = toy_models
+    root = tmp_path_factory.mktemp("ppo-launch")
+    (root / "prompts.txt").write_text("".join(prompt + "\n" for prompt in prompts))
+    lines = accelerate_launch("training.runner", [
+        "--sft", str(models / "sft"), "--reward", str(models / "rm"), "--prompts", str(root / "prompts.txt"),
+        "--out", str(root / "out"), "--config", json.dumps(PPO_OPTIONS),
+    ], num_processes=2, home=root)
+    return [line for line in lines if "step" in line], [line for line in lines if "steps_done" in line]
+
+
+@pytest.mark.multiprocess
+def test_ppo_beta_follows_the_kl_of_all_processes_and_is_the_same_on_each(ppo_on_two_processes):
+    steps, summaries = ppo_on_two_processes
+    episodes = 2 * BATCH  # both processes' rollouts of a step
+    beta = PPO_OPTIONS["init_kl_coef"]
+    for step in steps:  # Ziegler et al.'s controller, fed the step's KL over both processes
+        assert step["objective/kl_coef"] == pytest.approx(beta)
+        error = min(max(step["objective/kl"] / PPO_OPTIONS["target"] - 1, -0.2), 0.2)
+        beta *= 1 + error * episodes / PPO_OPTIONS["horizon"]
+
+    assert [line["step"] for line in steps] == [1, 2, 3]
+    assert len(summaries) == 2 and summaries[0]["kl_coef"] == summaries[1]["kl_coef"]
+    assert summaries[0]["kl_coef"] == pytest.approx(beta)
+
+
+@pytest.mark.multiprocess
+def test_ppo_score_scaling_counts_the_scores_of_all_processes_on_each(ppo_on_two_processes):
+    steps, summaries = ppo_on_two_processes
+    mean_score = sum(step["objective/scores"] for step in steps) / len(steps)  # steps of equal size
+
+    assert len(summaries) == 2
+    for summary in summaries:
+        assert summary["score_count"] == len(steps) * 2 * BATCH
+        assert summary["score_mean"] == pytest.approx(mean_score, rel=TOLERANCE)
