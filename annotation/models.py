@@ -89,7 +89,8 @@ class Dataset(models.Model):
     strength_scale = models.JSONField(default=default_strength_scale)
     lease_minutes = models.PositiveIntegerField(
         default=30, validators=[MinValueValidator(1), MaxValueValidator(LEASE_MINUTES_MAX)],
-        help_text=f"How long a labeller holds a pair before it goes back to the queue: 1 to {LEASE_MINUTES_MAX} minutes.",
+        help_text=f"How long a labeller holds a pair before it goes back to the queue: 1 to {LEASE_MINUTES_MAX} "
+                  "minutes.",
     )
     labellers = models.ManyToManyField(Labeller, blank=True, related_name="datasets")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -14,7 +14,8 @@ def _unstorable_text(value, path: str) -> str | None:
         problem = text_problem(value)
         return f"{path} {problem}" if problem else None
     if isinstance(value, dict):
-        children = [(f"a key of {path}", key) for key in value] + [(f"{path}.{key}", item) for key, item in value.items()]
+        children = [(f"a key of {path}", key) for key in value]
+        children += [(f"{path}.{key}", item) for key, item in value.items()]
     elif isinstance(value, list):
         children = [(f"{path}[{index}]", item) for index, item in enumerate(value)]
     else:

@@ -98,25 +98,26 @@ def _type_name(annotation) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def settings_type_errors(values: dict, types_by_name: dict, *, what: str) -> list[str]:
+def settings_type_errors(values: dict, types_by_name: dict, *, what: str, noun: str = "setting") -> list[str]:
     """What is wrong with `values` against `types_by_name` (name -> type): unknown names and values
-    of the wrong type, one message each."""
+    of the wrong type, one message each ("Unknown <what> <noun>(s): ...")."""
     unknown = sorted(set(values) - set(types_by_name))
-    errors = [f"Unknown {what} setting(s): {', '.join(unknown)}"] if unknown else []
+    errors = [f"Unknown {what} {noun}(s): {', '.join(unknown)}"] if unknown else []
     errors += [
-        f"{what} setting {name} must be {_type_name(types_by_name[name])}, not {type(value).__name__} {value!r}"
+        f"{what} {noun} {name} must be {_type_name(types_by_name[name])}, not {type(value).__name__} {value!r}"
         for name, value in values.items() if name in types_by_name and not _type_matches(value, types_by_name[name])
     ]
     return errors
 
 
-def checked_config(cls, values, *, what: str):
+def checked_config(cls, values, *, what: str, noun: str = "setting"):
     """The config dataclass `cls` built from a JSON object, its values checked by type first; raises
     ValueError naming the unknown or mistyped setting, or the one __post_init__ refuses."""
     if not isinstance(values, dict):
-        raise ValueError(f"{what} settings must be an object of name: value, not {type(values).__name__}")
+        raise ValueError(f"{what} {noun}s must be an object of name: value, not {type(values).__name__}")
     hints = typing.get_type_hints(cls)
-    errors = settings_type_errors(values, {f.name: hints[f.name] for f in dataclasses.fields(cls)}, what=what)
+    errors = settings_type_errors(values, {f.name: hints[f.name] for f in dataclasses.fields(cls)}, what=what,
+                                  noun=noun)
     if errors:
         raise ValueError("; ".join(errors) + ".")
     return cls(**values)

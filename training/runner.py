@@ -76,7 +76,7 @@ def _load_reward(path, device):
 
 
 def config_from_dict(values: dict) -> PPOConfig:
-    return checked_config(PPOConfig, values, what="PPO")
+    return checked_config(PPOConfig, values, what="PPO", noun="option")
 
 
 def ppo_limits_problems(cfg: PPOConfig, *, policy: tuple, reward_models: list[tuple]) -> list[str]:

@@ -65,7 +65,7 @@ def policy_run_create(*, sft_run: SFTRun, reward_run: RewardModelRun, dataset: D
     config = dict(config or {})
     cfg = _validated(lambda c: policy_run_ppo_config(config=c, reward_run=reward_run), config, "PPO")
     run_options = {k: v for k, v in config.items() if k in RUN_OPTIONS}
-    errors = settings_type_errors(run_options, {k: type(v) for k, v in RUN_OPTIONS.items()}, what="run")
+    errors = settings_type_errors(run_options, {k: type(v) for k, v in RUN_OPTIONS.items()}, what="run", noun="option")
     if errors:
         raise ApplicationError(f"Invalid PPO options: {'; '.join(errors)}.")
     for label, job in (("SFT run", sft_run), ("Reward-model run", reward_run), ("Held-out reward-model run", held_out_reward_run)):

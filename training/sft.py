@@ -78,7 +78,7 @@ class SFTConfig:
 
 
 def sft_config_from_dict(values: dict) -> SFTConfig:
-    return checked_config(SFTConfig, values, what="SFT")
+    return checked_config(SFTConfig, values, what="SFT", noun="option")
 
 
 def encode_example(tok, prompt: str, response: str, cfg: SFTConfig) -> tuple[list[int], list[int]]:

@@ -181,8 +181,10 @@ class JudgementSubmitApi(LabellerApi):
 class AssignmentSkipApi(LabellerApi):
     @extend_schema_serializer(component_name="LabellingSkipInput")
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=services.SKIP_REASON_MAX,
-                                       help_text=f"Why the pair is skipped: 1 to {services.SKIP_REASON_MAX} characters.")
+        reason = serializers.CharField(
+            max_length=services.SKIP_REASON_MAX,
+            help_text=f"Why the pair is skipped: 1 to {services.SKIP_REASON_MAX} characters.",
+        )
 
     @extend_schema(request=InputSerializer, responses={204: None}, operation_id="labelling_assignment_skip")
     def post(self, request, assignment_id):

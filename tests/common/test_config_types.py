@@ -30,14 +30,15 @@ def test_a_policy_run_config_of_the_wrong_type_is_a_400_naming_the_setting(admin
     sft = SFTRunFactory()
     PromptFactory(dataset=sft.dataset)
     reward = RewardModelRunFactory(dataset=sft.dataset)
-    response = admin_api.post("/api/policy-runs/create/", {"sft_run": sft.pk, "reward_run": reward.pk, "config": config},
-                              format="json")
+    body = {"sft_run": sft.pk, "reward_run": reward.pk, "config": config}
+    response = admin_api.post("/api/policy-runs/create/", body, format="json")
     assert response.status_code == 400 and named in str(response.json())
 
 
 def test_an_sft_run_config_of_the_wrong_type_is_a_400_naming_the_setting(admin_api):
     dataset = DatasetFactory()
-    response = admin_api.post("/api/sft-runs/create/", {"dataset": dataset.pk, "config": {"steps": "many"}}, format="json")
+    body = {"dataset": dataset.pk, "config": {"steps": "many"}}
+    response = admin_api.post("/api/sft-runs/create/", body, format="json")
     assert response.status_code == 400 and "steps" in str(response.json())
 
 

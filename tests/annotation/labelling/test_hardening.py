@@ -95,8 +95,8 @@ def test_lease_minutes_beyond_its_bound_is_refused_by_the_api_the_model_and_the_
 def dataset_admin_form(dataset, **changes):
     """The dataset's admin change form as a browser would post it (no labellers: all removed)."""
     return {"name": dataset.name, "description": "", "instructions": "", "overlap_k": 3, "repeat_rate": 0,
-            "gold_rate": 0, "choices": json.dumps(dataset.choices), "strength_scale": json.dumps(dataset.strength_scale),
-            "lease_minutes": 30, **changes}
+            "gold_rate": 0, "choices": json.dumps(dataset.choices),
+            "strength_scale": json.dumps(dataset.strength_scale), "lease_minutes": 30, **changes}
 
 
 @pytest.mark.parametrize("field, too_much", [
