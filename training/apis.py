@@ -46,8 +46,10 @@ class SFTRunCreateApi(_AdminAPI):
     @extend_schema_serializer(component_name="SFTRunCreateInput")
     class InputSerializer(serializers.Serializer):
         dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
-        base_model_path = serializers.CharField(required=False, allow_blank=True, default="")
-        name = serializers.CharField(required=False, allow_blank=True, default="")
+        base_model_path = serializers.CharField(required=False, allow_blank=True, default="",
+                                                max_length=SFTRun._meta.get_field("base_model_path").max_length)
+        name = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=SFTRun._meta.get_field("name").max_length)
         config = serializers.DictField(required=False, default=dict)
 
     @extend_schema(request=InputSerializer, responses={201: SFTRunOutput},
@@ -81,7 +83,8 @@ class PolicyRunCreateApi(_AdminAPI):
                                                                  allow_null=True, default=None)
         dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all(), required=False, allow_null=True,
                                                      default=None)
-        name = serializers.CharField(required=False, allow_blank=True, default="")
+        name = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=PolicyRun._meta.get_field("name").max_length)
         config = serializers.DictField(required=False, default=dict)
 
     @extend_schema(request=InputSerializer, responses={201: PolicyRunOutput},

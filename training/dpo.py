@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from transformers import set_seed
 
 from common.artifacts import atomic_directory
-from common.configs import dataclass_from_dict
+from common.validation import checked_config
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
 from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
 
@@ -104,7 +104,7 @@ class DPOConfig:
 
 
 def dpo_config_from_dict(values: dict) -> DPOConfig:
-    return dataclass_from_dict(DPOConfig, values, what="DPO")
+    return checked_config(DPOConfig, values, what="DPO", noun="option")
 
 
 def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,

@@ -19,12 +19,12 @@ import torch
 from transformers import set_seed
 
 from common.artifacts import atomic_directory
-from common.configs import dataclass_from_dict
 from common.ml.limits import max_positions, positions_problem
 from common.ml.loading import from_pretrained_strict, load_tokenizer
 from common.ml.precision import make_accelerator
 from common.ml.processes import join_cpu_processes
 from rewardmodel.backbone import load_reward_model
+from common.validation import checked_config
 from training.ppo import PPOConfig, PPOModels, PPOState, ppo_train
 
 CHECKPOINT = "checkpoint"
@@ -76,7 +76,7 @@ def _load_reward(path, device):
 
 
 def config_from_dict(values: dict) -> PPOConfig:
-    return dataclass_from_dict(PPOConfig, values, what="PPO")
+    return checked_config(PPOConfig, values, what="PPO", noun="option")
 
 
 def ppo_limits_problems(cfg: PPOConfig, *, policy: tuple, reward_models: list[tuple]) -> list[str]:

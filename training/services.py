@@ -8,10 +8,10 @@ from django.db import transaction
 
 from annotation.dataio.hashing import pair_hash, prompt_hash, response_hash
 from annotation.models import Dataset, Pair, Prompt, Response
-from common.configs import dataclass_from_dict
 from common.exceptions import ApplicationError
 from common.jobs import STALE_AFTER, job_cancel, job_requeue, jobs_fail_stale
 from common.ml.limits import positions_problem
+from common.validation import checked_config, settings_type_errors
 from common.models import Job, JobStatus
 from rewardmodel.models import RewardModelRun
 from rewardmodel.selection import selection_empty_message
@@ -61,8 +61,14 @@ def sft_run_create(*, dataset: Dataset, base_model_path: str = "", config: dict 
 def policy_run_create(*, sft_run: SFTRun, reward_run: RewardModelRun, dataset: Dataset | None = None,
                       held_out_reward_run: RewardModelRun | None = None, config: dict | None = None, name: str = "",
                       created_by=None, enqueue: bool = True) -> PolicyRun:
+    from training.execute import RUN_OPTIONS
+
     config = dict(config or {})
     cfg = _validated(lambda c: policy_run_ppo_config(config=c, reward_run=reward_run), config, "PPO")
+    run_options = {k: v for k, v in config.items() if k in RUN_OPTIONS}
+    errors = settings_type_errors(run_options, {k: type(v) for k, v in RUN_OPTIONS.items()}, what="run", noun="option")
+    if errors:
+        raise ApplicationError(f"Invalid PPO options: {'; '.join(errors)}.")
     for label, job in (("SFT run", sft_run), ("Reward-model run", reward_run), ("Held-out reward-model run", held_out_reward_run)):
         if job is not None and job.status != JobStatus.SUCCEEDED:
             raise ApplicationError(f"{label} {job.pk} is {job.status}; only a succeeded run can be used.")
@@ -195,7 +201,7 @@ def dpo_run_configs(config: dict):
 
     options = dict(config)
     selection = options.pop("selection", None) or {}
-    cfg, sel_cfg = dpo_config_from_dict(options), dataclass_from_dict(SelectionConfig, selection, what="selection")
+    cfg, sel_cfg = dpo_config_from_dict(options), checked_config(SelectionConfig, selection, what="selection", noun="option")
     if cfg.loss_type == "cdpo" and cfg.label_smoothing is None and sel_cfg.aggregation != "per_judgement":
         raise ValueError("loss_type 'cdpo' without label_smoothing takes each pair's soft label from its votes: "
                          "set selection aggregation to 'per_judgement', or give label_smoothing.")

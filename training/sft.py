@@ -25,10 +25,10 @@ import torch
 from transformers import set_seed
 
 from common.artifacts import atomic_directory
-from common.configs import dataclass_from_dict
 from common.jsonl import read_jsonl
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
 from common.ml.processes import join_cpu_processes, stop_together
+from common.validation import checked_config
 
 CHECKPOINT = "checkpoint"
 FINAL = "final"
@@ -78,7 +78,7 @@ class SFTConfig:
 
 
 def sft_config_from_dict(values: dict) -> SFTConfig:
-    return dataclass_from_dict(SFTConfig, values, what="SFT")
+    return checked_config(SFTConfig, values, what="SFT", noun="option")
 
 
 def encode_example(tok, prompt: str, response: str, cfg: SFTConfig) -> tuple[list[int], list[int]]:
