@@ -168,19 +168,7 @@ def test_cdpo_without_label_smoothing_takes_eps_from_each_pairs_votes(toy_dpo):
     assert not torch.allclose(loss(), loss(label_smoothing=0.0))
 
 
-@pytest.fixture
-def fresh_accelerate_state():
-    """Accelerate keeps one precision per process: forget the one earlier tests set, and this one
-    after (as accelerate's own test cases do)."""
-    from accelerate.state import AcceleratorState
-
-    AcceleratorState._reset_state()
-    yield
-    AcceleratorState._reset_state()
-
-
-def test_bf16_autocast_trains_with_finite_metrics_and_saves_float32_weights(toy_dpo, tmp_path,
-                                                                            fresh_accelerate_state):
+def test_bf16_autocast_trains_with_finite_metrics_and_saves_float32_weights(toy_dpo, tmp_path):
     path, _, train, held_out = toy_dpo
     cfg = DPOConfig(**{**TINY, "steps": 2, "mixed_precision": "bf16", "precompute_ref": True})
     history = []
