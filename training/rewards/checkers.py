@@ -153,12 +153,17 @@ def compile_format(pattern: str) -> re.Pattern:
         raise ValueError(f"The format pattern {pattern!r} is not a valid regular expression: {exc}.") from exc
 
 
+def check_format_mode(mode: str) -> str:
+    if mode not in FORMAT_MODES:
+        raise ValueError(f"A format mode must be one of {', '.join(FORMAT_MODES)}; got {mode!r}.")
+    return mode
+
+
 def regex_format(completion: str, pattern: str | re.Pattern, *, mode: str = "fullmatch") -> Verdict:
     """1 when the completion has the required format. mode="fullmatch": the whole completion
     (leading/trailing whitespace stripped) must match the pattern; mode="search": the pattern must
     occur somewhere in it."""
-    if mode not in FORMAT_MODES:
-        raise ValueError(f"A format mode must be one of {', '.join(FORMAT_MODES)}; got {mode!r}.")
+    check_format_mode(mode)
     compiled = compile_format(pattern) if isinstance(pattern, str) else pattern
     matched = compiled.fullmatch(completion.strip()) if mode == "fullmatch" else compiled.search(completion)
     if matched:

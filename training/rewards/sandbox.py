@@ -17,6 +17,7 @@ Each run gets:
 import json
 import math
 import os
+import re
 import resource
 import secrets
 import shutil
@@ -159,3 +160,19 @@ def run_code_tests(code: str, tests: str, limits: SandboxLimits = SandboxLimits(
         return Verdict(0.0, reason, details)
     details.update({k: v for k, v in outcome.items() if k not in ("status", "reason", "token")})
     return Verdict(1.0 if outcome["status"] == "passed" else 0.0, outcome["reason"], details)
+
+
+_CODE_FENCE = re.compile(r"```(?:python|py)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def extract_code(completion: str) -> str:
+    """The code of a completion: its last ```python (or bare ```) fenced block, else all of it."""
+    blocks = _CODE_FENCE.findall(completion)
+    return blocks[-1] if blocks else completion
+
+
+def code_tests(completion: str, tests: str, limits: SandboxLimits = SandboxLimits()) -> Verdict:
+    """1 when the completion's code (`extract_code`) passes the task's tests in the sandbox
+    (`run_code_tests`): `tests` is Python source, asserts typically, run after the code in its
+    namespace; the reward is all or nothing."""
+    return run_code_tests(extract_code(completion), tests, limits)
