@@ -54,7 +54,7 @@ def exact_match(completion: str, reference: str) -> Verdict:
 _NUMBER = r"[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+−]?\.\d+"
 _FRACTION = re.compile(rf"(?P<num>{_NUMBER})\s*/\s*(?P<den>{_NUMBER})")
 _NUMBER_OR_FRACTION = re.compile(rf"(?:{_NUMBER})(?:\s*/\s*(?:{_NUMBER}))?")
-_LATEX_FRACTION = re.compile(r"^(?P<sign>[-+−]?)\\[dt]?frac\{(?P<num>[^{}]+)\}\{(?P<den>[^{}]+)\}$")
+_LATEX_FRACTION = re.compile(r"(?P<sign>[-+−]?)\\[dt]?frac\{(?P<num>[^{}]+)\}\{(?P<den>[^{}]+)\}")
 
 
 def _to_fraction(text: str) -> Fraction:
@@ -80,21 +80,23 @@ def _last_boxed(text: str) -> str | None:
     return None
 
 
-def _number_in(text: str) -> tuple[str, Fraction] | None:
-    """The number a short answer states: a LaTeX \\frac{a}{b} (\\dfrac, \\tfrac) or the last plain
-    number or fraction in it."""
-    latex = _LATEX_FRACTION.match(text.strip().strip("$").strip())
+def _boxed_number(boxed: str) -> tuple[str, Fraction] | None:
+    """The number that a \\boxed{} states on its own: a plain number, a fraction a/b or a LaTeX
+    \\frac{a}{b} (\\dfrac, \\tfrac); None for anything else (\\sqrt{2}, 3\\text{ cm}, x+1)."""
+    text = boxed.strip().strip("$").strip()
+    while text.startswith("{") and text.endswith("}"):
+        text = text[1:-1].strip()
+    latex = _LATEX_FRACTION.fullmatch(text)
     if latex:
         value = _to_fraction(latex["num"].strip()) / _to_fraction(latex["den"].strip())
-        return latex.group(0), -value if latex["sign"] in ("-", "−") else value
-    found = _NUMBER_OR_FRACTION.findall(text)
-    return (found[-1], _to_fraction(found[-1])) if found else None
+        return text, -value if latex["sign"] in ("-", "−") else value
+    return (text, _to_fraction(text)) if _NUMBER_OR_FRACTION.fullmatch(text) else None
 
 
 def extract_final_number(text: str) -> tuple[str, Fraction, str] | None:
     """(the answer as written, its exact value, where it was found) of a completion's final answer:
     1. after the last `####` (GSM8K), the first number there;
-    2. else inside the last `\\boxed{...}` (MATH), a number, a fraction a/b or \\frac{a}{b};
+    2. else the last `\\boxed{...}` (MATH), when it holds just a number, a/b or \\frac{a}{b};
     3. else the last number in the text.
     Numbers may carry a sign, thousands commas ("1,234"), a decimal part or an exponent. Not
     supported (None or another number is read): mixed numbers ("1 1/2"), percentages as fractions
@@ -107,10 +109,10 @@ def extract_final_number(text: str) -> tuple[str, Fraction, str] | None:
             return (found.group(0), _to_fraction(found.group(0)), "####") if found else None
         boxed = _last_boxed(text)
         if boxed is not None:
-            number = _number_in(boxed)
+            number = _boxed_number(boxed)
             return (*number, "boxed") if number else None
-        number = _number_in(text)
-        return (*number, "last number") if number else None
+        found = _NUMBER_OR_FRACTION.findall(text)
+        return (found[-1], _to_fraction(found[-1]), "last number") if found else None
     except (ZeroDivisionError, ValueError):
         return None
 
