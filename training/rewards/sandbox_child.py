@@ -7,7 +7,7 @@ that exits early (os._exit(0), sys.exit()) cannot pass for tests that never ran.
 
 An audit hook, installed before the completion runs and never removed, ends the process at once
 (`os._exit`) with the reason recorded when the code tries to open a socket ("network blocked"),
-start a process ("process limit"), signal another process, load a C library with ctypes, trace or
+start a process ("process limit"; importing subprocess counts), signal another process, load a C library with ctypes, trace or
 introspect the interpreter (gc, tracebacks' frames, settrace), or read /proc. Known hole:
 `sys._getframe(0).f_back` reaches this module's frames (namedtuple and enum need _getframe, so it
 stays allowed); a completion written to read the token that way could fake a pass. The sandbox
@@ -32,6 +32,9 @@ VIOLATIONS = {
     "gc.get_objects": "blocked: introspection", "gc.get_referrers": "blocked: introspection",
     "gc.get_referents": "blocked: introspection", "object.__getattr__": "blocked: introspection",
 }
+# Modules whose functions bypass the audited calls above: _posixsubprocess.fork_exec starts a
+# process without "subprocess.Popen", and _ctypes reads and writes raw memory.
+BLOCKED_IMPORTS = {"_posixsubprocess": "process limit", "_ctypes": "blocked: ctypes"}
 
 
 def main() -> None:
@@ -52,6 +55,8 @@ def main() -> None:
 
     def guard(event: str, args: tuple) -> None:
         reason = VIOLATIONS.get(event)
+        if event == "import":
+            reason = BLOCKED_IMPORTS.get(args[0])
         if reason is None and event == "open" and isinstance(args[0], (str, bytes)):
             path = os.fsdecode(args[0])
             reason = "blocked: reading /proc" if path.startswith("/proc") else None

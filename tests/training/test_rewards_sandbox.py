@@ -1,0 +1,105 @@
+"""The code sandbox: whatever a completion's code does ends as a verdict with the reason recorded,
+and the calling process lives on to run the next check."""
+import pytest
+
+from training.rewards.sandbox import SandboxLimits, code_tests, run_code_tests
+
+FAST = SandboxLimits(timeout_s=1.5, memory_mb=256)
+TESTS = "assert add(2, 3) == 5"
+GOOD = "def add(a, b):\n    return a + b\n"
+
+
+def run(code: str, tests: str = TESTS):
+    return run_code_tests(code, tests, FAST)
+
+
+def test_code_that_passes_its_tests_gets_reward_1():
+    verdict = run(GOOD)
+    assert (verdict.reward, verdict.reason) == (1.0, "passed")
+
+
+def test_a_failed_assertion_is_recorded_with_its_line():
+    verdict = run("def add(a, b):\n    return a - b\n", "assert add(0, 0) == 0\nassert add(2, 3) == 5, 'add(2, 3)'")
+    assert (verdict.reward, verdict.reason) == (0.0, "tests failed: AssertionError: add(2, 3) (tests.py line 2)")
+
+
+def test_an_error_in_the_code_is_not_a_test_failure():
+    assert run("def add(a, b):\n    return a + b\nundefined_name\n").reason.startswith("error in code: NameError")
+
+
+def test_a_syntax_error_is_recorded():
+    assert run("def add(a, b)\n    return a + b\n").reason.startswith("syntax error")
+
+
+def test_an_infinite_loop_times_out():
+    verdict = run("while True:\n    pass\n")
+    assert (verdict.reward, verdict.reason) == (0.0, "timeout")
+
+
+def test_a_fork_bomb_hits_the_process_limit():
+    verdict = run("import os\nwhile True:\n    os.fork()\n")
+    assert (verdict.reward, verdict.reason) == (0.0, "process limit")
+
+
+def test_importing_subprocess_hits_the_process_limit():
+    assert run("import subprocess\nsubprocess.run(['true'])\n").reason == "process limit"
+
+
+def test_a_large_allocation_hits_the_memory_limit():
+    verdict = run("blob = bytearray(4 * 1024 ** 3)\n")
+    assert (verdict.reward, verdict.reason) == (0.0, "memory limit")
+
+
+def test_a_network_call_is_blocked():
+    verdict = run("import urllib.request\nurllib.request.urlopen('http://example.com', timeout=1)\n")
+    assert (verdict.reward, verdict.reason) == (0.0, "network blocked")
+
+
+def test_signalling_the_calling_process_is_blocked():
+    assert run("import os\nos.kill(os.getppid(), 0)\n").reason == "blocked: signalling a process"
+
+
+def test_too_much_output_hits_the_output_limit():
+    assert run("print('x' * 10_000_000)\n").reason == "output limit"
+
+
+@pytest.mark.parametrize("code", ["import os\nos._exit(0)\n", "import sys\nsys.exit(0)\n"])
+def test_exiting_before_the_tests_run_is_not_a_pass(code):
+    verdict = run(GOOD + code)
+    assert verdict.reward == 0.0 and verdict.reason.startswith("exited before the tests finished")
+
+
+def test_a_forged_pass_without_the_run_token_is_not_a_pass():
+    forged = ("import json, os\nwith open('outcome.jsonl', 'a') as f:\n"
+              "    f.write(json.dumps({'status': 'passed', 'reason': 'passed', 'token': 'guess'}) + '\\n')\nos._exit(0)\n")
+    verdict = run(forged)
+    assert verdict.reward == 0.0 and verdict.reason.startswith("a pass without the run's token")
+
+
+def test_each_run_starts_in_a_fresh_directory():
+    assert run(GOOD + "open('left-behind.txt', 'w').write('x')\n").reward == 1.0
+    assert run(GOOD, TESTS + "\nimport os\nassert not os.path.exists('left-behind.txt')").reward == 1.0
+
+
+def test_the_environment_is_scrubbed(monkeypatch):
+    monkeypatch.setenv("ARBITER_SECRET_FOR_TEST", "s3cret")
+    verdict = run(GOOD, TESTS + "\nimport os\nassert sorted(os.environ) == ['LANG', 'PATH'], sorted(os.environ)")
+    assert verdict.reward == 1.0, verdict.reason
+
+
+def test_code_tests_runs_the_last_fenced_block():
+    completion = "First try:\n```python\ndef add(a, b):\n    return 0\n```\nFixed:\n```python\n" + GOOD + "```\n"
+    assert code_tests(completion, TESTS, FAST).reward == 1.0
+
+
+def test_the_caller_keeps_running_after_every_kind_of_failure():
+    reasons = [run(code).reason for code in ("while True:\n    pass\n", "import os\nwhile True:\n    os.fork()\n",
+                                             "blob = bytearray(4 * 1024 ** 3)\n")]
+    assert reasons == ["timeout", "process limit", "memory limit"]
+    assert run(GOOD).reward == 1.0
+
+
+@pytest.mark.parametrize("field, value", [("timeout_s", 0), ("memory_mb", 8), ("output_kb", float("nan"))])
+def test_bad_sandbox_limits_are_value_errors(field, value):
+    with pytest.raises(ValueError, match=field):
+        SandboxLimits(**{field: value})
