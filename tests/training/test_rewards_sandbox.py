@@ -103,3 +103,11 @@ def test_the_caller_keeps_running_after_every_kind_of_failure():
 def test_bad_sandbox_limits_are_value_errors(field, value):
     with pytest.raises(ValueError, match=field):
         SandboxLimits(**{field: value})
+
+
+def test_the_network_stays_blocked_without_a_network_namespace(monkeypatch):
+    """Where `unshare -n` is refused (no root, no user namespaces) the audit hook alone blocks it."""
+    from training.rewards import sandbox
+
+    monkeypatch.setattr(sandbox, "network_namespace_available", lambda: False)
+    assert run("import socket\nsocket.create_connection(('127.0.0.1', 6379), timeout=1)\n").reason == "network blocked"
