@@ -111,3 +111,8 @@ def test_json_schema_gives_0_for_text_that_is_not_json():
 def test_json_schema_rejects_an_invalid_schema_at_config_time():
     with pytest.raises(ValueError, match="The JSON schema is invalid"):
         json_schema_validator({"type": "no-such-type"})
+
+
+@pytest.mark.parametrize("completion", ["1e999", "-1e999", "10 / 1e-999"])
+def test_numeric_match_gives_0_for_a_number_too_large_for_a_float(completion):
+    assert numeric_match(completion, "42").reward == 0.0

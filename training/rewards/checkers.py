@@ -51,7 +51,7 @@ def exact_match(completion: str, reference: str) -> Verdict:
 
 # ---- numeric match -------------------------------------------------------------------------------
 # A signed number: thousands with commas ("1,234"), a decimal part, an exponent, or a fraction a/b.
-_NUMBER = r"[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?|[-+−]?\.\d+"
+_NUMBER = r"[-+−]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[eE][-+]?\d{1,3}(?!\d))?|[-+−]?\.\d+"
 _FRACTION = re.compile(rf"(?P<num>{_NUMBER})\s*/\s*(?P<den>{_NUMBER})")
 _NUMBER_OR_FRACTION = re.compile(rf"(?:{_NUMBER})(?:\s*/\s*(?:{_NUMBER}))?")
 _LATEX_FRACTION = re.compile(r"(?P<sign>[-+−]?)\\[dt]?frac\{(?P<num>[^{}]+)\}\{(?P<den>[^{}]+)\}")
@@ -98,7 +98,8 @@ def extract_final_number(text: str) -> tuple[str, Fraction, str] | None:
     1. after the last `####` (GSM8K), the first number there;
     2. else the last `\\boxed{...}` (MATH), when it holds just a number, a/b or \\frac{a}{b};
     3. else the last number in the text.
-    Numbers may carry a sign, thousands commas ("1,234"), a decimal part or an exponent. Not
+    Numbers may carry a sign, thousands commas ("1,234"), a decimal part or an exponent of at most
+    three digits (larger ones are not read as numbers, so no answer builds a huge integer). Not
     supported (None or another number is read): mixed numbers ("1 1/2"), percentages as fractions
     ("50%" reads 50), words ("twelve"), symbolic answers (\\sqrt{2}, \\pi), nested \\frac.
     None when no number is found or a denominator is zero."""
@@ -134,8 +135,12 @@ def numeric_match(completion: str, reference: str, *, rel_tol: float = 1e-6, abs
     if found is None:
         return Verdict(0.0, "no number found", {"expected": str(reference)})
     written, value, source = found
-    details = {"extracted": written, "source": source, "value": float(value), "expected": float(expected)}
-    if value == expected or math.isclose(float(value), float(expected), rel_tol=rel_tol, abs_tol=abs_tol):
+    details = {"extracted": written, "source": source, "value": str(value), "expected": str(expected)}
+    try:
+        close = value == expected or math.isclose(float(value), float(expected), rel_tol=rel_tol, abs_tol=abs_tol)
+    except OverflowError:  # beyond a float (1e999): exact equality above was the only way to match
+        close = False
+    if close:
         return Verdict(1.0, "match", details)
     return Verdict(0.0, f"wrong answer: {written} ({source}), expected {reference}", details)
 
