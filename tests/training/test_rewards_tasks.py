@@ -49,6 +49,7 @@ TASK = {"id": "t1", "prompt": "1 + 1 =", "reference": "2", "checker": "numeric",
     ({k: v for k, v in TASK.items() if k != "reference"} | {"id": "t2"}, "line 2: missing reference"),
     ({**TASK, "id": "t2", "reference": 2}, "line 2: reference must be non-empty strings"),
     (TASK, "line 2: id 't1' is used by an earlier task"),
+    ({**TASK, "id": "t2", "reference": "two"}, "line 2: The reference 'two' is not a number"),
 ])
 def test_a_bad_task_line_is_named(tmp_path, bad, message):
     with pytest.raises(ValueError, match=message):

@@ -4,8 +4,8 @@ A task file is JSONL, one task a line:
     {"id": "arith-0001", "prompt": "7 + 5 =", "reference": "12", "checker": "numeric", "split": "train"}
 - id: unique within the file (a string);
 - prompt: the text the policy continues;
-- reference: what the checker compares with: the answer for "exact" and "numeric", the tests'
-  Python source for "code_tests";
+- reference: what the checker compares with: the answer for "exact" and "numeric" (checked to
+  be a number when the file is loaded), the tests' Python source for "code_tests";
 - checker: which checker verifies the reference, one of REFERENCE_CHECKERS;
 - split: "train" or "held_out" (held-out tasks are never trained on, only evaluated).
 The shipped demo, data/demo/arithmetic-tasks.jsonl, is made by scripts/make_arithmetic_tasks.py.
@@ -13,6 +13,8 @@ The shipped demo, data/demo/arithmetic-tasks.jsonl, is made by scripts/make_arit
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from training.rewards.checkers import parse_reference_number
 
 REFERENCE_CHECKERS = ("exact", "numeric", "code_tests")
 SPLITS = ("train", "held_out")
@@ -45,6 +47,11 @@ def _task(line: str, where: str) -> Task:
         raise ValueError(f"{where}: checker must be one of {', '.join(REFERENCE_CHECKERS)}; got {record['checker']!r}.")
     if record["split"] not in SPLITS:
         raise ValueError(f"{where}: split must be one of {', '.join(SPLITS)}; got {record['split']!r}.")
+    if record["checker"] == "numeric":
+        try:
+            parse_reference_number(record["reference"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from exc
     return Task(**{f: record[f] for f in FIELDS})
 
 
