@@ -111,3 +111,30 @@ def test_the_network_stays_blocked_without_a_network_namespace(monkeypatch):
 
     monkeypatch.setattr(sandbox, "network_namespace_available", lambda: False)
     assert run("import socket\nsocket.create_connection(('127.0.0.1', 6379), timeout=1)\n").reason == "network blocked"
+
+
+def test_removing_a_file_outside_its_directory_is_blocked(tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    verdict = run(f"import os\nos.remove({str(victim)!r})\n")
+    assert verdict.reason == "blocked: writing outside its directory"
+    assert victim.read_text() == "keep me"
+
+
+def test_writing_a_file_outside_its_directory_is_blocked(tmp_path):
+    verdict = run(f"open({str(tmp_path / 'new.txt')!r}, 'w').write('x')\n")
+    assert verdict.reason == "blocked: writing outside its directory"
+    assert not (tmp_path / "new.txt").exists()
+
+
+def test_a_directory_fd_outside_its_directory_is_refused(tmp_path):
+    """os.remove(name, dir_fd=...) would reach outside through a directory opened for reading."""
+    (tmp_path / "precious.txt").write_text("keep me")
+    verdict = run(f"import os\nfd = os.open({str(tmp_path)!r}, os.O_RDONLY)\nos.remove('precious.txt', dir_fd=fd)\n")
+    assert verdict.reason == "blocked: a directory outside its own"
+    assert (tmp_path / "precious.txt").exists()
+
+
+def test_raising_its_own_limits_is_blocked():
+    code = "import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))\n"
+    assert run(code).reason == "blocked: changing limits"

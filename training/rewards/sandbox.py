@@ -5,12 +5,16 @@ Each run gets:
 - a fresh temporary directory as its working directory, removed afterwards;
 - `python -I -S` (isolated: no PYTHON* variables, no user or venv site packages) and an
   environment scrubbed to PATH and LANG;
-- resource limits set in the child before it starts: RLIMIT_AS (memory), RLIMIT_CPU, RLIMIT_NPROC
-  (0 more processes; not enforced for root, so the audit hook below also refuses them),
-  RLIMIT_FSIZE (files it writes, its output included), RLIMIT_NOFILE;
+- resource limits that the child sets on itself before the code runs (not in preexec_fn, unsafe
+  in a threaded caller): RLIMIT_AS (memory), RLIMIT_CPU, RLIMIT_NPROC (0 more processes; not
+  enforced for root, so the audit hook also refuses them), RLIMIT_FSIZE (files it writes, its
+  output included), RLIMIT_NOFILE;
+- an audit hook (`sandbox_child.py`) that ends the child with the reason recorded when the code
+  starts a process, opens a socket, changes the filesystem outside its directory, raises its
+  limits or introspects the interpreter;
 - a wall-clock timeout that kills its whole process group (it runs in a new session);
-- no network, twice over: the child's audit hook (`sandbox_child.py`) ends it with "network
-  blocked" at the first socket, on every machine; and where `unshare -n` works (root, or
+- no network, twice over: the audit hook ends the child with "network blocked" at the first
+  socket, on every machine; and where `unshare -n` works (root, or
   unprivileged user namespaces) the child also runs in an empty network namespace, so code that
   got past the hook still finds no route out.
 """
@@ -18,7 +22,6 @@ import json
 import math
 import os
 import re
-import resource
 import secrets
 import shutil
 import signal
@@ -70,18 +73,10 @@ def network_namespace_available() -> bool:
         return False
 
 
-def _limit_child(limits: SandboxLimits):
-    cpu = math.ceil(limits.timeout_s)
-
-    def apply() -> None:  # runs in the child between fork and exec: async-signal-safe calls only
-        memory = limits.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limits.output_kb * 1024, limits.output_kb * 1024))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
-        resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-
-    return apply
+def _child_limits(limits: SandboxLimits) -> dict:
+    """The resource limits the child sets on itself before the code runs (`sandbox_child.set_limits`)."""
+    return {"memory_bytes": limits.memory_mb * 1024 * 1024, "cpu_s": math.ceil(limits.timeout_s),
+            "file_bytes": limits.output_kb * 1024, "open_files": limits.open_files}
 
 
 _SIGNAL_REASONS = {
@@ -134,11 +129,11 @@ def run_code_tests(code: str, tests: str, limits: SandboxLimits = SandboxLimits(
             child = subprocess.Popen(
                 command, cwd=work, stdin=subprocess.PIPE, stdout=stdout, stderr=stderr,
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, start_new_session=True,
-                preexec_fn=_limit_child(limits),
             )
             timed_out = False
             try:
-                child.communicate(json.dumps({"token": token, "code": code, "tests": tests}).encode(),
+                child.communicate(json.dumps({"token": token, "code": code, "tests": tests,
+                                             "limits": _child_limits(limits)}).encode(),
                                   timeout=limits.timeout_s)
             except subprocess.TimeoutExpired:
                 timed_out = True

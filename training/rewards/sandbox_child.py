@@ -1,14 +1,15 @@
 """The sandbox's child: runs a completion's code and then the task's tests, in one namespace, and
 reports the outcome. Standard library only: it runs as `python -I -S` (no site, no venv packages).
 
-Protocol: stdin carries one JSON object {"token", "code", "tests"}; the outcome goes to the file
+Protocol: stdin carries one JSON object {"token", "code", "tests", "limits"}; the outcome goes to the file
 named by argv[1], one JSON line {"status", "reason", ...}; only a pass carries the token, so code
 that exits early (os._exit(0), sys.exit()) cannot pass for tests that never ran.
 
 An audit hook, installed before the completion runs and never removed, ends the process at once
 (`os._exit`) with the reason recorded when the code tries to open a socket ("network blocked"),
 start a process ("process limit"; importing subprocess counts), signal another process, load a C library with ctypes, trace or
-introspect the interpreter (gc, tracebacks' frames, settrace), or read /proc. Known hole:
+introspect the interpreter (gc, tracebacks' frames, settrace), change its limits, read /proc, or
+change the filesystem outside its working directory (write, create, remove, rename, chmod). Known hole:
 `sys._getframe(0).f_back` reaches this module's frames (namedtuple and enum need _getframe, so it
 stays allowed); a completion written to read the token that way could fake a pass. The sandbox
 contains accidents and reward hacking by early exit, not a determined adversary.
@@ -16,6 +17,7 @@ contains accidents and reward hacking by early exit, not a determined adversary.
 import errno
 import json
 import os
+import resource
 import sys
 
 VIOLATIONS = {
@@ -31,15 +33,72 @@ VIOLATIONS = {
     "sys.monitoring.register_callback": "blocked: tracing", "sys._current_frames": "blocked: introspection",
     "gc.get_objects": "blocked: introspection", "gc.get_referrers": "blocked: introspection",
     "gc.get_referents": "blocked: introspection", "object.__getattr__": "blocked: introspection",
+    "resource.setrlimit": "blocked: changing limits", "resource.prlimit": "blocked: changing limits",
 }
 # Modules whose functions bypass the audited calls above: _posixsubprocess.fork_exec starts a
 # process without "subprocess.Popen", and _ctypes reads and writes raw memory.
 BLOCKED_IMPORTS = {"_posixsubprocess": "process limit", "_ctypes": "blocked: ctypes"}
 
 
+# Events that change the filesystem: (index of a path argument, index of its dir_fd or None).
+FILESYSTEM_EVENTS = {
+    "os.remove": ((0, 1),), "os.rmdir": ((0, 1),), "os.rename": ((0, 2), (1, 3)), "os.mkdir": ((0, 2),),
+    "os.chmod": ((0, 2),), "os.chown": ((0, 3),), "os.link": ((0, 2), (1, 3)), "os.symlink": ((1, 2),),
+    "os.utime": ((0, 3),), "os.truncate": ((0, None),), "os.setxattr": ((0, None),),
+    "os.removexattr": ((0, None),), "shutil.rmtree": ((0, 1),),
+}
+WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+
+
+def set_limits(limits: dict) -> None:
+    """Set here rather than in the parent's preexec_fn, which is unsafe in a threaded parent (a
+    web or Celery worker); the completion's code only ever runs under them."""
+    for name, value in (("RLIMIT_AS", limits["memory_bytes"]), ("RLIMIT_CPU", limits["cpu_s"]),
+                        ("RLIMIT_FSIZE", limits["file_bytes"]), ("RLIMIT_NOFILE", limits["open_files"]),
+                        ("RLIMIT_NPROC", 0)):
+        resource.setrlimit(getattr(resource, name), (value, value))
+
+
+def resolved(path, dir_fd) -> str | None:
+    """The real path an event's path argument names (a path relative to dir_fd, or an open fd);
+    None when it cannot be told."""
+    try:
+        if isinstance(path, int):
+            return os.path.realpath(f"/proc/self/fd/{path}")
+        path = os.fsdecode(path)
+        if isinstance(dir_fd, int) and dir_fd >= 0 and not os.path.isabs(path):
+            path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+        return os.path.realpath(path)
+    except (OSError, TypeError, ValueError):
+        return None
+
+
+def filesystem_violation(event: str, args: tuple, workdir: str) -> str | None:
+    """Why an event must be refused: a change to the filesystem outside `workdir`, or opening a
+    directory outside it (a dir_fd that the audited "open" would not show); None when allowed."""
+    def inside(path) -> bool:
+        return path is not None and (path == workdir or path.startswith(workdir + os.sep))
+
+    if event == "open":
+        path, mode, flags = args
+        if isinstance(path, (str, bytes)) and os.fsdecode(path).startswith("/proc"):
+            return "blocked: reading /proc"
+        real = resolved(path, None)
+        writes = bool((flags or 0) & WRITE_FLAGS) or any(c in (mode or "") for c in "wax+")
+        if not inside(real) and (writes or (real is not None and os.path.isdir(real))):
+            return "blocked: writing outside its directory" if writes else "blocked: a directory outside its own"
+        return None
+    for path_index, dir_fd_index in FILESYSTEM_EVENTS.get(event, ()):
+        dir_fd = args[dir_fd_index] if dir_fd_index is not None else None
+        if not inside(resolved(args[path_index], dir_fd)):
+            return "blocked: writing outside its directory"
+    return None
+
+
 def main() -> None:
     request = json.loads(sys.stdin.read())
     token = request["token"]
+    workdir = os.path.realpath(os.getcwd())
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -54,12 +113,9 @@ def main() -> None:
         os._exit(0)
 
     def guard(event: str, args: tuple) -> None:
-        reason = VIOLATIONS.get(event)
-        if event == "import":
-            reason = BLOCKED_IMPORTS.get(args[0])
-        if reason is None and event == "open" and isinstance(args[0], (str, bytes)):
-            path = os.fsdecode(args[0])
-            reason = "blocked: reading /proc" if path.startswith("/proc") else None
+        reason = BLOCKED_IMPORTS.get(args[0]) if event == "import" else VIOLATIONS.get(event)
+        if reason is None:
+            reason = filesystem_violation(event, args, workdir)
         if reason is not None:
             report("violation", reason, event=event)
 
@@ -86,6 +142,7 @@ def main() -> None:
         report("failed", f"the tests do not compile: {getattr(exc, 'msg', exc)}")
 
     namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    set_limits(request["limits"])
     sys.addaudithook(guard)
     for stage, compiled in (("code", code), ("tests", tests)):
         try:
