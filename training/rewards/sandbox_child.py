@@ -1,18 +1,19 @@
 """The sandbox's child: runs a completion's code and then the task's tests, in one namespace, and
 reports the outcome. Standard library only: it runs as `python -I -S` (no site, no venv packages).
 
-Protocol: stdin carries one JSON object {"token", "code", "tests", "limits"}; the outcome goes to the file
-named by argv[1], one JSON line {"status", "reason", ...}; only a pass carries the token, so code
-that exits early (os._exit(0), sys.exit()) cannot pass for tests that never ran.
+Protocol: stdin carries one JSON object {"token", "code", "tests", "limits"}; the outcome goes to
+the file named by argv[1], one JSON line {"status", "reason", ...}; only a pass carries the token,
+so code that exits early (os._exit(0), sys.exit()) cannot pass for tests that never ran.
 
 An audit hook, installed before the completion runs and never removed, ends the process at once
 (`os._exit`) with the reason recorded when the code tries to open a socket ("network blocked"),
-start a process ("process limit"; importing subprocess counts), signal another process, load a C library with ctypes, trace or
-introspect the interpreter (gc, tracebacks' frames, settrace), change its limits, read /proc, or
-change the filesystem outside its working directory (write, create, remove, rename, chmod). Known hole:
-`sys._getframe(0).f_back` reaches this module's frames (namedtuple and enum need _getframe, so it
-stays allowed); a completion written to read the token that way could fake a pass. The sandbox
-contains accidents and reward hacking by early exit, not a determined adversary.
+start a process ("process limit"; importing subprocess counts), signal another process, load a C
+library with ctypes, trace or introspect the interpreter (gc, tracebacks' frames, settrace),
+change its limits, read /proc, or change the filesystem outside its working directory (write,
+create, remove, rename, chmod). Reading files elsewhere stays allowed (imports need it).
+Known hole: `sys._getframe(0).f_back` reaches this module's frames (namedtuple and enum need
+_getframe, so it stays allowed); a completion written to read the token that way could fake a
+pass. The sandbox contains accidents and reward hacking by early exit, not a determined adversary.
 """
 import errno
 import json
