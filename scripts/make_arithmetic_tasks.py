@@ -12,6 +12,7 @@ from pathlib import Path
 
 OPERATIONS = {"+": lambda a, b: a + b, "-": lambda a, b: a - b, "*": lambda a, b: a * b}
 MAX_OPERAND = 19
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def arithmetic_tasks(*, seed: int, n: int, held_out: int) -> list[dict]:
@@ -31,7 +32,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n", type=int, default=400)
     parser.add_argument("--held-out", type=int, default=80)
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent.parent / "data/demo/arithmetic-tasks.jsonl")
+    parser.add_argument("--out", type=Path, default=ROOT / "data/demo/arithmetic-tasks.jsonl")
     args = parser.parse_args()
     try:
         tasks = arithmetic_tasks(seed=args.seed, n=args.n, held_out=args.held_out)

@@ -138,3 +138,8 @@ def test_a_directory_fd_outside_its_directory_is_refused(tmp_path):
 def test_raising_its_own_limits_is_blocked():
     code = "import resource\nresource.setrlimit(resource.RLIMIT_AS, (-1, -1))\n"
     assert run(code).reason == "blocked: changing limits"
+
+
+def test_a_crash_is_recorded_with_its_signal():
+    verdict = run("import signal\nsignal.raise_signal(signal.SIGSEGV)\n")
+    assert (verdict.reward, verdict.reason) == (0.0, "killed by signal SIGSEGV")

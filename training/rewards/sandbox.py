@@ -79,12 +79,7 @@ def _child_limits(limits: SandboxLimits) -> dict:
             "file_bytes": limits.output_kb * 1024, "open_files": limits.open_files}
 
 
-_SIGNAL_REASONS = {
-    signal.SIGXCPU: "timeout (CPU limit)",
-    signal.SIGXFSZ: "output limit",
-    signal.SIGKILL: "killed (memory limit)",
-    signal.SIGSEGV: "crashed (memory limit)",
-}
+_SIGNAL_REASONS = {signal.SIGXCPU: "timeout (CPU limit)", signal.SIGXFSZ: "output limit"}
 
 
 def _tail(path: Path) -> str:
@@ -123,7 +118,7 @@ def run_code_tests(code: str, tests: str, limits: SandboxLimits = SandboxLimits(
     command = [sys.executable, "-I", "-S", str(CHILD), "outcome.jsonl"]
     if network_namespace_available():
         command = [shutil.which("unshare"), "-n", *command]
-    with tempfile.TemporaryDirectory(prefix="arbiter-sandbox-") as workdir:
+    with tempfile.TemporaryDirectory(prefix="arbiter-sandbox-", ignore_cleanup_errors=True) as workdir:
         work = Path(workdir)
         with (work / "stdout.txt").open("wb") as stdout, (work / "stderr.txt").open("wb") as stderr:
             child = subprocess.Popen(
@@ -149,9 +144,9 @@ def run_code_tests(code: str, tests: str, limits: SandboxLimits = SandboxLimits(
     if timed_out:
         return Verdict(0.0, "timeout", details)
     if outcome is None:
-        code_ = child.returncode
-        reason = (_SIGNAL_REASONS.get(-code_, f"killed by signal {-code_}") if code_ < 0
-                  else f"exited before the tests finished (exit code {code_})")
+        returncode = child.returncode
+        reason = (_SIGNAL_REASONS.get(-returncode, f"killed by signal {signal.Signals(-returncode).name}") if returncode < 0
+                  else f"exited before the tests finished (exit code {returncode})")
         return Verdict(0.0, reason, details)
     details.update({k: v for k, v in outcome.items() if k not in ("status", "reason", "token")})
     return Verdict(1.0 if outcome["status"] == "passed" else 0.0, outcome["reason"], details)
