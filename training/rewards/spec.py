@@ -46,6 +46,8 @@ _REQUIRED = {"regex": {"pattern"}, "json_schema": {"schema"}}
 
 @dataclass(frozen=True)
 class RewardTerm:
+    """One validated entry of a reward spec."""
+
     name: str
     checker: str
     weight: float
@@ -84,6 +86,8 @@ def _bind(checker: str, entry: dict, where: str) -> Callable[[str, str], Verdict
 
 @dataclass(frozen=True)
 class RewardSpec:
+    """A parsed reward spec (`parse_reward_spec`): its terms, in the order given, and how to combine them."""
+
     terms: tuple[RewardTerm, ...]
     normalise: bool
     learnt: LearntReward | None
