@@ -143,3 +143,29 @@ def test_raising_its_own_limits_is_blocked():
 def test_a_crash_is_recorded_with_its_signal():
     verdict = run("import signal\nsignal.raise_signal(signal.SIGSEGV)\n")
     assert (verdict.reward, verdict.reason) == (0.0, "killed by signal SIGSEGV")
+
+
+READ_TOKEN_FROM_FRAMES = """
+import json, os, re, sys
+found, frame = set(), sys._getframe(0)
+while frame is not None:
+    for value in list(frame.f_locals.values()):
+        for text in ([value] if isinstance(value, str) else list(value.values()) if isinstance(value, dict) else []):
+            if isinstance(text, str) and re.fullmatch('[0-9a-f]{32}', text):
+                found.add(text)
+    frame = frame.f_back
+with open('outcome.jsonl', 'a') as out:
+    for token in found:
+        out.write(json.dumps({'status': 'passed', 'reason': 'passed', 'token': token}) + '\\n')
+os._exit(0)
+"""
+
+
+def test_the_run_token_cannot_be_read_from_the_harness_frames():
+    verdict = run(READ_TOKEN_FROM_FRAMES)
+    assert verdict.reward == 0.0, verdict.reason
+
+
+def test_raising_the_pass_event_itself_is_a_forged_pass():
+    verdict = run("import sys\nsys.audit('arbiter.sandbox.passed')\n")
+    assert (verdict.reward, verdict.reason) == (0.0, "blocked: a forged pass")

@@ -11,9 +11,8 @@ start a process ("process limit"; importing subprocess counts), signal another p
 library with ctypes, trace or introspect the interpreter (gc, tracebacks' frames, settrace),
 change its limits, read /proc, or change the filesystem outside its working directory (write,
 create, remove, rename, chmod). Reading files elsewhere stays allowed (imports need it).
-Known hole: `sys._getframe(0).f_back` reaches this module's frames (namedtuple and enum need
-_getframe, so it stays allowed); a completion written to read the token that way could fake a
-pass. The sandbox contains accidents and reward hacking by early exit, not a determined adversary.
+The run's token never sits in a frame the code can walk to (see `install_guard`). What the
+sandbox cannot stop is code that games the tests themselves (an object equal to everything).
 """
 import errno
 import json
@@ -96,61 +95,88 @@ def filesystem_violation(event: str, args: tuple, workdir: str) -> str | None:
     return None
 
 
-def main() -> None:
-    request = json.loads(sys.stdin.read())
-    token = request["token"]
-    workdir = os.path.realpath(os.getcwd())
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+PASSED_EVENT = "arbiter.sandbox.passed"
 
-    def report(status: str, reason: str, **extra) -> None:
-        """Writes the outcome and ends the process here: no atexit handler or finaliser of the
-        completion runs after it."""
-        line = {"status": status, "reason": reason[:500], **extra}
-        if status == "passed":
-            line["token"] = token
-        os.write(out, (json.dumps(line) + "\n").encode())
-        os._exit(0)
 
-    def guard(event: str, args: tuple) -> None:
-        reason = BLOCKED_IMPORTS.get(args[0]) if event == "import" else VIOLATIONS.get(event)
-        if reason is None:
-            reason = filesystem_violation(event, args, workdir)
-        if reason is not None:
-            report("violation", reason, event=event)
+def report(out: int, status: str, reason: str, **extra) -> None:
+    """Writes an outcome line (never a pass: only the guard can) and ends the process here, so no
+    atexit handler or finaliser of the completion runs after it."""
+    os.write(out, (json.dumps({"status": status, "reason": reason[:500], **extra}) + "\n").encode())
+    os._exit(0)
 
-    def failure(exc: BaseException, stage: str) -> tuple[str, str]:
-        if isinstance(exc, MemoryError):
-            return "violation", "memory limit"
-        if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
-            return "violation", "output limit"
-        if isinstance(exc, SystemExit):
-            return "exited", f"exited before the tests finished (sys.exit({exc.code!r}))"
-        line = exc.__traceback__.tb_next.tb_lineno if exc.__traceback__ and exc.__traceback__.tb_next else None
-        where = f" ({stage}.py line {line})" if line else ""
-        text = str(exc)
-        message = (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:300]
-        return "failed", (f"tests failed: {message}{where}" if stage == "tests" else f"error in code: {message}{where}")
 
-    try:
-        code = compile(request["code"], "code.py", "exec")
-    except (SyntaxError, ValueError) as exc:
-        report("failed", f"syntax error: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')})")
-    try:
-        tests = compile(request["tests"], "tests.py", "exec")
-    except (SyntaxError, ValueError) as exc:
-        report("failed", f"the tests do not compile: {getattr(exc, 'msg', exc)}")
+def failure(exc: BaseException, stage: str) -> tuple[str, str]:
+    """(status, reason) of an exception that ended the code's or the tests' stage."""
+    if isinstance(exc, MemoryError):
+        return "violation", "memory limit"
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG:
+        return "violation", "output limit"
+    if isinstance(exc, SystemExit):
+        return "exited", f"exited before the tests finished (sys.exit({exc.code!r}))"
+    line = exc.__traceback__.tb_next.tb_lineno if exc.__traceback__ and exc.__traceback__.tb_next else None
+    where = f" ({stage}.py line {line})" if line else ""
+    text = str(exc)
+    message = (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:300]
+    return "failed", (f"tests failed: {message}{where}" if stage == "tests" else f"error in code: {message}{where}")
 
-    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
-    set_limits(request["limits"])
-    sys.addaudithook(guard)
+
+def run_stages(code, tests, namespace: dict, out: int) -> None:
+    """Runs the code, then the tests, in one namespace; only when both end without an exception
+    does it raise PASSED_EVENT, on which the guard writes the pass."""
+    audit = sys.audit  # taken before the code runs: replacing sys.audit cannot silence a pass
     for stage, compiled in (("code", code), ("tests", tests)):
         try:
             exec(compiled, namespace)
         except BaseException as exc:  # noqa: BLE001: every way the completion ends is an outcome
-            report(*failure(exc, stage))
-    report("passed", "passed")
+            report(out, *failure(exc, stage))
+    audit(PASSED_EVENT)
+
+
+def install_guard(*, token: str, out: int, workdir: str, tests, stages_code) -> None:
+    """Installs the audit hook for good. The token lives only in its closure, which nothing the
+    code can reach refers to (the hook list is not visible from Python, gc is blocked), so walking
+    the frames finds no token. A pass is written only for PASSED_EVENT raised by `run_stages`'s
+    own code (`stages_code`) with the real tests: the code cannot read f_code (audited) to make a
+    function of its own from it, and raising the event itself is a forged pass."""
+    checking = []
+
+    def guard(event: str, args: tuple) -> None:
+        if checking:  # the events raised by the check below (sys._getframe, f_code)
+            return
+        if event == PASSED_EVENT:
+            checking.append(True)
+            caller = sys._getframe(1)
+            genuine = caller.f_code is stages_code and caller.f_locals.get("tests") is tests
+            if genuine:
+                line = {"status": "passed", "reason": "passed", "token": token}
+                os.write(out, (json.dumps(line) + "\n").encode())
+                os._exit(0)
+            report(out, "violation", "blocked: a forged pass", event=event)
+        reason = BLOCKED_IMPORTS.get(args[0]) if event == "import" else VIOLATIONS.get(event)
+        if reason is None:
+            reason = filesystem_violation(event, args, workdir)
+        if reason is not None:
+            report(out, "violation", reason, event=event)
+
+    sys.addaudithook(guard)
+
+
+def main() -> None:
+    request = json.loads(sys.stdin.read())
+    os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+    out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        code = compile(request["code"], "code.py", "exec")
+    except (SyntaxError, ValueError) as exc:
+        report(out, "failed", f"syntax error: {getattr(exc, 'msg', exc)} (line {getattr(exc, 'lineno', '?')})")
+    try:
+        tests = compile(request["tests"], "tests.py", "exec")
+    except (SyntaxError, ValueError) as exc:
+        report(out, "failed", f"the tests do not compile: {getattr(exc, 'msg', exc)}")
+    set_limits(request["limits"])
+    install_guard(token=request.pop("token"), out=out, workdir=os.path.realpath(os.getcwd()), tests=tests,
+                  stages_code=run_stages.__code__)
+    run_stages(code, tests, {"__name__": "__main__", "__builtins__": __builtins__}, out)
 
 
 if __name__ == "__main__":
