@@ -169,3 +169,8 @@ def test_the_run_token_cannot_be_read_from_the_harness_frames():
 def test_raising_the_pass_event_itself_is_a_forged_pass():
     verdict = run("import sys\nsys.audit('arbiter.sandbox.passed')\n")
     assert (verdict.reward, verdict.reason) == (0.0, "blocked: a forged pass")
+
+
+def test_tests_that_are_not_text_are_a_value_error():
+    with pytest.raises(ValueError, match="tests must be Python source as a string; got NoneType"):
+        run_code_tests(GOOD, None, FAST)

@@ -114,6 +114,9 @@ def run_code_tests(code: str, tests: str, limits: SandboxLimits = SandboxLimits(
     sandbox. Reward 1 only when the tests ran to the end; otherwise 0 with the reason recorded:
     "timeout", "memory limit", "process limit", "network blocked", "output limit", "syntax error: ...",
     "error in code: ...", "tests failed: ...", "exited before the tests finished ..."."""
+    for name, source in (("code", code), ("tests", tests)):
+        if not isinstance(source, str):
+            raise ValueError(f"The {name} must be Python source as a string; got {type(source).__name__}.")
     token = secrets.token_hex(16)
     command = [sys.executable, "-I", "-S", str(CHILD), "outcome.jsonl"]
     if network_namespace_available():
