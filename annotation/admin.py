@@ -3,6 +3,7 @@ format_html/mark_safe of their text anywhere here). Judgements are read-only: th
 never edited (a change is a revision made through the app)."""
 from django.contrib import admin
 
+from annotation.labelling.services import assignments_delete, dataset_labellers_set
 from annotation.models import (
     Assignment, AuditCache, Dataset, ImportBatch, Judgement, Labeller, LabellerExclusion, Pair, Prompt, Response,
 )
@@ -21,6 +22,12 @@ class DatasetAdmin(admin.ModelAdmin):
     list_display = ["name", "overlap_k", "repeat_rate", "gold_rate", "created_at"]
     search_fields = ["name"]
     filter_horizontal = ["labellers"]
+
+    def save_related(self, request, form, formsets, change):
+        # The labellers through the service, which ends a removed labeller's leases at once.
+        labellers = list(form.cleaned_data.pop("labellers"))
+        super().save_related(request, form, formsets, change)
+        dataset_labellers_set(dataset=form.instance, labellers=labellers)
 
 
 @admin.register(Prompt)
@@ -55,7 +62,8 @@ class PairAdmin(admin.ModelAdmin):
     list_filter = ["dataset", "origin"]
     search_fields = ["external_id", "content_hash"]
     raw_id_fields = ["prompt", "response_a", "response_b"]
-    readonly_fields = ["content_hash", "n_judgements"]
+    # The queue's counters: only the services that lease and judge keep them in step.
+    readonly_fields = ["content_hash", "n_judgements", "n_leased"]
     list_select_related = ["dataset", "response_a", "response_b"]
 
     @admin.display(description="Response A")
@@ -84,9 +92,23 @@ class JudgementAdmin(admin.ModelAdmin):
 
 @admin.register(Assignment)
 class AssignmentAdmin(admin.ModelAdmin):
+    """Leases are read-only: the queue makes and ends them, keeping Pair.n_leased in step. A lease
+    deleted here is ended first, so that its pair's slot goes back to the queue."""
+
     list_display = ["id", "pair", "labeller", "status", "is_repeat", "is_gold", "created_at", "expires_at"]
     list_filter = ["status", "is_repeat", "is_gold"]
-    raw_id_fields = ["pair", "labeller", "judgement"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def delete_model(self, request, obj):
+        assignments_delete(assignments=self.model.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        assignments_delete(assignments=queryset)
 
 
 @admin.register(ImportBatch)

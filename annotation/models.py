@@ -5,6 +5,7 @@ revised one is marked superseded. Invariants that concurrent requests must not b
 constraints.
 """
 from django.conf import settings
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -26,6 +27,16 @@ class Choice(models.TextChoices):
 DEFAULT_CHOICES = [Choice.A, Choice.B, Choice.TIE, Choice.BOTH_BAD]
 DEFAULT_STRENGTH_SCALE = {"1": "slightly better", "2": "clearly better", "3": "much better"}
 RESPONSE_FLAGS = ["harmful", "factually_wrong", "unhelpful_refusal", "off_topic"]
+# Bounds on what labellers and admins set (README: "Input bounds"). The rationale's is checked by
+# the labelling services; imported judgements keep theirs as they come.
+RATIONALE_MAX_CHARS = 5000
+# A lease longer than a week would keep an abandoned pair from the queue longer than any labelling
+# session (and an unbounded one overflows the date arithmetic of every lease of the dataset).
+LEASE_MINUTES_MAX = 7 * 24 * 60
+OVERLAP_K_MAX = 100
+DESCRIPTION_MAX_CHARS = 2000
+INSTRUCTIONS_MAX_CHARS = 20000
+STRENGTH_LABEL_MAX_CHARS = 100
 
 
 def default_choices():
@@ -60,22 +71,38 @@ class Labeller(models.Model):
 
 class Dataset(models.Model):
     name = models.CharField(max_length=200, unique=True)
-    description = models.TextField(blank=True)
-    instructions = models.TextField(blank=True, help_text="Markdown shown to labellers.")
-    overlap_k = models.PositiveSmallIntegerField(default=3, help_text="Judgements wanted per pair.")
+    description = models.TextField(
+        blank=True, validators=[MaxLengthValidator(DESCRIPTION_MAX_CHARS)],
+        help_text=f"At most {DESCRIPTION_MAX_CHARS} characters.",
+    )
+    instructions = models.TextField(
+        blank=True, validators=[MaxLengthValidator(INSTRUCTIONS_MAX_CHARS)],
+        help_text=f"Markdown shown to labellers, at most {INSTRUCTIONS_MAX_CHARS} characters.",
+    )
+    overlap_k = models.PositiveSmallIntegerField(
+        default=3, validators=[MinValueValidator(1), MaxValueValidator(OVERLAP_K_MAX)],
+        help_text=f"Judgements wanted per pair: 1 to {OVERLAP_K_MAX}.",
+    )
     repeat_rate = models.FloatField(default=0.05, help_text="Share of a labeller's pairs shown again later.")
     gold_rate = models.FloatField(default=0.0, help_text="Share of a labeller's pairs drawn from gold items.")
     choices = models.JSONField(default=default_choices)
     strength_scale = models.JSONField(default=default_strength_scale)
-    lease_minutes = models.PositiveIntegerField(default=30)
+    lease_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(LEASE_MINUTES_MAX)],
+        help_text=f"How long a labeller holds a pair before it goes back to the queue: 1 to {LEASE_MINUTES_MAX} "
+                  "minutes.",
+    )
     labellers = models.ManyToManyField(Labeller, blank=True, related_name="datasets")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(overlap_k__gte=1), name="dataset_overlap_k_positive"),
+            models.CheckConstraint(condition=Q(overlap_k__lte=OVERLAP_K_MAX), name="dataset_overlap_k_bounded"),
             models.CheckConstraint(condition=Q(repeat_rate__gte=0, repeat_rate__lte=1), name="dataset_repeat_rate_unit"),
             models.CheckConstraint(condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="dataset_gold_rate_unit"),
+            models.CheckConstraint(condition=Q(lease_minutes__gte=1, lease_minutes__lte=LEASE_MINUTES_MAX),
+                                   name="dataset_lease_minutes_bounded"),
         ]
 
     def __str__(self):

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import dj_database_url
 
+from common.validation import ID_MAX
 from config import env
 
 BASE_DIR = env.BASE_DIR
@@ -140,6 +141,12 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "common.apis.exception_handler",
     # Throttles key anonymous calls by client address: behind proxies, that is in X-Forwarded-For.
     "NUM_PROXIES": env.PROXY_COUNT or None,
+    # DRF's parsers, with JSON refusing text the database cannot store (common.parsers).
+    "DEFAULT_PARSER_CLASSES": [
+        "common.parsers.StorableJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Arbiter API",
@@ -150,12 +157,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    # `<int:...>` in a URL matches digits only: a negative id never reaches the API (Django's 404).
-    "PATH_CONVERTER_OVERRIDES": {"int": {"type": "integer", "minimum": 0}},
-    # Two models have a `status` with different choices: name both enums.
+    # Ids in paths are `<id:...>` (common.validation.BoundedIdConverter): digits only, within the
+    # database's bigint range; anything else is Django's 404 and never reaches the API.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "minimum": 1, "maximum": ID_MAX}},
+    # Two models have a `status` with different choices, and two a `kind` (policy runs, monitor
+    # warnings): name the enums.
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "common.models.JobStatus",
         "ImportStatusEnum": "annotation.models.ImportBatch.Status",
+        "PolicyRunKindEnum": "training.models.PolicyRun.Kind",
     },
 }
 # Read per request by common.throttling's classes (DRF's read theirs once, at import).

@@ -50,7 +50,9 @@ class RunCreateApi(APIView):
     @extend_schema_serializer(component_name="RewardRunCreateInput")
     class InputSerializer(serializers.Serializer):
         dataset = serializers.SlugRelatedField(slug_field="name", queryset=Dataset.objects.all())
-        base_model_path = serializers.CharField(required=False, allow_blank=True)
+        base_model_path = serializers.CharField(
+            required=False, allow_blank=True, max_length=RewardModelRun._meta.get_field("base_model_path").max_length
+        )
         name = serializers.CharField(required=False, allow_blank=True, max_length=200)
         config = serializers.DictField(required=False, help_text='{"train": {...}, "selection": {...}}')
 

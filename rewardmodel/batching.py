@@ -126,6 +126,7 @@ def collate_shared_prefix(pairs: list[EncodedPair], pad_id: int) -> dict[str, to
         "attention_mask": mask,
         "chosen_end": torch.tensor(chosen_end),
         "rejected_end": torch.tensor(rejected_end),
+        "shared": torch.tensor(shared),  # (n,) tokens of the shared prefix
         "num_tokens": torch.tensor(sum(len(row) for row in rows)),
         "p_win": torch.tensor([p.p_win for p in pairs]),
         "p_tie": torch.tensor([p.p_tie for p in pairs]),

@@ -13,7 +13,7 @@ from common.jobs import job_fail, job_heartbeat, job_mark_cancelled, job_start, 
 from common.models import JobStatus
 from rewardmodel.backbone import backbone_problem
 from rewardmodel.models import RewardModelRun, RewardModelStep
-from rewardmodel.selection import select_examples
+from rewardmodel.selection import select_examples, selection_empty_message
 from rewardmodel.services import run_config_parse, run_dir
 
 logger = logging.getLogger("arbiter.rewardmodel")
@@ -62,11 +62,7 @@ def _train(run: RewardModelRun) -> None:
         dataset_id=run.dataset_id, config=sel_cfg, judgement_ids=json.loads(ids_file.read_text()) if resuming else None
     )
     if not selection.train:
-        left = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in selection.snapshot["left_out"].items())
-        raise ApplicationError(
-            f"The data selection is empty: {selection.snapshot['n_pairs_voted']} pairs have counted votes but none "
-            f"is left to train on ({left}). Lower min_agreement, use per_judgement aggregation or add judgements."
-        )
+        raise ApplicationError(selection_empty_message(selection.snapshot))
     ids_file.write_text(json.dumps(selection.judgement_ids))
     job_heartbeat(run)
 

@@ -164,3 +164,10 @@ def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: 
         "selection": asdict(config),
     }
     return Selection(train=train, eval=evl, gold=gold, snapshot=snapshot, judgement_ids=used_ids)
+
+
+def selection_empty_message(snapshot: dict) -> str:
+    """Why a selection left nothing to train on, from its snapshot, with what to change."""
+    left = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in snapshot["left_out"].items())
+    return (f"The data selection is empty: {snapshot['n_pairs_voted']} pairs have counted votes but none "
+            f"is left to train on ({left}). Lower min_agreement, use per_judgement aggregation or add judgements.")

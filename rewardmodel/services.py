@@ -1,5 +1,5 @@
 """Writes for reward-model runs: create, cancel, resume, retrain, auto-retrain, stale-run reaping."""
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from annotation.selectors import judgements_counted
 from common.exceptions import ApplicationError
 from common.jobs import STALE_AFTER, job_cancel, job_fail, job_requeue, jobs_fail_stale
 from common.ml.limits import positions_problem
+from common.validation import checked_config
 from rewardmodel.backbone import backbone_problem
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.models import AutoRetrainPolicy, AutoRetrainTrigger, RewardModelRun
@@ -25,16 +26,13 @@ def run_dir(run: RewardModelRun) -> Path:
 def run_config_parse(config: dict) -> tuple[RewardTrainConfig, SelectionConfig]:
     """{"train": {...}, "selection": {...}} -> the two dataclasses; ApplicationError naming the
     unknown or invalid setting."""
+    if not isinstance(config, dict):
+        raise ApplicationError(f"The run's settings must be an object, not {type(config).__name__}.")
     parsed = []
     for key, cls in (("train", RewardTrainConfig), ("selection", SelectionConfig)):
-        given = dict(config.get(key) or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(given) - known)
-        if unknown:
-            raise ApplicationError(f"Unknown {key} setting(s): {', '.join(unknown)}.")
         try:
-            parsed.append(cls(**given))
-        except (TypeError, ValueError) as exc:
+            parsed.append(checked_config(cls, config.get(key) or {}, what=key))
+        except ValueError as exc:
             raise ApplicationError(f"Invalid {key} setting: {exc}") from exc
     train, selection = parsed
     if train.loss_type == "davidson":

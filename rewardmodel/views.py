@@ -11,6 +11,7 @@ from common.charts import line_chart
 from common.exceptions import ApplicationError
 from common.models import JobStatus
 from common.permissions import admin_required
+from common.validation import ids_from_query
 from rewardmodel import selectors, services
 from rewardmodel.forms import AutoRetrainForm, RunCreateForm
 from rewardmodel.models import RewardModelRun
@@ -167,7 +168,7 @@ def run_download(request, run_id: int):
 @require_GET
 @admin_required
 def run_compare(request):
-    ids = [int(i) for i in request.GET.getlist("ids") if i.isdigit()][:6]
+    ids = ids_from_query(request.GET.getlist("ids"), limit=6)
     runs = selectors.runs_by_ids(ids)
     rows = [(label, [fmt(r.summary.get("evaluation", {}).get(key)) for r in runs]) for label, key in COMPARE_ROWS]
     rows += [

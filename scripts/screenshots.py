@@ -107,6 +107,10 @@ def take(base_url: str) -> list[Path]:
                 page = context.new_page()
                 for name, path in pages:
                     page.goto(base_url + path, wait_until="networkidle")
+                    ask = page.get_by_role("button", name="Show me a pair")
+                    if name == "compare" and ask.count():  # a pair is leased only when asked for (or already held)
+                        ask.click()
+                        page.locator("#pair-heading").wait_for()
                     target = OUT / f"{username}-{name}-{size}.png"
                     page.screenshot(path=target, full_page=True)
                     written.append(target)

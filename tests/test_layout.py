@@ -93,6 +93,9 @@ def open_page(browser, live_server, site, name, viewport):
     page = context.new_page()
     response = page.goto(live_server.url + site["urls"][name])
     assert response.status == 200, f"{name}: HTTP {response.status}"
+    if name == "compare":  # opening the labelling page leases nothing: ask for a pair, as a labeller does
+        page.get_by_role("button", name="Show me a pair").click()
+        page.locator("#pair-heading").wait_for()
     return context, page
 
 

@@ -27,7 +27,8 @@ class SFTRunOutput(serializers.ModelSerializer):
 class PolicyRunOutput(serializers.ModelSerializer):
     class Meta:
         model = PolicyRun
-        fields = JOB_FIELDS + ["sft_run", "reward_run", "held_out_reward_run", "dataset", "baseline"]
+        fields = JOB_FIELDS + ["kind", "sft_run", "base_model_path", "reward_run", "held_out_reward_run", "dataset",
+                               "baseline", "data_snapshot"]
 
 
 class _AdminAPI(APIView):
@@ -45,8 +46,10 @@ class SFTRunCreateApi(_AdminAPI):
     @extend_schema_serializer(component_name="SFTRunCreateInput")
     class InputSerializer(serializers.Serializer):
         dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
-        base_model_path = serializers.CharField(required=False, allow_blank=True, default="")
-        name = serializers.CharField(required=False, allow_blank=True, default="")
+        base_model_path = serializers.CharField(required=False, allow_blank=True, default="",
+                                                max_length=SFTRun._meta.get_field("base_model_path").max_length)
+        name = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=SFTRun._meta.get_field("name").max_length)
         config = serializers.DictField(required=False, default=dict)
 
     @extend_schema(request=InputSerializer, responses={201: SFTRunOutput},
@@ -66,7 +69,7 @@ class SFTRunDetailApi(_AdminAPI):
 
 class PolicyRunListApi(_AdminAPI):
     @extend_schema(responses=PolicyRunOutput(many=True),
-                   summary="Policy (PPO) runs, newest first (at most 200)")
+                   summary="Policy (PPO and DPO) runs, newest first (at most 200)")
     def get(self, request):
         return Response(PolicyRunOutput(selectors.policy_run_list()[:200], many=True).data)
 
@@ -80,7 +83,8 @@ class PolicyRunCreateApi(_AdminAPI):
                                                                  allow_null=True, default=None)
         dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all(), required=False, allow_null=True,
                                                      default=None)
-        name = serializers.CharField(required=False, allow_blank=True, default="")
+        name = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=PolicyRun._meta.get_field("name").max_length)
         config = serializers.DictField(required=False, default=dict)
 
     @extend_schema(request=InputSerializer, responses={201: PolicyRunOutput},
@@ -89,6 +93,26 @@ class PolicyRunCreateApi(_AdminAPI):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = services.policy_run_create(**data.validated_data, created_by=request.user)
+        return Response(PolicyRunOutput(run).data, status=status.HTTP_201_CREATED)
+
+
+class DPORunCreateApi(_AdminAPI):
+    @extend_schema_serializer(component_name="DPORunCreateInput")
+    class InputSerializer(serializers.Serializer):
+        dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
+        sft_run = serializers.PrimaryKeyRelatedField(queryset=SFTRun.objects.all(), required=False, allow_null=True,
+                                                     default=None)
+        base_model_path = serializers.CharField(required=False, allow_blank=True, default="", max_length=1024)
+        name = serializers.CharField(required=False, allow_blank=True, default="")
+        config = serializers.DictField(required=False, default=dict,
+                                       help_text='DPOConfig fields, and the data selection under "selection".')
+
+    @extend_schema(request=InputSerializer, responses={201: PolicyRunOutput},
+                   summary="Queue a DPO policy run (from an SFT run or a base model folder)")
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.dpo_run_create(**data.validated_data, created_by=request.user)
         return Response(PolicyRunOutput(run).data, status=status.HTTP_201_CREATED)
 
 

@@ -1,6 +1,7 @@
 """The work a training task does: run SFT or PPO for one run row, recording progress, metrics,
 samples and monitor warnings, honouring cancel, resuming from the last checkpoint, and leaving the
 row succeeded, cancelled or failed, never running."""
+import json
 import socket
 from collections import deque
 from pathlib import Path
@@ -30,6 +31,13 @@ def _worker_name(worker: str) -> str:
     return worker or socket.gethostname()
 
 
+def _trained_run_end(run, summary: dict):
+    """Succeeded with the trainer's final folder, or cancelled when it stopped early (no folder)."""
+    if summary["model_path"] is None:
+        return job_mark_cancelled(run)
+    return job_succeed(run, artifact_path=summary["model_path"], summary=summary)
+
+
 def sft_run_execute(*, run: SFTRun, worker: str = "") -> SFTRun:
     from training.sft import sft_config_from_dict, sft_train
 
@@ -51,9 +59,7 @@ def sft_run_execute(*, run: SFTRun, worker: str = "") -> SFTRun:
             return job_heartbeat(run, progress=step / cfg.steps)
 
         summary = sft_train(cfg, examples, run_dir(run), base_model_path=run.base_model_path or None, on_step=on_step)
-        if summary["model_path"] is None:
-            return job_mark_cancelled(run)
-        return job_succeed(run, artifact_path=summary["model_path"], summary=summary)
+        return _trained_run_end(run, summary)
     except Exception as exc:
         job_fail(run, error=f"{type(exc).__name__}: {exc}")
         raise
@@ -139,3 +145,50 @@ def policy_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
     except Exception as exc:
         job_fail(run, error=f"{type(exc).__name__}: {exc}")
         raise
+
+
+def dpo_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
+    """Selects the labelled pairs (a resumed run reads exactly the judgements it started with),
+    encodes them for the policy, trains, and records each step as a PolicyStep."""
+    from common.ml.loading import load_tokenizer
+    from rewardmodel.selection import select_examples, selection_empty_message
+    from training.dpo import CHECKPOINT, dpo_train
+    from training.runner import checkpoint_step
+    from training.preference_data import encode_preference_pairs
+    from training.services import dpo_run_configs
+
+    if run.status != JobStatus.QUEUED:
+        return run
+    job_start(run, worker=_worker_name(worker))
+    try:
+        cfg, sel_cfg = dpo_run_configs(run.config)
+        start = _check_source("SFT run", run.sft_run) if run.sft_run_id else run.base_model_path
+        if not Path(start, "config.json").is_file():
+            raise ValueError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
+        out = run_dir(run)
+        out.mkdir(parents=True, exist_ok=True)
+        ids_file = out / "judgement_ids.json"
+        resuming = ids_file.exists() and (out / CHECKPOINT).exists()
+        selection = select_examples(dataset_id=run.dataset_id, config=sel_cfg,
+                                    judgement_ids=json.loads(ids_file.read_text()) if resuming else None)
+        if not selection.train:
+            raise ValueError(selection_empty_message(selection.snapshot))
+        ids_file.write_text(json.dumps(selection.judgement_ids))
+        tokenizer = load_tokenizer(start)
+        train_pairs = encode_preference_pairs(tokenizer, selection.train, cfg)
+        eval_pairs = encode_preference_pairs(tokenizer, selection.eval, cfg)
+        PolicyRun.objects.filter(pk=run.pk).update(data_snapshot={**selection.snapshot, "start_model": start})
+        # Steps after the last checkpoint are run again: forget what they recorded.
+        PolicyStep.objects.filter(run=run, step__gt=checkpoint_step(out)).delete()
+
+        def on_step(step: int, metrics: dict) -> bool:
+            PolicyStep.objects.update_or_create(run=run, step=step, defaults={"metrics": metrics})
+            return job_heartbeat(run, progress=step / cfg.steps)
+
+        summary = dpo_train(cfg, start_path=start, train_pairs=train_pairs, eval_pairs=eval_pairs, out_dir=out,
+                            on_step=on_step)
+        return _trained_run_end(run, summary)
+    except Exception as exc:
+        job_fail(run, error=f"{type(exc).__name__}: {exc}")
+        raise
+

@@ -83,6 +83,50 @@ class PolicyRunForm(forms.Form):
         return data
 
 
+class DPORunForm(forms.Form):
+    name = forms.CharField(required=False, max_length=200)
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"), help_text="Labelled pairs to learn from.")
+    sft_run = forms.ModelChoiceField(queryset=sft_runs_succeeded(), required=False, label="SFT run",
+                                     help_text="Starting policy and reference; or give a base model folder instead.")
+    base_model_path = forms.CharField(required=False, max_length=1024, label="Base model folder",
+                                      help_text="A local Hugging Face causal-LM folder (instead of an SFT run).")
+    loss_type = forms.ChoiceField(choices=[("sigmoid", "DPO (sigmoid)"), ("ipo", "IPO"), ("cdpo", "Conservative DPO")],
+                                  label="Loss")
+    beta = forms.FloatField(min_value=0.0001)
+    label_smoothing = forms.FloatField(required=False, min_value=0, max_value=0.49,
+                                       help_text="Conservative DPO only; blank: each pair's share of votes against "
+                                                 "its chosen side (needs per-judgement aggregation).")
+    precompute_ref = forms.BooleanField(required=False, label="Precompute the reference log-probs",
+                                        help_text="One pass before training; the reference is then not kept in memory.")
+    steps = forms.IntegerField(min_value=1, max_value=1_000_000)
+    batch_size = forms.IntegerField(min_value=1, max_value=4096)
+    learning_rate = forms.FloatField(min_value=0)
+    max_length = forms.IntegerField(min_value=16, max_value=32768)
+    max_response_tokens = forms.IntegerField(min_value=1, max_value=32768)
+    aggregation = forms.ChoiceField(choices=[("majority", "Majority"), ("per_judgement", "Per judgement (soft labels)")])
+    min_agreement = forms.FloatField(min_value=0, max_value=1)
+    eval_fraction = forms.FloatField(min_value=0, max_value=0.9, label="Held-out share of prompts")
+
+    CONFIG_FIELDS = ("loss_type", "beta", "label_smoothing", "precompute_ref", "steps", "batch_size", "learning_rate",
+                     "max_length", "max_response_tokens")
+    SELECTION_FIELDS = ("aggregation", "min_agreement", "eval_fraction")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from rewardmodel.selection import SelectionConfig
+        from training.dpo import DPOConfig
+
+        start_at_defaults(self, DPOConfig())
+        for name in self.SELECTION_FIELDS:
+            self.fields[name].initial = getattr(SelectionConfig(), name)
+
+    def config(self) -> dict:
+        """The run's config from the cleaned data: blank options left to the trainer's defaults."""
+        d = self.cleaned_data
+        return {**{k: d[k] for k in self.CONFIG_FIELDS if d[k] is not None},
+                "selection": {k: d[k] for k in self.SELECTION_FIELDS}}
+
+
 class SendToAnnotationForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"), label="Into dataset")
     mode = forms.ChoiceField(choices=list(zip(SEND_MODES, ["Policy sample vs SFT sample", "Two policy samples"])))

@@ -28,12 +28,23 @@ class SFTRun(Job):
 
 
 class PolicyRun(Job):
-    """PPO of the SFT model against a reward model, with a KL penalty to the SFT model. Prompts
-    come from `dataset`. When succeeded, `artifact_path` is the final policy's HF folder."""
+    """A policy trained from the labellers' preferences. PPO: of the SFT model against a reward
+    model, with a KL penalty to the SFT model, prompts from `dataset`. DPO: directly on `dataset`'s
+    labelled pairs (no reward model), from the SFT model or `base_model_path`, which is also the
+    reference. When succeeded, `artifact_path` is the final policy's HF folder."""
+
+    class Kind(models.TextChoices):
+        PPO = "ppo", "PPO"
+        DPO = "dpo", "DPO"
 
     name = models.CharField(max_length=200, blank=True)
-    sft_run = models.ForeignKey(SFTRun, on_delete=models.PROTECT, related_name="policy_runs")
-    reward_run = models.ForeignKey(RewardModelRun, on_delete=models.PROTECT, related_name="policy_runs")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PPO)
+    sft_run = models.ForeignKey(SFTRun, null=True, blank=True, on_delete=models.PROTECT, related_name="policy_runs")
+    base_model_path = models.CharField(
+        max_length=1024, blank=True, help_text="DPO only: a local HF causal-LM folder to start from, instead of an SFT run.",
+    )
+    reward_run = models.ForeignKey(RewardModelRun, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="policy_runs")
     held_out_reward_run = models.ForeignKey(
         RewardModelRun, null=True, blank=True, on_delete=models.PROTECT, related_name="held_out_policy_runs",
         help_text="Optional second reward model, scored but not optimised: the over-optimisation check.",
@@ -42,12 +53,21 @@ class PolicyRun(Job):
     # Statistics of the SFT model's own samples (the first rollout batch), which the monitors
     # compare later batches against; kept so a resumed run keeps the same baseline.
     baseline = models.JSONField(default=dict, blank=True)
+    # DPO: what the data selection kept (rewardmodel/selection.py's snapshot, with its hash).
+    data_snapshot = models.JSONField(default=dict, blank=True)
 
     class Meta(Job.Meta):
-        pass
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(kind="ppo", sft_run__isnull=False, reward_run__isnull=False, base_model_path="")
+                           | (Q(kind="dpo", reward_run__isnull=True, held_out_reward_run__isnull=True)
+                              & (Q(sft_run__isnull=False, base_model_path="") | Q(sft_run__isnull=True) & ~Q(base_model_path="")))),
+                name="policy_run_sources_fit_kind",
+            ),
+        ]
 
     def __str__(self):
-        return self.name or f"PPO run {self.pk}"
+        return self.name or f"{self.get_kind_display()} run {self.pk}"
 
 
 class PolicyStep(models.Model):

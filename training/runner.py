@@ -12,7 +12,7 @@ and on the running score moments.
 """
 import argparse
 import json
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -24,6 +24,7 @@ from common.ml.loading import from_pretrained_strict, load_tokenizer
 from common.ml.precision import make_accelerator
 from common.ml.processes import join_cpu_processes
 from rewardmodel.backbone import load_reward_model
+from common.validation import checked_config
 from training.ppo import PPOConfig, PPOModels, PPOState, ppo_train
 
 CHECKPOINT = "checkpoint"
@@ -75,11 +76,7 @@ def _load_reward(path, device):
 
 
 def config_from_dict(values: dict) -> PPOConfig:
-    known = {f.name for f in fields(PPOConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"Unknown PPO option(s): {', '.join(unknown)}.")
-    return PPOConfig(**values)
+    return checked_config(PPOConfig, values, what="PPO", noun="option")
 
 
 def ppo_limits_problems(cfg: PPOConfig, *, policy: tuple, reward_models: list[tuple]) -> list[str]:

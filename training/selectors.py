@@ -75,13 +75,20 @@ def policy_run_warnings(*, run: PolicyRun) -> QuerySet[MonitorWarning]:
 
 
 def policy_run_options(*, run: PolicyRun) -> list[tuple[str, list[tuple[str, object]]]]:
-    """The options the run was created with, as (group, [(name, value), ...]) for a table: the PPO
-    settings, then the run's own (samples kept, monitors). Options left out took their defaults."""
+    """The options the run was created with, as (group, [(name, value), ...]) for a table: for PPO
+    the PPO settings, then the run's own (samples kept, monitors); for DPO the DPO settings, then
+    the data selection. Options left out took their defaults."""
     from training.execute import RUN_OPTIONS
 
     config = run.config or {}
-    groups = [
-        ("PPO", sorted((k, v) for k, v in config.items() if k not in RUN_OPTIONS)),
-        ("Samples and monitors", sorted((k, v) for k, v in config.items() if k in RUN_OPTIONS)),
-    ]
+    if run.kind == PolicyRun.Kind.DPO:
+        groups = [
+            ("DPO", sorted((k, v) for k, v in config.items() if k != "selection")),
+            ("Data selection", sorted((config.get("selection") or {}).items())),
+        ]
+    else:
+        groups = [
+            ("PPO", sorted((k, v) for k, v in config.items() if k not in RUN_OPTIONS)),
+            ("Samples and monitors", sorted((k, v) for k, v in config.items() if k in RUN_OPTIONS)),
+        ]
     return [(group, rows) for group, rows in groups if rows]

@@ -11,8 +11,10 @@ from annotation.models import Dataset, Pair, Prompt, Response
 from common.exceptions import ApplicationError
 from common.jobs import STALE_AFTER, job_cancel, job_requeue, jobs_fail_stale
 from common.ml.limits import positions_problem
+from common.validation import checked_config, settings_type_errors
 from common.models import Job, JobStatus
 from rewardmodel.models import RewardModelRun
+from rewardmodel.selection import selection_empty_message
 from training.models import PolicyRun, SFTRun
 
 SEND_MODES = ("policy_vs_sft", "two_policy")
@@ -59,8 +61,14 @@ def sft_run_create(*, dataset: Dataset, base_model_path: str = "", config: dict 
 def policy_run_create(*, sft_run: SFTRun, reward_run: RewardModelRun, dataset: Dataset | None = None,
                       held_out_reward_run: RewardModelRun | None = None, config: dict | None = None, name: str = "",
                       created_by=None, enqueue: bool = True) -> PolicyRun:
+    from training.execute import RUN_OPTIONS
+
     config = dict(config or {})
     cfg = _validated(lambda c: policy_run_ppo_config(config=c, reward_run=reward_run), config, "PPO")
+    run_options = {k: v for k, v in config.items() if k in RUN_OPTIONS}
+    errors = settings_type_errors(run_options, {k: type(v) for k, v in RUN_OPTIONS.items()}, what="run", noun="option")
+    if errors:
+        raise ApplicationError(f"Invalid PPO options: {'; '.join(errors)}.")
     for label, job in (("SFT run", sft_run), ("Reward-model run", reward_run), ("Held-out reward-model run", held_out_reward_run)):
         if job is not None and job.status != JobStatus.SUCCEEDED:
             raise ApplicationError(f"{label} {job.pk} is {job.status}; only a succeeded run can be used.")
@@ -132,7 +140,9 @@ def policy_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, mode:
     if mode not in SEND_MODES:
         raise ApplicationError(f"Unknown mode “{mode}”; expected one of {', '.join(SEND_MODES)}.")
     if run.status != JobStatus.SUCCEEDED or not run.artifact_path:
-        raise ApplicationError(f"PPO run {run.pk} is {run.status}; only a succeeded run has a policy to sample.")
+        raise ApplicationError(f"{run} is {run.status}; only a succeeded run has a policy to sample.")
+    if mode == "policy_vs_sft" and run.sft_run_id is None:
+        raise ApplicationError(f"{run} started from a base model and has no SFT run to compare with; use mode two_policy.")
     if not 1 <= n_prompts <= 1000:
         raise ApplicationError("n_prompts must be between 1 and 1000.")
     rng = random.Random(seed)
@@ -140,7 +150,7 @@ def policy_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, mode:
     if not messages:
         raise ApplicationError(f"Dataset “{run.dataset.name}” has no prompts.")
     chosen = rng.sample(messages, min(n_prompts, len(messages)))
-    policy_source, sft_source = f"ppo:{run.pk}", f"sft:{run.sft_run_id}"
+    policy_source, sft_source = f"{run.kind}:{run.pk}", f"sft:{run.sft_run_id}"
     max_new_tokens = int(run.config.get("max_new_tokens", 32))
     # Generation happens before the transaction: it is slow and writes nothing.
     first = generate_responses(run.artifact_path, chosen, max_new_tokens=max_new_tokens, seed=rng.randrange(2**31))
@@ -176,8 +186,55 @@ def _pairs_create(*, dataset, run, items, sources, rng) -> list[Pair]:
         pair, created = Pair.objects.get_or_create(
             dataset=dataset, content_hash=h,
             defaults={"prompt": prompt, "response_a": a, "response_b": b, "origin": Pair.Origin.GENERATED,
-                      "origin_run": f"ppo:{run.pk}"},
+                      "origin_run": f"{run.kind}:{run.pk}"},
         )
         if created:
             pairs.append(pair)
     return pairs
+
+
+def dpo_run_configs(config: dict):
+    """A DPO run's config -> (DPOConfig, SelectionConfig): DPOConfig fields, and the data selection
+    (rewardmodel/selection.py) under "selection". ValueError naming a bad option."""
+    from rewardmodel.selection import SelectionConfig
+    from training.dpo import dpo_config_from_dict
+
+    options = dict(config)
+    selection = options.pop("selection", None) or {}
+    cfg, sel_cfg = dpo_config_from_dict(options), checked_config(SelectionConfig, selection, what="selection", noun="option")
+    if cfg.loss_type == "cdpo" and cfg.label_smoothing is None and sel_cfg.aggregation != "per_judgement":
+        raise ValueError("loss_type 'cdpo' without label_smoothing takes each pair's soft label from its votes: "
+                         "set selection aggregation to 'per_judgement', or give label_smoothing.")
+    return cfg, sel_cfg
+
+
+@transaction.atomic
+def dpo_run_create(*, dataset: Dataset, sft_run: SFTRun | None = None, base_model_path: str = "",
+                   config: dict | None = None, name: str = "", created_by=None, enqueue: bool = True) -> PolicyRun:
+    """A DPO policy run on `dataset`'s labelled pairs, starting from (and referenced to) a
+    succeeded SFT run's model or a local base model folder: exactly one of the two."""
+    from rewardmodel.selection import select_examples
+
+    config = dict(config or {})
+    cfg, sel_cfg = _validated(dpo_run_configs, config, "DPO")
+    if (sft_run is None) == (not base_model_path):
+        raise ApplicationError("Give either an SFT run or a base model folder to start from, not both or neither.")
+    if sft_run is not None and sft_run.status != JobStatus.SUCCEEDED:
+        raise ApplicationError(f"SFT run {sft_run.pk} is {sft_run.status}; only a succeeded run can be used.")
+    start = sft_run.artifact_path if sft_run is not None else base_model_path
+    if not (Path(start) / "config.json").is_file():
+        raise ApplicationError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
+    problem = positions_problem(start, tokens=cfg.max_length, setting="max_length", model=f"the model in {start}")
+    if problem:
+        raise ApplicationError(problem)
+    for extra in sel_cfg.extra_dataset_ids:
+        if not Dataset.objects.filter(pk=extra).exists():
+            raise ApplicationError(f"No dataset with id {extra} (selection extra_dataset_ids).")
+    selection = select_examples(dataset_id=dataset.pk, config=sel_cfg)
+    if not selection.train:
+        raise ApplicationError(selection_empty_message(selection.snapshot))
+    run = PolicyRun.objects.create(kind=PolicyRun.Kind.DPO, dataset=dataset, sft_run=sft_run,
+                                   base_model_path=base_model_path, config=config, name=name, created_by=created_by)
+    if enqueue:
+        _enqueue(run)
+    return run

@@ -18,7 +18,7 @@ import argparse
 import json
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -28,6 +28,7 @@ from common.artifacts import atomic_directory
 from common.jsonl import read_jsonl
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
 from common.ml.processes import join_cpu_processes, stop_together
+from common.validation import checked_config
 
 CHECKPOINT = "checkpoint"
 FINAL = "final"
@@ -77,10 +78,7 @@ class SFTConfig:
 
 
 def sft_config_from_dict(values: dict) -> SFTConfig:
-    unknown = sorted(set(values) - {f.name for f in fields(SFTConfig)})
-    if unknown:
-        raise ValueError(f"Unknown SFT option(s): {', '.join(unknown)}.")
-    return SFTConfig(**values)
+    return checked_config(SFTConfig, values, what="SFT", noun="option")
 
 
 def encode_example(tok, prompt: str, response: str, cfg: SFTConfig) -> tuple[list[int], list[int]]:

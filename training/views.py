@@ -13,7 +13,7 @@ from common.charts import line_chart
 from common.exceptions import ApplicationError
 from common.permissions import admin_required
 from training import selectors, services
-from training.forms import PolicyRunForm, SendToAnnotationForm, SFTRunForm
+from training.forms import DPORunForm, PolicyRunForm, SendToAnnotationForm, SFTRunForm
 from training.models import PolicyRun, SFTRun
 
 KINDS = {"sft": SFTRun, "ppo": PolicyRun}
@@ -28,6 +28,16 @@ CHARTS = [
     ("Clip fraction", ["policy/clipfrac"]),
     ("Value loss", ["loss/value"]),
     ("Approximate KL (per update)", ["policy/approxkl"]),
+]
+DPO_HEADLINE = [("step", "step"), ("loss", "loss"), ("reward margin", "rewards/margins"),
+                ("accuracy", "rewards/accuracies"), ("held-out accuracy", "eval_rewards/accuracies")]
+DPO_CHARTS = [
+    ("Loss", ["loss", "eval_loss"]),
+    ("Implicit rewards (beta x log-ratio to the reference)", ["rewards/chosen", "rewards/rejected"]),
+    ("Reward margin", ["rewards/margins", "eval_rewards/margins"]),
+    ("Preference accuracy", ["rewards/accuracies"]),
+    ("Held-out preference accuracy", ["eval_rewards/accuracies"]),
+    ("Log-probs of the responses", ["logps/chosen", "logps/rejected"]),
 ]
 
 
@@ -85,6 +95,23 @@ def policy_create(request):
     return render(request, "training/create.html", {"form": form, "title": "New PPO run"})
 
 
+@require_http_methods(["GET", "POST"])
+@admin_required
+def dpo_create(request):
+    form = DPORunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            run = services.dpo_run_create(dataset=d["dataset"], sft_run=d["sft_run"],
+                                          base_model_path=d["base_model_path"].strip(), name=d["name"],
+                                          created_by=request.user, config=form.config())
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("training:policy_detail", pk=run.pk)
+    return render(request, "training/create.html", {"form": form, "title": "New DPO run"})
+
+
 @require_GET
 @admin_required
 def sft_detail(request, pk: int):
@@ -99,14 +126,17 @@ def sft_detail(request, pk: int):
 def policy_detail(request, pk: int):
     run = get_object_or_404(PolicyRun.objects.select_related("dataset", "sft_run", "reward_run", "held_out_reward_run"), pk=pk)
     last = selectors.policy_run_last_metrics(run=run)
-    names = [n for _, ns in CHARTS for n in ns]
+    dpo = run.kind == PolicyRun.Kind.DPO
+    chart_specs, headline = (DPO_CHARTS, DPO_HEADLINE) if dpo else (CHARTS, HEADLINE)
+    names = [n for _, ns in chart_specs for n in ns]
     series = selectors.policy_run_series(run=run, names=names)
-    charts = [line_chart({n: series[n] for n in ns}, title=title, x_label="step") for title, ns in CHARTS]
-    charts.append(line_chart(selectors.policy_run_reward_vs_kl(run=run), title="Proxy vs held-out reward against KL",
-                             x_label="KL"))
+    charts = [line_chart({n: series[n] for n in ns}, title=title, x_label="step") for title, ns in chart_specs]
+    if not dpo:
+        charts.append(line_chart(selectors.policy_run_reward_vs_kl(run=run), title="Proxy vs held-out reward against KL",
+                                 x_label="KL"))
     context = {
         "run": run, "kind": "ppo", "charts": charts,
-        "headline": [(label, last[key]) for label, key in HEADLINE if key in last],
+        "headline": [(label, last[key]) for label, key in headline if key in last],
         "warnings": selectors.policy_run_warnings(run=run), "samples": selectors.policy_run_samples(run=run)[:64],
         "options": selectors.policy_run_options(run=run),
         "send_form": SendToAnnotationForm(initial={"dataset": run.dataset_id}),

@@ -1,4 +1,5 @@
 """The data API: datasets, pairs, judgements, imports and exports. One APIView per operation."""
+from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -14,8 +15,12 @@ from annotation.dataio.datasets import dataset_create, dataset_update
 from annotation.dataio.downloads import export_response
 from annotation.dataio.formats import FORMATS
 from annotation.dataio.services import ImportRejected, import_file
-from annotation.models import Choice, Dataset, ImportBatch, Pair
+from annotation.models import (
+    DESCRIPTION_MAX_CHARS, INSTRUCTIONS_MAX_CHARS, LEASE_MINUTES_MAX, OVERLAP_K_MAX, STRENGTH_LABEL_MAX_CHARS, Choice,
+    Dataset, ImportBatch, Pair,
+)
 from common.permissions import IsArbiterAdmin
+from common.validation import text_clean
 
 
 class PaginatedListApi(APIView):
@@ -56,15 +61,22 @@ class DatasetDetailApi(APIView):
 
 
 class DatasetInputSerializer(serializers.Serializer):
-    description = serializers.CharField(required=False, allow_blank=True)
-    instructions = serializers.CharField(required=False, allow_blank=True)
-    overlap_k = serializers.IntegerField(required=False, min_value=1, max_value=100)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=DESCRIPTION_MAX_CHARS,
+                                        help_text=Dataset._meta.get_field("description").help_text)
+    instructions = serializers.CharField(required=False, allow_blank=True, max_length=INSTRUCTIONS_MAX_CHARS,
+                                         help_text=Dataset._meta.get_field("instructions").help_text)
+    overlap_k = serializers.IntegerField(required=False, min_value=1, max_value=OVERLAP_K_MAX,
+                                         help_text=Dataset._meta.get_field("overlap_k").help_text)
     repeat_rate = serializers.FloatField(required=False, min_value=0, max_value=1)
     gold_rate = serializers.FloatField(required=False, min_value=0, max_value=1)
     choices = serializers.ListField(child=serializers.ChoiceField(choices=Choice.choices), required=False,
                                     allow_empty=False)
-    strength_scale = serializers.DictField(child=serializers.CharField(), required=False)
-    lease_minutes = serializers.IntegerField(required=False, min_value=1)
+    strength_scale = serializers.DictField(
+        child=serializers.CharField(max_length=STRENGTH_LABEL_MAX_CHARS), required=False,
+        help_text=f'{{"1": label, "2": label, "3": label}}, each label at most {STRENGTH_LABEL_MAX_CHARS} characters.',
+    )
+    lease_minutes = serializers.IntegerField(required=False, min_value=1, max_value=LEASE_MINUTES_MAX,
+                                             help_text=Dataset._meta.get_field("lease_minutes").help_text)
     labellers = serializers.ListField(child=serializers.CharField(), required=False,
                                       help_text="Usernames of the labellers assigned (replaces the list).")
 
@@ -158,8 +170,9 @@ class JudgementListApi(PaginatedListApi):
     )
     def get(self, request, dataset_id: int):
         dataset = get_object_or_404(selectors.datasets_visible_to(request.user), pk=dataset_id)
-        qs = selectors.judgements_visible_to(user=request.user, dataset=dataset,
-                                             labeller_username=request.query_params.get("labeller", ""))
+        labeller = text_clean(request.query_params.get("labeller", ""), name="labeller filter",
+                              max_chars=get_user_model()._meta.get_field("username").max_length)
+        qs = selectors.judgements_visible_to(user=request.user, dataset=dataset, labeller_username=labeller)
         return paginated(queryset=qs, serializer_class=self.OutputSerializer, request=request, view=self)
 
 

@@ -1,6 +1,7 @@
 """Services that create and change datasets."""
 from django.db import transaction
 
+from annotation.labelling.services import dataset_labellers_set
 from annotation.models import Choice, Dataset, Labeller
 from common.exceptions import ApplicationError
 
@@ -35,7 +36,7 @@ def dataset_create(*, name: str, labellers: list[str] | None = None, **values) -
     dataset = Dataset(name=name, **{k: v for k, v in values.items() if k in EDITABLE})
     dataset.full_clean()
     dataset.save()
-    dataset.labellers.set(assigned)
+    dataset_labellers_set(dataset=dataset, labellers=assigned)
     return dataset
 
 
@@ -49,5 +50,5 @@ def dataset_update(*, dataset: Dataset, labellers: list[str] | None = None, **va
     dataset.full_clean()
     dataset.save()
     if labellers is not None:
-        dataset.labellers.set(_labellers(labellers))
+        dataset_labellers_set(dataset=dataset, labellers=_labellers(labellers))
     return dataset

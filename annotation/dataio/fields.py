@@ -1,9 +1,9 @@
 """Validators for the values import lines carry. Each raises LineInvalid naming the field."""
-import re
 from datetime import datetime, timezone
 
 from annotation.models import RESPONSE_FLAGS, Choice, Side
 from annotation.dataio.records import LineInvalid
+from common.validation import UNSTORABLE, unstorable, unstorable_what
 
 ROLES = {"system", "user", "assistant"}
 MAX_SOURCE = 200
@@ -14,8 +14,6 @@ USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345
 MAX_TEXT_CHARS = 1_000_000  # one string: a response, a message's content, a rationale, a key
 MAX_DEPTH = 32  # objects and lists nested in a line (a line's own object is depth 1)
 MAX_INT_DIGITS = MAX_EXTERNAL_ID  # an integer id is at most as long as a string one
-# PostgreSQL cannot store NUL in text, and a lone surrogate cannot be encoded as UTF-8.
-UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 class LongInteger:
@@ -41,26 +39,11 @@ def storable_name(name: str) -> str:
     return UNSTORABLE.sub("\ufffd", name)
 
 
-def unstorable(text: str) -> bool:
-    """UNSTORABLE.search(text), several times faster on long texts: NUL by memchr, and a lone
-    surrogate is the one thing UTF-8 cannot encode."""
-    if "\x00" in text:
-        return True
-    if text.isascii():
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def storable_text(value: str, key: str) -> None:
     if len(value) > MAX_TEXT_CHARS:
         raise LineInvalid(key, f"is longer than {MAX_TEXT_CHARS:,} characters")
     if (found := UNSTORABLE.search(value)) is not None:
-        what = "a NUL character" if found.group() == "\x00" else f"a lone surrogate ({ascii(found.group())[1:-1]})"
-        raise LineInvalid(key, f"contains {what}, which is not text that can be stored")
+        raise LineInvalid(key, f"contains {unstorable_what(found.group())}, which is not text that can be stored")
 
 
 def storable_tree(data: dict) -> None:

@@ -6,7 +6,7 @@ app_name = "dataio"
 urlpatterns = [
     path("", views.data_home, name="home"),
     path("import/", views.data_import, name="import"),
-    path("imports/<int:import_id>/", views.import_detail, name="import-detail"),
-    path("uploads/<int:upload_id>/", views.upload_detail, name="upload-detail"),
-    path("datasets/<int:dataset_id>/export/<str:kind>/", views.export_download, name="export"),
+    path("imports/<id:import_id>/", views.import_detail, name="import-detail"),
+    path("uploads/<id:upload_id>/", views.upload_detail, name="upload-detail"),
+    path("datasets/<id:dataset_id>/export/<str:kind>/", views.export_download, name="export"),
 ]

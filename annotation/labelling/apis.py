@@ -14,7 +14,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.labelling import queue_sql, services
-from annotation.models import RESPONSE_FLAGS
+from annotation.labelling.checks import TIME_MS_MAX
+from annotation.models import RATIONALE_MAX_CHARS, RESPONSE_FLAGS
 from common.authentication import ExpiringTokenAuthentication
 
 
@@ -117,7 +118,8 @@ class AssignmentOutputSerializer(serializers.Serializer):
 
 
 class AssignmentNextApi(LabellerApi):
-    """The labeller's current lease in the dataset, or a new one; 204 when nothing is left for them."""
+    """The labeller's current lease in the dataset, or a new one; 204 when nothing is left for them.
+    POST only: leasing changes state, which a GET (an image tag on any page) must not."""
 
     @extend_schema(request=None, responses={200: AssignmentOutputSerializer, 204: None}, operation_id="labelling_next")
     def post(self, request, dataset_id):
@@ -132,29 +134,30 @@ class AssignmentNextApi(LabellerApi):
         lease["expires_at"] = DATETIME.to_representation(lease["expires_at"])
         return Response(lease)
 
-    @extend_schema(request=None, responses={200: AssignmentOutputSerializer, 204: None}, operation_id="labelling_next_get")
-    def get(self, request, dataset_id):
-        return self.post(request, dataset_id)
-
 
 @extend_schema_serializer(component_name="LabellingJudgementFields")
 class JudgementFieldsSerializer(serializers.Serializer):
     choice = serializers.CharField(help_text="a, b, tie, both_bad (the pair's sides), or left / right as shown.")
-    strength = serializers.IntegerField(required=False, allow_null=True)
-    rationale = serializers.CharField(required=False, allow_blank=True, default="")
+    strength = serializers.IntegerField(required=False, allow_null=True,
+                                        help_text="A key of the dataset's strength scale (1 to 3), only with a or b.")
+    rationale = serializers.CharField(required=False, allow_blank=True, default="", max_length=RATIONALE_MAX_CHARS,
+                                      help_text=f"At most {RATIONALE_MAX_CHARS} characters.")
     flags = serializers.DictField(
         child=serializers.ListField(child=serializers.ChoiceField(choices=RESPONSE_FLAGS)), required=False,
         help_text='{"a": ["harmful"], "b": []}',
     )
-    time_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    time_ms = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=TIME_MS_MAX,
+                                       help_text=f"Time on task in ms, 0 to {TIME_MS_MAX} (a day); measured on the "
+                                                 "server from the lease's start when absent.")
 
 
 class JudgementSubmitApi(LabellerApi):
     @extend_schema_serializer(component_name="LabellingJudgementSubmitInput")
     class InputSerializer(JudgementFieldsSerializer):
         idempotency_key = serializers.CharField(
-            required=False, allow_blank=True, default="", max_length=100,
-            help_text="A retried request with the same key returns the first judgement.",
+            required=False, allow_blank=True, default="", max_length=services.IDEMPOTENCY_KEY_MAX,
+            help_text=f"A retried request with the same key returns the first judgement. At most "
+                      f"{services.IDEMPOTENCY_KEY_MAX} characters.",
         )
 
     @extend_schema_serializer(component_name="LabellingJudgement")
@@ -178,7 +181,10 @@ class JudgementSubmitApi(LabellerApi):
 class AssignmentSkipApi(LabellerApi):
     @extend_schema_serializer(component_name="LabellingSkipInput")
     class InputSerializer(serializers.Serializer):
-        reason = serializers.CharField(max_length=200)
+        reason = serializers.CharField(
+            max_length=services.SKIP_REASON_MAX,
+            help_text=f"Why the pair is skipped: 1 to {services.SKIP_REASON_MAX} characters.",
+        )
 
     @extend_schema(request=InputSerializer, responses={204: None}, operation_id="labelling_assignment_skip")
     def post(self, request, assignment_id):

@@ -64,6 +64,18 @@ def judgements_recent(*, labeller: Labeller, dataset: Dataset, limit: int = 10) 
     )
 
 
+def lease_current(*, labeller: Labeller, dataset: Dataset, now=None) -> Assignment | None:
+    """The labeller's oldest unexpired active lease in the dataset (the one the queue would give
+    back), without leasing anything."""
+    return (
+        Assignment.objects.filter(labeller=labeller, pair__dataset=dataset, status=Assignment.Status.ACTIVE,
+                                  expires_at__gt=now or timezone.now())
+        .select_related("pair__prompt", "pair__response_a", "pair__response_b")
+        .order_by("created_at")
+        .first()
+    )
+
+
 def judgement_for_revision(*, labeller: Labeller, judgement_id: int) -> Judgement | None:
     return (
         Judgement.objects.filter(pk=judgement_id, labeller=labeller, superseded=False)

@@ -19,8 +19,9 @@ from django.utils import timezone
 from annotation.labelling import queue_sql
 from annotation.labelling.checks import TIME_MS_MAX, clean_judgement, clean_time_ms
 from annotation.labelling.selectors import pairs_unseen_by
-from annotation.models import Assignment, Dataset, Judgement, Labeller, Pair
+from annotation.models import RATIONALE_MAX_CHARS, Assignment, Dataset, Judgement, Labeller, Pair
 from common.exceptions import ApplicationError
+from common.validation import text_clean
 
 # A planned repeat comes after at least this many other judgements of the same labeller, so it is
 # never shown back-to-back with the original and the labeller is unlikely to remember it.
@@ -29,8 +30,8 @@ REPEAT_GAP = 5
 # beat also sweeps every minute (annotation.tasks). Leases last many minutes, so an occasional
 # sweep returns slots in time and spares the hot path.
 SWEEP_PROBABILITY = 0.02
-SKIP_REASON_MAX = 200
-IDEMPOTENCY_KEY_MAX = 100
+SKIP_REASON_MAX = Assignment._meta.get_field("skip_reason").max_length
+IDEMPOTENCY_KEY_MAX = Judgement._meta.get_field("idempotency_key").max_length
 _system_random = random.SystemRandom()
 
 
@@ -43,22 +44,54 @@ class NotAssigned(ApplicationError):
     """The labeller is not assigned to the dataset (the API answers 403)."""
 
 
+def _leases_end(locked_leases) -> int:
+    """Marks the active leases of `locked_leases` (a select_for_update queryset: they are locked
+    when read here) expired and gives their slots back. Runs inside the caller's transaction."""
+    ended = list(locked_leases.values_list("pk", "pair_id", "is_repeat", "is_gold"))
+    if not ended:
+        return 0
+    Assignment.objects.filter(pk__in=[row[0] for row in ended]).update(status=Assignment.Status.EXPIRED)
+    freed = Counter(pair_id for _, pair_id, is_repeat, is_gold in ended if not is_repeat and not is_gold)
+    # One pair at a time in id order: two callers never lock the same pairs in opposite orders.
+    for pair_id in sorted(freed):
+        Pair.objects.filter(pk=pair_id).update(n_leased=F("n_leased") - freed[pair_id])
+    return len(ended)
+
+
 def _expire_due(*, now) -> int:
     """Marks active leases past their end as expired and gives their slots back. Runs inside the
     caller's transaction; leases another transaction holds are left for the next sweep."""
-    due = list(
+    return _leases_end(
         Assignment.objects.select_for_update(skip_locked=True)
-        .filter(status=Assignment.Status.ACTIVE, expires_at__lte=now)
-        .values_list("pk", "pair_id", "is_repeat", "is_gold")[:500]
+        .filter(status=Assignment.Status.ACTIVE, expires_at__lte=now)[:500]
     )
-    if not due:
-        return 0
-    Assignment.objects.filter(pk__in=[row[0] for row in due]).update(status=Assignment.Status.EXPIRED)
-    freed = Counter(pair_id for _, pair_id, is_repeat, is_gold in due if not is_repeat and not is_gold)
-    # One pair at a time in id order: two sweeps never lock the same pairs in opposite orders.
-    for pair_id in sorted(freed):
-        Pair.objects.filter(pk=pair_id).update(n_leased=F("n_leased") - freed[pair_id])
-    return len(due)
+
+
+@transaction.atomic
+def dataset_labellers_set(*, dataset: Dataset, labellers: list[Labeller]) -> None:
+    """Assigns exactly `labellers` to the dataset (the API and the Django admin both come here).
+    A labeller removed loses her active leases in it at once (their slots go back to the queue),
+    and the queue and the revision of her judgements there refuse her from then on.
+
+    Deleting her membership waits for any queue request of hers in flight, which holds that row's
+    lock (queue_sql.membership_lock); the leases are read after that, so none taken meanwhile is
+    missed, and later requests find no membership."""
+    removed = set(dataset.labellers.values_list("pk", flat=True)) - {labeller.pk for labeller in labellers}
+    dataset.labellers.set(labellers)
+    if removed:
+        # Waits for (rather than skips) leases that a submit holds: a lease must not stay active.
+        _leases_end(
+            Assignment.objects.select_for_update(of=("self",)).filter(
+                labeller_id__in=removed, pair__dataset=dataset, status=Assignment.Status.ACTIVE
+            ).order_by("pk")
+        )
+
+
+@transaction.atomic
+def assignments_delete(*, assignments) -> None:
+    """Deletes leases (a queryset), ending the active ones first so that their slots go back."""
+    _leases_end(assignments.select_for_update(of=("self",)).filter(status=Assignment.Status.ACTIVE).order_by("pk"))
+    assignments.delete()
 
 
 @transaction.atomic
@@ -145,6 +178,13 @@ def assignment_next(
 def _lock_lease(*, labeller: Labeller, assignment_id: int) -> tuple[Assignment, Dataset]:
     locked = queue_sql.lease_lock(labeller_id=labeller.pk, assignment_id=assignment_id)
     if locked is None:
+        dataset_id = (Assignment.objects.filter(pk=assignment_id, labeller=labeller)
+                      .values_list("pair__dataset_id", flat=True).first())
+        if dataset_id is not None:  # hers, but she is no longer assigned to its dataset
+            raise ApplicationError(
+                f"You were removed from dataset {dataset_id}: your lease {assignment_id} there was released "
+                "and nothing was saved."
+            )
         raise ApplicationError(f"Assignment {assignment_id} is not one of yours.")
     return locked
 
@@ -152,11 +192,9 @@ def _lock_lease(*, labeller: Labeller, assignment_id: int) -> tuple[Assignment, 
 @transaction.atomic
 def assignment_skip(*, labeller: Labeller, assignment_id: int, reason: str) -> Assignment:
     """Gives the pair back without judging it; the labeller is not offered it again."""
-    reason = (reason or "").strip()
+    reason = text_clean(reason or "", name="skip reason", max_chars=SKIP_REASON_MAX)
     if not reason:
         raise ApplicationError("Say why you skip this pair (a reason is required).")
-    if len(reason) > SKIP_REASON_MAX:
-        raise ApplicationError(f"The skip reason is too long ({len(reason)} characters; at most {SKIP_REASON_MAX}).")
     lease, _ = _lock_lease(labeller=labeller, assignment_id=assignment_id)
     if lease.status != Assignment.Status.ACTIVE:
         raise ApplicationError(f"Assignment {assignment_id} is {lease.get_status_display().lower()}; it cannot be skipped.")
@@ -200,7 +238,7 @@ def _judgement_write(*, labeller, lease, dataset, choice, strength, rationale, f
     if time_ms is None:
         time_ms = max(0, int((now - lease.created_at).total_seconds() * 1000))
     return queue_sql.judgement_insert_for_lease(lease=lease, labeller=labeller, slots=slots, fields=dict(
-        choice=choice, strength=strength, rationale=rationale.strip(), flags=flags, time_ms=min(time_ms, TIME_MS_MAX),
+        choice=choice, strength=strength, rationale=rationale, flags=flags, time_ms=min(time_ms, TIME_MS_MAX),
         created_at=now, idempotency_key=idempotency_key,
     ))
 
@@ -241,11 +279,10 @@ def judgement_submit(
     Accepted while the lease is active, or expired but its slot still open. A retried request with
     the same idempotency key returns the first judgement. time_ms is the client's time on task; when
     absent it is measured on the server from the lease's start."""
-    idempotency_key = (idempotency_key or "").strip()
-    if len(idempotency_key) > IDEMPOTENCY_KEY_MAX:
-        raise ApplicationError(f"The idempotency key is too long (at most {IDEMPOTENCY_KEY_MAX} characters).")
+    idempotency_key = text_clean(idempotency_key or "", name="idempotency_key", max_chars=IDEMPOTENCY_KEY_MAX)
+    rationale = text_clean(rationale or "", name="rationale", max_chars=RATIONALE_MAX_CHARS)
     args = dict(
-        labeller=labeller, assignment_id=assignment_id, choice=choice, strength=strength, rationale=rationale or "",
+        labeller=labeller, assignment_id=assignment_id, choice=choice, strength=strength, rationale=rationale,
         flags=flags, time_ms=time_ms, idempotency_key=idempotency_key, now=now or timezone.now(),
     )
     try:
@@ -268,6 +305,7 @@ def judgement_revise(
     flags: dict | None = None, time_ms=None, now=None,
 ) -> Judgement:
     """A new judgement replacing one of the labeller's own; the original is kept, marked superseded."""
+    rationale = text_clean(rationale or "", name="rationale", max_chars=RATIONALE_MAX_CHARS)
     original = (
         Judgement.objects.select_for_update(of=("self",)).select_related("pair__dataset")
         .filter(pk=judgement_id, labeller=labeller).first()
@@ -276,13 +314,18 @@ def judgement_revise(
         raise ApplicationError(f"Judgement {judgement_id} is not one of yours.")
     if original.superseded:
         raise ApplicationError(f"Judgement {judgement_id} was already revised; revise the latest version.")
+    # Under the membership's lock, so that a removal (dataset_labellers_set) is either seen or waits.
+    if queue_sql.membership_lock(labeller_id=labeller.pk, dataset_id=original.pair.dataset_id) is None:
+        raise ApplicationError(
+            f"You were removed from dataset {original.pair.dataset_id}: your judgements there can no longer be revised."
+        )
     choice, strength, flags = clean_judgement(
         dataset=original.pair.dataset, shown_left=original.shown_left, choice=choice, strength=strength, flags=flags
     )
     original.superseded = True
     original.save(update_fields=["superseded"])
     return Judgement.objects.create(
-        pair_id=original.pair_id, labeller=labeller, choice=choice, strength=strength, rationale=(rationale or "").strip(),
+        pair_id=original.pair_id, labeller=labeller, choice=choice, strength=strength, rationale=rationale,
         flags=flags, shown_left=original.shown_left, time_ms=clean_time_ms(time_ms), created_at=now or timezone.now(),
         is_repeat=original.is_repeat, revision_of=original,
     )

@@ -9,10 +9,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotation.labelling import selectors, services
 from annotation.labelling.forms import judgement_fields
-from annotation.models import RESPONSE_FLAGS
+from annotation.models import RATIONALE_MAX_CHARS, RESPONSE_FLAGS
 from common.exceptions import ApplicationError
 
 COMPARE = "annotation/labelling/compare.html"
+# In the page's URL after a POST that found no pair for the labeller: the page then says so.
+ASKED = "asked"
 FLAG_LABELS = {"harmful": "Harmful", "factually_wrong": "Factually wrong", "unhelpful_refusal": "Unhelpful refusal",
                "off_topic": "Off topic"}
 
@@ -36,11 +38,12 @@ def _side(pair, side, flags=None):
     return {"side": side, "response": response, "checked": (flags or {}).get(side, [])}
 
 
-def _work_context(*, labeller, dataset, lease, error=""):
-    """Everything the `work` partial shows: the leased pair in its left/right order, progress and
-    the labeller's recent judgements."""
+def _work_context(*, labeller, dataset, lease, asked, error=""):
+    """Everything the `work` partial shows: the leased pair in its left/right order (or, with none,
+    a button to ask for one, or word that none is left when `asked`), progress and the labeller's
+    recent judgements."""
     context = {
-        "dataset": dataset, "lease": lease, "error": error,
+        "dataset": dataset, "lease": lease, "asked": asked, "error": error, "rationale_max_chars": RATIONALE_MAX_CHARS,
         "progress": selectors.labeller_progress(labeller=labeller, dataset=dataset),
         "recent": selectors.judgements_recent(labeller=labeller, dataset=dataset),
         "strengths": sorted(dataset.strength_scale.items()),
@@ -53,9 +56,17 @@ def _work_context(*, labeller, dataset, lease, error=""):
 
 
 def _render_work(request, *, labeller, dataset, error=""):
-    lease = services.assignment_next(labeller=labeller, dataset=dataset)
+    """The page, or its `work` partial for htmx. Only a POST leases a pair (a lease is a state
+    change: a GET, which any page can trigger with an image tag, must not take one); a GET shows
+    the labeller's current lease, or a button that asks for one."""
+    if request.method == "POST":
+        lease = services.assignment_next(labeller=labeller, dataset=dataset)
+    else:
+        lease = selectors.lease_current(labeller=labeller, dataset=dataset)
+    asked = request.method == "POST" or ASKED in request.GET
     template = COMPARE + "#work" if request.htmx else COMPARE
-    return render(request, template, _work_context(labeller=labeller, dataset=dataset, lease=lease, error=error))
+    context = _work_context(labeller=labeller, dataset=dataset, lease=lease, asked=asked, error=error)
+    return render(request, template, context)
 
 
 @require_GET
@@ -69,22 +80,30 @@ def dataset_list(request):
     return render(request, "annotation/labelling/datasets.html", {"rows": rows})
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @login_required
 def compare(request, dataset_id):
+    """GET: the page with the current lease; POST: leases the next pair (htmx: swapped in place;
+    without JS: back to the page, which shows it)."""
     labeller = _labeller(request)
-    return _render_work(request, labeller=labeller, dataset=_dataset(labeller, dataset_id))
+    dataset = _dataset(labeller, dataset_id)
+    if request.method == "POST":
+        return _after_post(request, labeller=labeller, dataset=dataset, error="")
+    return _render_work(request, labeller=labeller, dataset=dataset)
 
 
 def _after_post(request, *, labeller, dataset, error, success=""):
-    """htmx: the next pair swapped in place; without JS: back to the page (post/redirect/get)."""
+    """htmx: the next pair leased and swapped in place; without JS: the next pair leased, then back
+    to the page, which shows it (post/redirect/get)."""
     if request.htmx:
         return _render_work(request, labeller=labeller, dataset=dataset, error=error)
+    lease = services.assignment_next(labeller=labeller, dataset=dataset)
     if error:
         messages.error(request, error)
     elif success:
         messages.success(request, success)
-    return redirect("labelling:compare", dataset_id=dataset.pk)
+    url = reverse("labelling:compare", kwargs={"dataset_id": dataset.pk})
+    return redirect(url if lease else f"{url}?{ASKED}")
 
 
 @require_POST
@@ -135,7 +154,7 @@ def revise(request, dataset_id, judgement_id):
             return redirect(reverse("labelling:compare", kwargs={"dataset_id": dataset.pk}))
     shown_left = original.shown_left or "a"
     context = {
-        "dataset": dataset, "original": original, "error": error,
+        "dataset": dataset, "original": original, "error": error, "rationale_max_chars": RATIONALE_MAX_CHARS,
         "left": _side(original.pair, shown_left, original.flags),
         "right": _side(original.pair, "b" if shown_left == "a" else "a", original.flags),
         "strengths": sorted(dataset.strength_scale.items()),

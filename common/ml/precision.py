@@ -22,6 +22,14 @@ def resolve_mixed_precision(requested: str) -> str:
 
 
 def make_accelerator(mixed_precision: str = "auto"):
+    """An Accelerator with the resolved precision. Accelerate keeps one precision per process, and a
+    worker trains run after run in one process: when this run's precision differs from the last
+    one's, the precision state is dropped first (the process group, kept in PartialState, stays)."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
-    return Accelerator(mixed_precision=resolve_mixed_precision(mixed_precision))
+    precision = resolve_mixed_precision(mixed_precision)
+    state = AcceleratorState._shared_state
+    if state and str(state.get("_mixed_precision")) != precision:
+        AcceleratorState._reset_state(reset_partial_state=False)
+    return Accelerator(mixed_precision=precision)

@@ -27,3 +27,19 @@ def toy_models(tmp_path_factory):
     # Prompts end in a space: the word-level tokenizer decodes responses without a leading one.
     prompts = [" ".join(rng.choice(toy.WORDS[:-1]) for _ in range(5)) + " " for _ in range(64)]
     return root, prompts
+
+
+@pytest.fixture(scope="session")
+def dpo_base_model(tmp_path_factory):
+    """The DPO tests' start model: a tiny GPT-2 (128 positions) on a BPE tokenizer trained on the
+    factory datasets' words."""
+    from common.ml.tiny import tiny_causal_lm
+    from common.ml.tokenizers import train_bpe_tokenizer
+    from tests.training.factories import TOPICS
+
+    path = tmp_path_factory.mktemp("dpo-base") / "model"
+    texts = [f"Human: Tell me about {t} (1). Assistant: {t.capitalize()} is lovely; here is why. No idea about {t}."
+             for t in TOPICS] * 3
+    tok = train_bpe_tokenizer(texts, vocab_size=300, save_dir=path)
+    tiny_causal_lm(tok, n_layer=1, n_embd=32, n_head=2, n_positions=128).save_pretrained(path)
+    return str(path)

@@ -78,6 +78,17 @@ def test_the_run_page_shows_its_options_as_a_table_grouped_ppo_then_monitors(adm
     assert "<td><code>init_kl_coef</code></td><td class=\"num\">0.1</td>" in html
 
 
+def test_a_dpo_run_page_shows_its_options_grouped_dpo_then_data_selection(admin_client):
+    run = PolicyRun.objects.create(kind=PolicyRun.Kind.DPO, dataset=DatasetFactory(), base_model_path="/models/base",
+                                   config={"beta": 0.3, "loss_type": "ipo", "selection": {"min_agreement": 0.6}})
+
+    response = admin_client.get(reverse("training:policy_detail", args=[run.pk]))
+
+    assert response.context["options"] == [("DPO", [("beta", 0.3), ("loss_type", "ipo")]),
+                                           ("Data selection", [("min_agreement", 0.6)])]
+    assert "&#x27;selection&#x27;" not in response.content.decode()
+
+
 def test_create_form_lists_only_succeeded_runs(admin_client):
     ok = SFTRunFactory(name="good-sft")
     SFTRunFactory(name="broken-sft", status=JobStatus.FAILED)

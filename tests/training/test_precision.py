@@ -38,3 +38,13 @@ def test_auto_is_fp32_without_a_gpu(monkeypatch):
 def test_an_unknown_choice_is_refused_by_name():
     with pytest.raises(ValueError, match="mixed_precision must be one of auto, no, bf16, not 'fp8'"):
         resolve_mixed_precision("fp8")
+
+
+def test_one_worker_process_serves_runs_of_different_precisions_one_after_another():
+    """A Celery worker trains run after run in one process, and accelerate keeps one precision per
+    process: a run asking for another precision than the last one must still get its own."""
+    from common.ml.precision import make_accelerator
+
+    assert make_accelerator("no").mixed_precision == "no"
+    assert make_accelerator("bf16").mixed_precision == "bf16"
+    assert make_accelerator("no").mixed_precision == "no"

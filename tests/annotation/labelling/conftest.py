@@ -1,4 +1,6 @@
 import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from tests.factories import DatasetFactory, LabellerFactory, PairFactory
 
@@ -15,3 +17,12 @@ def make_dataset():
         return dataset, pairs, labellers
 
     return make
+
+
+@pytest.fixture
+def api(make_dataset):
+    """(an API client with the token of the one labeller of a dataset of 2 pairs, the dataset, her)"""
+    dataset, pairs, (labeller,) = make_dataset(n_pairs=2)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=labeller.user).key}")
+    return client, dataset, labeller

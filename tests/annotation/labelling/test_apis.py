@@ -1,5 +1,4 @@
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.models import Judgement
@@ -8,20 +7,12 @@ from tests.factories import LabellerFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def api(make_dataset):
-    dataset, pairs, (labeller,) = make_dataset(n_pairs=2)
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=labeller.user).key}")
-    return client, dataset, labeller
-
-
 def test_next_and_submit_with_a_token(api):
     client, dataset, labeller = api
     lease = client.post(f"/api/datasets/{dataset.pk}/next/").json()
     assert set(lease) == {"id", "pair_id", "expires_at", "messages", "left", "right"}
     assert {lease["left"]["side"], lease["right"]["side"]} == {"a", "b"}
-    assert client.get(f"/api/datasets/{dataset.pk}/next/").json()["id"] == lease["id"]  # same active lease
+    assert client.post(f"/api/datasets/{dataset.pk}/next/").json()["id"] == lease["id"]  # same active lease
     body = {"choice": "right", "strength": 2, "flags": {"b": ["factually_wrong"]}, "time_ms": 900, "idempotency_key": "x1"}
     first = client.post(f"/api/assignments/{lease['id']}/judgement/", body, format="json")
     retry = client.post(f"/api/assignments/{lease['id']}/judgement/", body, format="json")

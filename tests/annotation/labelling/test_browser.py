@@ -29,6 +29,9 @@ def test_judge_three_pairs_with_the_keyboard_alone(live_server, transactional_db
         page.keyboard.press("Tab")
         page.keyboard.type("pw-for-tests")
         page.keyboard.press("Enter")
+        # Opening the page leases nothing: its button (focused) asks for the first pair.
+        expect(page.get_by_role("button", name="Show me a pair")).to_be_focused()
+        page.keyboard.press("Enter")
         heading = page.locator("#pair-heading")
         expect(heading).to_be_focused()
 

@@ -52,7 +52,7 @@ def test_xss_in_a_response_is_inert_on_the_comparison_page(client, make_dataset)
     PairFactory(dataset=dataset, prompt=prompt, response_a=ResponseFactory(prompt=prompt, text=XSS),
                 response_b=ResponseFactory(prompt=prompt, text="fine", source="y"))
     client.force_login(labeller.user)
-    html = client.get(reverse("labelling:compare", args=[dataset.pk])).content.decode()
+    html = client.post(reverse("labelling:compare", args=[dataset.pk]), follow=True).content.decode()
     assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in html
     assert "window.pwned" not in "".join(
         v or "" for _, attrs in elements(html) for v in attrs.values()
@@ -64,7 +64,7 @@ def test_xss_in_a_response_is_inert_on_the_comparison_page(client, make_dataset)
 
 def test_comparison_page_shows_the_leased_pair_in_its_left_right_order(labeller_client):
     client, dataset, labeller = labeller_client
-    response = client.get(reverse("labelling:compare", args=[dataset.pk]))
+    response = client.post(reverse("labelling:compare", args=[dataset.pk]), follow=True)
     lease = Assignment.objects.get(labeller=labeller)
     html = response.content.decode()
     left = lease.pair.response_a if lease.shown_left == "a" else lease.pair.response_b
@@ -76,7 +76,7 @@ def test_comparison_page_shows_the_leased_pair_in_its_left_right_order(labeller_
 
 def test_judging_without_javascript_posts_and_redirects_to_the_next_pair(labeller_client):
     client, dataset, labeller = labeller_client
-    client.get(reverse("labelling:compare", args=[dataset.pk]))
+    client.post(reverse("labelling:compare", args=[dataset.pk]), follow=True)
     lease = Assignment.objects.get(labeller=labeller)
     response = client.post(
         reverse("labelling:judge", args=[dataset.pk, lease.pk]),
@@ -92,7 +92,7 @@ def test_judging_without_javascript_posts_and_redirects_to_the_next_pair(labelle
 
 def test_htmx_submit_swaps_in_the_next_pair(labeller_client):
     client, dataset, labeller = labeller_client
-    client.get(reverse("labelling:compare", args=[dataset.pk]))
+    client.post(reverse("labelling:compare", args=[dataset.pk]), follow=True)
     lease = Assignment.objects.get(labeller=labeller)
     response = client.post(
         reverse("labelling:judge", args=[dataset.pk, lease.pk]),
@@ -109,7 +109,7 @@ def test_htmx_submit_swaps_in_the_next_pair(labeller_client):
 
 def test_errors_are_shown_and_nothing_is_saved(labeller_client):
     client, dataset, labeller = labeller_client
-    client.get(reverse("labelling:compare", args=[dataset.pk]))
+    client.post(reverse("labelling:compare", args=[dataset.pk]), follow=True)
     lease = Assignment.objects.get(labeller=labeller)
     response = client.post(reverse("labelling:judge", args=[dataset.pk, lease.pk]), {"choice": "maybe"},
                            HTTP_HX_REQUEST="true")
@@ -120,17 +120,17 @@ def test_errors_are_shown_and_nothing_is_saved(labeller_client):
 def test_skip_and_empty_queue_page(labeller_client):
     client, dataset, labeller = labeller_client
     for _ in range(2):
-        client.get(reverse("labelling:compare", args=[dataset.pk]))
+        client.post(reverse("labelling:compare", args=[dataset.pk]), follow=True)
         lease = Assignment.objects.get(labeller=labeller, status=Assignment.Status.ACTIVE)
         client.post(reverse("labelling:skip", args=[dataset.pk, lease.pk]), {"reason": "I lack the expertise"})
-    html = client.get(reverse("labelling:compare", args=[dataset.pk])).content.decode()
+    html = client.post(reverse("labelling:compare", args=[dataset.pk]), follow=True).content.decode()
     assert "Nothing left for you here right now" in html
     assert set(Assignment.objects.values_list("status", flat=True)) == {Assignment.Status.SKIPPED}
 
 
 def test_revise_page_keeps_the_original(labeller_client):
     client, dataset, labeller = labeller_client
-    client.get(reverse("labelling:compare", args=[dataset.pk]))
+    client.post(reverse("labelling:compare", args=[dataset.pk]), follow=True)
     lease = Assignment.objects.get(labeller=labeller)
     client.post(reverse("labelling:judge", args=[dataset.pk, lease.pk]), {"choice": "left"})
     original = Judgement.objects.get(labeller=labeller)

@@ -1,4 +1,4 @@
-"""What run_sft and run_ppo share: queue or run inline, wait, print."""
+"""What run_sft, run_ppo and run_dpo share: queue or run inline, wait, print."""
 import json
 import time
 
