@@ -13,12 +13,12 @@ from rewardmodel.models import RewardModelStep
 from rewardmodel.selection import SelectionConfig, select_examples
 from tests.factories import AdminLabellerFactory
 from tests.training.factories import PolicyRunFactory, RewardModelRunFactory, SFTRunFactory, dataset_with_preferences
-from training.models import PolicySample, PolicyStep
+from training.models import PolicyRun, PolicySample, PolicyStep
 
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 PAGES = ["home", "datasets", "compare", "data", "audit", "reward-list", "reward-detail", "reward-compare",
-         "policy-runs", "ppo-run"]
+         "policy-runs", "ppo-run", "dpo-run"]
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +73,9 @@ def site(transactional_db):
     dataset.labellers.add(admin)
     first, second = reward_run(dataset, "bradley-terry-minilm-first"), reward_run(dataset, "bradley-terry-minilm-second")
     ppo = ppo_run(dataset, first)
+    dpo = PolicyRun.objects.create(
+        kind=PolicyRun.Kind.DPO, dataset=dataset, base_model_path="/srv/arbiter/models/a-rather-long-base-model-name",
+        status="succeeded", progress=1.0, config={"beta": 0.1, "loss_type": "sigmoid", "selection": {"min_agreement": 0.6}})
     client = Client()
     client.force_login(admin.user)
     return {
@@ -83,6 +86,7 @@ def site(transactional_db):
             "reward-detail": f"/reward-models/{first.pk}/",
             "reward-compare": f"/reward-models/compare/?ids={first.pk}&ids={second.pk}",
             "policy-runs": "/policy-runs/", "ppo-run": f"/policy-runs/ppo/{ppo.pk}/",
+            "dpo-run": f"/policy-runs/ppo/{dpo.pk}/",
         },
     }
 
