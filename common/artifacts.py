@@ -24,3 +24,24 @@ def atomic_directory(final_path: str | Path):
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def training_checkpoint_save(target: str | Path, *, accelerator, models: dict, optimizer=None, state: dict | None = None):
+    """A trainer's checkpoint, written by the main process only and atomically: each of `models`
+    ({subfolder: (model, tokenizer or None)}, "" for `target` itself) as a Hugging Face folder, and,
+    when `state` is given (a resumable checkpoint rather than a final model), the optimizer's state
+    and `state` as JSON."""
+    import json
+
+    import torch
+
+    if not accelerator.is_main_process:
+        return
+    with atomic_directory(target) as tmp:
+        for folder, (model, tokenizer) in models.items():
+            accelerator.unwrap_model(model).save_pretrained(tmp / folder)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp / folder)
+        if state is not None:
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            (tmp / "state.json").write_text(json.dumps(state))

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from transformers import set_seed
 
-from common.artifacts import atomic_directory
+from common.artifacts import training_checkpoint_save
 from common.validation import checked_config
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
 from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
@@ -301,14 +301,8 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     policy.train()
 
     def save(target: Path, with_state: bool) -> None:
-        if not accelerator.is_main_process:
-            return
-        with atomic_directory(target) as tmp:
-            accelerator.unwrap_model(policy).save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            if with_state:
-                torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-                (tmp / "state.json").write_text(json.dumps({"step": step, "history": history, "config": asdict(cfg)}))
+        training_checkpoint_save(target, accelerator=accelerator, models={"": (policy, tokenizer)}, optimizer=optimizer,
+                                 state={"step": step, "history": history, "config": asdict(cfg)} if with_state else None)
 
     def run_eval() -> dict:
         if not eval_pairs:

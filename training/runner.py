@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from transformers import set_seed
 
-from common.artifacts import atomic_directory
+from common.artifacts import training_checkpoint_save
 from common.ml.limits import max_positions, positions_problem
 from common.ml.loading import from_pretrained_strict, load_tokenizer
 from common.ml.precision import make_accelerator
@@ -147,15 +147,10 @@ def ppo_run(cfg: PPOConfig, *, sft_path, reward_path, prompts: list[str], out_di
     models.policy, models.value_model, optimizer = accelerator.prepare(models.policy, models.value_model, optimizer)
 
     def save(target: Path, st: PPOState | None) -> None:
-        if not accelerator.is_main_process:
-            return
-        with atomic_directory(target) as tmp:
-            accelerator.unwrap_model(models.policy).save_pretrained(tmp / FINAL_POLICY)
-            models.tokenizer.save_pretrained(tmp / FINAL_POLICY)
-            accelerator.unwrap_model(models.value_model).save_pretrained(tmp / FINAL_VALUE)
-            if st is not None:
-                torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-                (tmp / "state.json").write_text(json.dumps(asdict(st)))
+        training_checkpoint_save(
+            target, accelerator=accelerator, optimizer=optimizer, state=asdict(st) if st is not None else None,
+            models={FINAL_POLICY: (models.policy, models.tokenizer), FINAL_VALUE: (models.value_model, None)},
+        )
 
     resumed_from = state.step if state else 0
     state = ppo_train(cfg, models, prompts, accelerator, optimizer, state=state, on_step=on_step,

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from transformers import set_seed
 
-from common.artifacts import atomic_directory
+from common.artifacts import training_checkpoint_save
 from common.jsonl import read_jsonl
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
 from common.ml.processes import join_cpu_processes, stop_together
@@ -146,14 +146,8 @@ def sft_train(cfg: SFTConfig, examples: list[tuple[str, str]], out_dir, *, base_
     model.train()
 
     def save(target: Path, with_state: bool) -> None:
-        if not accelerator.is_main_process:
-            return
-        with atomic_directory(target) as tmp:
-            accelerator.unwrap_model(model).save_pretrained(tmp)
-            tok.save_pretrained(tmp)
-            if with_state:
-                torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-                (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses, "config": asdict(cfg)}))
+        training_checkpoint_save(target, accelerator=accelerator, models={"": (model, tok)}, optimizer=optimizer,
+                                 state={"step": step, "losses": losses, "config": asdict(cfg)} if with_state else None)
 
     stopped = False
     world, rank = accelerator.num_processes, accelerator.process_index
