@@ -11,14 +11,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.dataio import selectors
+from annotation.dataio.datasets import _labellers as labellers_named
 from annotation.dataio.datasets import dataset_create, dataset_update
 from annotation.dataio.downloads import export_response
 from annotation.dataio.formats import FORMATS
 from annotation.dataio.services import ImportRejected, import_file
+from annotation.labelling.services import dataset_labellers_add, dataset_labellers_remove
 from annotation.models import (
     DESCRIPTION_MAX_CHARS, INSTRUCTIONS_MAX_CHARS, LEASE_MINUTES_MAX, OVERLAP_K_MAX, STRENGTH_LABEL_MAX_CHARS, Choice,
     Dataset, ImportBatch, Pair,
 )
+from common.apis import ERROR_DETAIL
 from common.permissions import IsArbiterAdmin
 from common.validation import text_clean
 
@@ -108,6 +111,47 @@ class DatasetUpdateApi(APIView):
         data.is_valid(raise_exception=True)
         dataset_update(dataset=dataset, **data.validated_data)
         return Response(DatasetOutputSerializer(selectors.datasets_with_counts().get(pk=dataset.pk)).data)
+
+
+USERNAME_MAX_CHARS = get_user_model()._meta.get_field("username").max_length
+
+
+class DatasetLabellersAddApi(APIView):
+    permission_classes = [IsArbiterAdmin]
+
+    @extend_schema_serializer(component_name="DatasetLabellersAddInput")
+    class InputSerializer(serializers.Serializer):
+        labellers = serializers.ListField(child=serializers.CharField(max_length=USERNAME_MAX_CHARS),
+                                          allow_empty=False, help_text="Usernames to assign (members stay).")
+
+    @extend_schema_serializer(component_name="DatasetLabellersOutput")
+    class OutputSerializer(serializers.Serializer):
+        labellers = serializers.ListField(child=serializers.CharField(),
+                                          help_text="Usernames of every labeller assigned, after the change.")
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer,
+                   summary="Assign labellers to a dataset, keeping its members (idempotent)")
+    def post(self, request, dataset_id: int):
+        dataset = get_object_or_404(Dataset, pk=dataset_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        dataset_labellers_add(dataset=dataset, labellers=labellers_named(data.validated_data["labellers"]))
+        members = dataset.labellers.order_by("user__username").values_list("user__username", flat=True)
+        return Response(self.OutputSerializer({"labellers": list(members)}).data)
+
+
+class DatasetLabellerRemoveApi(APIView):
+    permission_classes = [IsArbiterAdmin]
+
+    @extend_schema(responses={204: None,
+                              400: OpenApiResponse(ERROR_DETAIL, description="A username that cannot be stored.")},
+                   summary="Unassign one labeller from a dataset (her active leases there end at once)")
+    def delete(self, request, dataset_id: int, username: str):
+        dataset = get_object_or_404(Dataset, pk=dataset_id)
+        username = text_clean(username, name="username", max_chars=USERNAME_MAX_CHARS)
+        labeller = get_object_or_404(dataset.labellers.select_related("user"), user__username=username)
+        dataset_labellers_remove(dataset=dataset, labellers=[labeller])
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PairOutputSerializer(serializers.ModelSerializer):

@@ -87,6 +87,37 @@ def dataset_labellers_set(*, dataset: Dataset, labellers: list[Labeller]) -> Non
         )
 
 
+def _dataset_lock(dataset: Dataset) -> None:
+    """Serialises membership changes of one dataset, so that an add or a remove, which read the
+    members and then set them, never undoes another's change made in between. NO KEY UPDATE, like
+    the dataset's own UPDATE: inserting a membership (KEY SHARE on the dataset) does not wait on it."""
+    Dataset.objects.select_for_update(no_key=True).filter(pk=dataset.pk).values_list("pk").first()
+
+
+@transaction.atomic
+def dataset_labellers_add(*, dataset: Dataset, labellers: list[Labeller]) -> None:
+    """Assigns `labellers` to the dataset besides its members (those already members stay as they
+    are). A labeller whose account is deactivated cannot be assigned."""
+    inactive = sorted(labeller.user.username for labeller in labellers if not labeller.user.is_active)
+    if inactive:
+        raise ApplicationError(f"These accounts are deactivated and cannot be assigned: {', '.join(inactive)}")
+    _dataset_lock(dataset)
+    dataset_labellers_set(dataset=dataset, labellers=[*dataset.labellers.all(), *labellers])
+
+
+@transaction.atomic
+def dataset_labellers_remove(*, dataset: Dataset, labellers: list[Labeller]) -> None:
+    """Unassigns `labellers`, who must be members; like every removal (dataset_labellers_set), their
+    active leases in the dataset end at once."""
+    _dataset_lock(dataset)
+    members = list(dataset.labellers.select_related("user"))
+    removed = {labeller.pk for labeller in labellers}
+    not_members = sorted({labeller.user.username for labeller in labellers} - {m.user.username for m in members})
+    if not_members:
+        raise ApplicationError(f"Not labellers of dataset {dataset.name!r}: {', '.join(not_members)}")
+    dataset_labellers_set(dataset=dataset, labellers=[m for m in members if m.pk not in removed])
+
+
 @transaction.atomic
 def assignments_delete(*, assignments) -> None:
     """Deletes leases (a queryset), ending the active ones first so that their slots go back."""
