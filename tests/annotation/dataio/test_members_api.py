@@ -123,3 +123,9 @@ def test_command_refuses_removing_someone_who_is_not_a_member(dataset):
     with pytest.raises(CommandError, match="Not labellers of dataset 'prefs': bob"):
         run_command("--dataset", "prefs", "--remove", "alice", "bob")
     assert members(dataset) == ["alice"]
+
+
+def test_delete_with_a_username_that_cannot_be_stored_is_a_400_naming_it(admin_api, dataset):
+    response = admin_api.delete(f"/api/datasets/{dataset.pk}/labellers/al%00ice/")
+    assert response.status_code == 400
+    assert response.data["detail"] == "The username contains a NUL character, which is not text that can be stored."
