@@ -11,8 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.dataio import selectors
-from annotation.dataio.datasets import _labellers as labellers_named
-from annotation.dataio.datasets import dataset_create, dataset_update
+from annotation.dataio.datasets import dataset_create, dataset_update, labellers_named
 from annotation.dataio.downloads import export_response
 from annotation.dataio.formats import FORMATS
 from annotation.dataio.services import ImportRejected, import_file
@@ -136,8 +135,7 @@ class DatasetLabellersAddApi(APIView):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         dataset_labellers_add(dataset=dataset, labellers=labellers_named(data.validated_data["labellers"]))
-        members = dataset.labellers.order_by("user__username").values_list("user__username", flat=True)
-        return Response(self.OutputSerializer({"labellers": list(members)}).data)
+        return Response(self.OutputSerializer({"labellers": selectors.dataset_member_usernames(dataset=dataset)}).data)
 
 
 class DatasetLabellerRemoveApi(APIView):

@@ -19,7 +19,8 @@ def _check(values: dict) -> None:
             raise ApplicationError('strength_scale must map "1", "2", "3" to labels')
 
 
-def _labellers(usernames: list[str]) -> list[Labeller]:
+def labellers_named(usernames: list[str]) -> list[Labeller]:
+    """The labellers with these usernames; an ApplicationError names the ones that do not exist."""
     found = list(Labeller.objects.filter(user__username__in=usernames).select_related("user"))
     missing = sorted(set(usernames) - {lab.user.username for lab in found})
     if missing:
@@ -32,7 +33,7 @@ def dataset_create(*, name: str, labellers: list[str] | None = None, **values) -
     if Dataset.objects.filter(name=name).exists():
         raise ApplicationError(f"A dataset named {name!r} already exists")
     _check(values)
-    assigned = _labellers(labellers or [])
+    assigned = labellers_named(labellers or [])
     dataset = Dataset(name=name, **{k: v for k, v in values.items() if k in EDITABLE})
     dataset.full_clean()
     dataset.save()
@@ -50,5 +51,5 @@ def dataset_update(*, dataset: Dataset, labellers: list[str] | None = None, **va
     dataset.full_clean()
     dataset.save()
     if labellers is not None:
-        dataset_labellers_set(dataset=dataset, labellers=_labellers(labellers))
+        dataset_labellers_set(dataset=dataset, labellers=labellers_named(labellers))
     return dataset

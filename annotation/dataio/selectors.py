@@ -125,3 +125,8 @@ def import_history(*, limit: int = 20) -> list[ImportHistoryEntry]:
     failed_uploads = uploads().filter(status=JobStatus.FAILED, batch__isnull=True).order_by("-created_at")[:limit]
     entries = batches + [_entry_of_failed_upload(u) for u in failed_uploads]
     return sorted(entries, key=lambda e: e.created_at, reverse=True)[:limit]
+
+
+def dataset_member_usernames(*, dataset) -> list[str]:
+    """The usernames of a dataset's assigned labellers, sorted."""
+    return list(dataset.labellers.order_by("user__username").values_list("user__username", flat=True))

@@ -3,7 +3,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.dataio.datasets import _labellers as labellers_named
+from annotation.dataio.datasets import labellers_named
+from annotation.dataio.selectors import dataset_member_usernames
 from annotation.labelling.services import dataset_labellers_add, dataset_labellers_remove
 from annotation.models import Dataset
 from common.exceptions import ApplicationError
@@ -31,7 +32,7 @@ class Command(BaseCommand):
                 dataset_labellers_remove(dataset=found, labellers=labellers_named(remove))
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        members = list(found.labellers.order_by("user__username").values_list("user__username", flat=True))
+        members = dataset_member_usernames(dataset=found)
         if json:
             self.stdout.write(_dumps({"dataset": found.name, "labellers": members}))
             return
