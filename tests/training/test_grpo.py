@@ -1,3 +1,4 @@
+import json
 import math
 from pathlib import Path
 
@@ -113,13 +114,15 @@ def _few_tasks():
     return [t for t in tasks if t.split == "train"][:4] + [t for t in tasks if t.split == "held_out"][:3]
 
 
-def test_grpo_train_runs_steps_logs_finite_metrics_and_saves_a_loadable_policy(arithmetic_policy, tmp_path):
+@pytest.mark.parametrize("loss_type, beta", [("grpo", 0.1), ("dr_grpo", 0.0)])
+def test_grpo_train_runs_steps_logs_finite_metrics_and_saves_a_loadable_policy(arithmetic_policy, tmp_path, loss_type,
+                                                                              beta):
     from transformers import AutoModelForCausalLM
 
     from common.ml.loading import from_pretrained_strict
 
-    cfg = GRPOConfig(steps=2, prompts_per_step=2, num_generations=3, num_iterations=2, learning_rate=1e-3, beta=0.1,
-                     max_new_tokens=6, eval_steps=1, mixed_precision="no")
+    cfg = GRPOConfig(steps=2, prompts_per_step=2, num_generations=3, num_iterations=2, learning_rate=1e-3, beta=beta,
+                     loss_type=loss_type, max_new_tokens=6, eval_steps=1, mixed_precision="no")
     spec = parse_reward_spec([{"checker": "numeric", "weight": 1.0},
                               {"checker": "regex", "name": "digits", "weight": 0.5, "pattern": r"\s*-?\d+.*",
                                "mode": "fullmatch"}])
@@ -128,8 +131,9 @@ def test_grpo_train_runs_steps_logs_finite_metrics_and_saves_a_loadable_policy(a
     assert summary["steps_done"] == 2 and len(seen) == 2
     for metrics in seen:
         for name in ("reward", "reward_std", "rewards/numeric", "rewards/digits", "frac_reward_zero_std",
-                     "completions/mean_length", "kl", "entropy", "clip_ratio", "eval_accuracy", "eval_reward"):
+                     "completions/mean_length", "entropy", "clip_ratio", "eval_accuracy", "eval_reward"):
             assert math.isfinite(metrics[name]), name
+        assert ("kl" in metrics) == (beta > 0) and math.isfinite(metrics.get("kl", 0.0))
         assert 0 <= metrics["frac_reward_zero_std"] <= 1
         assert 1 <= metrics["completions/mean_length"] <= 6
     model = from_pretrained_strict(AutoModelForCausalLM, summary["model_path"])
@@ -148,3 +152,18 @@ def test_entry_point_refuses_a_bad_reward_spec_by_name(arithmetic_policy, tmp_pa
         main(["--tasks", str(DEMO_TASKS), "--base-model", arithmetic_policy, "--out", str(tmp_path),
               "--reward-spec", '[{"checker": "nope"}]'])
     assert "checker must be one of" in capsys.readouterr().err
+
+
+def test_held_out_tasks_need_a_reward_term_that_checks_their_answers(arithmetic_policy, tmp_path):
+    format_only = parse_reward_spec([{"checker": "regex", "pattern": ".*"}])
+    with pytest.raises(ValueError, match="one reward term using it"):
+        grpo_train(GRPOConfig(steps=1), arithmetic_policy, _few_tasks(), format_only, tmp_path)
+
+
+def test_entry_point_trains_inline_and_prints_each_step(arithmetic_policy, tmp_path, capsys):
+    summary = main(["--tasks", str(DEMO_TASKS), "--base-model", arithmetic_policy, "--out", str(tmp_path),
+                    "--steps", "1"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["step"] == 1 and "eval_accuracy" in lines[0]
+    assert lines[-1] == {"model_path": str(tmp_path / "final"), "steps_done": 1}
+    assert summary["model_path"] == str(tmp_path / "final")
