@@ -203,6 +203,36 @@ def held_out_accuracy(cfg: GRPOConfig, policy, tokenizer, tasks: list[Task], spe
             "eval_reward": sum(r for r, _ in scored) / len(tasks)}
 
 
+def clipped_updates(cfg: GRPOConfig, accelerator, policy, optimizer, query, query_mask, responses, mask,
+                    old_logprobs, advantages, ref_logprobs) -> dict[str, list[float]]:
+    """Phase 5: `cfg.num_iterations` gradient steps of `grpo_loss` on the whole batch ((B, P) query,
+    (B, R) responses, mask, old and reference log-probs, (B,) advantages); each iteration's loss,
+    clip ratio, entropy (mean over response tokens) and, when beta > 0, k3 KL."""
+    policy.train()
+    maskf = mask.float()
+    stats_by_name = {"loss": [], "clip_ratio": [], "entropy": [], "kl": []}
+    for _ in range(cfg.num_iterations):
+        with accelerator.autocast():
+            logits = response_logits(policy, query, query_mask, responses, mask).float() / cfg.temperature
+            all_logprobs = logits.log_softmax(-1)  # (B, R, V)
+            logprobs = all_logprobs.gather(-1, responses[..., None]).squeeze(-1)  # (B, R)
+            loss, stats = grpo_loss(logprobs, old_logprobs, advantages, mask, epsilon=cfg.epsilon,
+                                    loss_type=cfg.loss_type, max_new_tokens=cfg.max_new_tokens, beta=cfg.beta,
+                                    ref_logprobs=ref_logprobs)
+        accelerator.backward(loss)
+        if cfg.max_grad_norm is not None:
+            accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():
+            stats_by_name["loss"].append(loss.item())
+            stats_by_name["clip_ratio"].append(stats["clip_ratio"].item())
+            stats_by_name["entropy"].append(masked_mean(-(all_logprobs.exp() * all_logprobs).sum(-1), maskf).item())
+            if "kl" in stats:
+                stats_by_name["kl"].append(stats["kl"].item())
+    return stats_by_name
+
+
 def grpo_train(cfg: GRPOConfig, policy_path, tasks: list[Task], reward_spec: RewardSpec, out_dir,
                on_step: Callable[[int, dict], bool] | None = None) -> dict:
     """Trains the causal LM in `policy_path` on the "train" tasks, scored by `reward_spec`, and
@@ -246,7 +276,6 @@ def grpo_train(cfg: GRPOConfig, policy_path, tasks: list[Task], reward_spec: Rew
             policy.eval()
             query, query_mask, responses, old_logprobs, mask, lengths, texts = _sample(
                 cfg, unwrapped, tokenizer, [t.prompt for t in group_tasks], generator, device)
-            maskf = mask.float()
 
             # 2. score every completion with every term of the spec.
             scored = reward_spec.score([t.prompt for t in group_tasks], texts, [t.reference for t in group_tasks])
@@ -264,27 +293,8 @@ def grpo_train(cfg: GRPOConfig, policy_path, tasks: list[Task], reward_spec: Rew
                 del ref_logits
 
         # 5. num_iterations clipped updates on the whole batch.
-        policy.train()
-        iteration_stats = {"loss": [], "clip_ratio": [], "entropy": [], "kl": []}
-        for _ in range(cfg.num_iterations):
-            with accelerator.autocast():
-                logits = response_logits(policy, query, query_mask, responses, mask).float() / cfg.temperature
-                all_logprobs = logits.log_softmax(-1)  # (B, R, V)
-                logprobs = all_logprobs.gather(-1, responses[..., None]).squeeze(-1)  # (B, R)
-                loss, stats = grpo_loss(logprobs, old_logprobs, advantages, mask, epsilon=cfg.epsilon,
-                                        loss_type=cfg.loss_type, max_new_tokens=cfg.max_new_tokens, beta=cfg.beta,
-                                        ref_logprobs=ref_logprobs)
-            accelerator.backward(loss)
-            if cfg.max_grad_norm is not None:
-                accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            with torch.no_grad():
-                iteration_stats["loss"].append(loss.item())
-                iteration_stats["clip_ratio"].append(stats["clip_ratio"].item())
-                iteration_stats["entropy"].append(masked_mean(-(all_logprobs.exp() * all_logprobs).sum(-1), maskf).item())
-                if "kl" in stats:
-                    iteration_stats["kl"].append(stats["kl"].item())
+        iteration_stats = clipped_updates(cfg, accelerator, policy, optimizer, query, query_mask, responses, mask,
+                                          old_logprobs, advantages, ref_logprobs)
         step += 1
 
         # 6. log, named as TRL's GRPOTrainer does (kl only when beta > 0, as there).
@@ -339,6 +349,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--steps", type=int, default=GRPOConfig.steps)
     parser.add_argument("--reward-spec", default=json.dumps(DEFAULT_SPEC), help="reward spec as JSON")
     args = parser.parse_args(argv)
+    if not Path(args.base_model).is_dir():
+        parser.error(f"--base-model {args.base_model} is not a folder (a Hugging Face causal LM).")
     try:
         cfg = GRPOConfig(steps=args.steps)
         spec = parse_reward_spec(json.loads(args.reward_spec))

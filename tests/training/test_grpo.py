@@ -167,3 +167,9 @@ def test_entry_point_trains_inline_and_prints_each_step(arithmetic_policy, tmp_p
     assert lines[0]["step"] == 1 and "eval_accuracy" in lines[0]
     assert lines[-1] == {"model_path": str(tmp_path / "final"), "steps_done": 1}
     assert summary["model_path"] == str(tmp_path / "final")
+
+
+def test_entry_point_refuses_a_missing_base_model_by_name(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--tasks", str(DEMO_TASKS), "--base-model", str(tmp_path / "none"), "--out", str(tmp_path)])
+    assert "--base-model" in capsys.readouterr().err
