@@ -173,3 +173,15 @@ def test_entry_point_refuses_a_missing_base_model_by_name(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--tasks", str(DEMO_TASKS), "--base-model", str(tmp_path / "none"), "--out", str(tmp_path)])
     assert "--base-model" in capsys.readouterr().err
+
+
+def test_grpo_raises_a_rewarded_format_on_the_tiny_model(arithmetic_policy, tmp_path):
+    """Measured, seeds 0-3: the share of completions that start with a digit goes from 0.14-0.21
+    over the first 10 steps to 0.50-0.70 over the last 10 (of 60)."""
+    starts_with_digit = parse_reward_spec([{"checker": "regex", "pattern": r"(?s)\s*\d.*", "mode": "fullmatch"}])
+    cfg = GRPOConfig(steps=60, prompts_per_step=4, num_generations=8, learning_rate=3e-3, max_new_tokens=6,
+                     mixed_precision="no")
+    train = [t for t in load_tasks(DEMO_TASKS) if t.split == "train"]
+    history = grpo_train(cfg, arithmetic_policy, train, starts_with_digit, tmp_path)["history"]
+    first, last = (sum(m["reward"] for m in window) / 10 for window in (history[:10], history[-10:]))
+    assert last > first + 0.2
