@@ -27,7 +27,8 @@ The old policy pi_old is the sampler's log-probabilities: with num_iterations = 
 (up to the difference between the cached and the full forward pass) and the clip never acts.
 
 One process, one device (not sharded under `accelerate launch`); bf16 autocast on a GPU that
-supports it. Run inline with `python -m training.grpo --tasks FILE --base-model PATH --out DIR`.
+supports it. Run inline (no Celery, no database) with
+  python -m training.grpo --tasks FILE --base-model PATH --out DIR [--config JSON] [--reward-spec JSON]
 """
 import argparse
 import json
@@ -41,6 +42,7 @@ from transformers import set_seed
 
 from common.artifacts import training_checkpoint_save
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
+from common.validation import checked_config
 from training.rewards.spec import RewardSpec
 from training.rewards.tasks import Task
 from training.rollout import masked_mean, response_logits, response_mask_and_lengths, sample_responses
@@ -111,6 +113,10 @@ class GRPOConfig:
     def scale_rewards(self) -> bool:
         """Divide advantages by the group's std: GRPO does, Dr. GRPO does not."""
         return self.loss_type == "grpo"
+
+
+def grpo_config_from_dict(values: dict) -> GRPOConfig:
+    return checked_config(GRPOConfig, values, what="GRPO", noun="option")
 
 
 def group_advantages(rewards: torch.Tensor, *, scale: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -336,7 +342,7 @@ DEFAULT_SPEC = [{"checker": "numeric", "weight": 1.0}]
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """`python -m training.grpo --tasks FILE --base-model PATH --out DIR [--steps N]
+    """`python -m training.grpo --tasks FILE --base-model PATH --out DIR [--config JSON]
     [--reward-spec JSON]`: one inline run (no Celery, no database); prints each step's metrics
     as a JSON line and returns the summary."""
     from training.rewards.spec import parse_reward_spec
@@ -346,13 +352,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tasks", required=True, help="task file (JSONL, training/rewards/tasks.py)")
     parser.add_argument("--base-model", required=True, help="Hugging Face folder of the causal LM to train")
     parser.add_argument("--out", required=True, help="output folder; the policy is saved in OUT/final")
-    parser.add_argument("--steps", type=int, default=GRPOConfig.steps)
+    parser.add_argument("--config", default="{}", help="GRPOConfig fields as JSON")
     parser.add_argument("--reward-spec", default=json.dumps(DEFAULT_SPEC), help="reward spec as JSON")
     args = parser.parse_args(argv)
     if not Path(args.base_model).is_dir():
         parser.error(f"--base-model {args.base_model} is not a folder (a Hugging Face causal LM).")
     try:
-        cfg = GRPOConfig(steps=args.steps)
+        cfg = grpo_config_from_dict(json.loads(args.config))
         spec = parse_reward_spec(json.loads(args.reward_spec))
         tasks = load_tasks(args.tasks)
     except (ValueError, OSError) as exc:

@@ -162,7 +162,7 @@ def test_held_out_tasks_need_a_reward_term_that_checks_their_answers(arithmetic_
 
 def test_entry_point_trains_inline_and_prints_each_step(arithmetic_policy, tmp_path, capsys):
     summary = main(["--tasks", str(DEMO_TASKS), "--base-model", arithmetic_policy, "--out", str(tmp_path),
-                    "--steps", "1"])
+                    "--config", '{"steps": 1}'])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines[0]["step"] == 1 and "eval_accuracy" in lines[0]
     assert lines[-1] == {"model_path": str(tmp_path / "final"), "steps_done": 1}
@@ -185,3 +185,10 @@ def test_grpo_raises_a_rewarded_format_on_the_tiny_model(arithmetic_policy, tmp_
     history = grpo_train(cfg, arithmetic_policy, train, starts_with_digit, tmp_path)["history"]
     first, last = (sum(m["reward"] for m in window) / 10 for window in (history[:10], history[-10:]))
     assert last > first + 0.2
+
+
+def test_entry_point_refuses_an_unknown_option_by_name(arithmetic_policy, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--tasks", str(DEMO_TASKS), "--base-model", arithmetic_policy, "--out", str(tmp_path),
+              "--config", '{"warp_speed": 9}'])
+    assert "Unknown GRPO option(s): warp_speed" in capsys.readouterr().err
