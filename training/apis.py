@@ -102,8 +102,10 @@ class DPORunCreateApi(_AdminAPI):
         dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
         sft_run = serializers.PrimaryKeyRelatedField(queryset=SFTRun.objects.all(), required=False, allow_null=True,
                                                      default=None)
-        base_model_path = serializers.CharField(required=False, allow_blank=True, default="", max_length=1024)
-        name = serializers.CharField(required=False, allow_blank=True, default="")
+        base_model_path = serializers.CharField(required=False, allow_blank=True, default="",
+                                                max_length=PolicyRun._meta.get_field("base_model_path").max_length)
+        name = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=PolicyRun._meta.get_field("name").max_length)
         config = serializers.DictField(required=False, default=dict,
                                        help_text='DPOConfig fields, and the data selection under "selection".')
 

@@ -45,6 +45,7 @@ def test_an_sft_run_config_of_the_wrong_type_is_a_400_naming_the_setting(admin_a
 @pytest.mark.parametrize("url, field, length", [
     ("/api/sft-runs/create/", "name", 201), ("/api/sft-runs/create/", "base_model_path", 1025),
     ("/api/policy-runs/create/", "name", 201), ("/api/reward-runs/create/", "base_model_path", 1025),
+    ("/api/policy-runs/dpo/create/", "name", 201), ("/api/policy-runs/dpo/create/", "base_model_path", 1025),
 ])
 def test_run_texts_beyond_their_column_are_a_400_naming_the_field(admin_api, url, field, length):
     sft = SFTRunFactory()
