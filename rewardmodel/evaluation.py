@@ -2,13 +2,15 @@
 level, on gold items), calibration of sigmoid(r_w - r_l), and whether the reward pays for length."""
 import math
 
+from scipy.special import expit
+
 
 def expected_calibration_error(r_w: list[float], r_l: list[float], *, bins: int = 10) -> float:
     """ECE of the predicted probability that the model's preferred response is the labellers':
     confidence = max(p, 1 - p) with p = sigmoid(r_w - r_l), in equal-width bins over [0.5, 1]."""
     totals = [[0, 0.0, 0] for _ in range(bins)]  # n, sum of confidence, n correct
     for w, lo in zip(r_w, r_l):
-        p = 1 / (1 + math.exp(-max(-60.0, min(60.0, w - lo))))
+        p = float(expit(w - lo))
         conf = max(p, 1 - p)
         b = min(bins - 1, int((conf - 0.5) * 2 * bins))
         totals[b][0] += 1

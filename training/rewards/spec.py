@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
+from scipy.special import expit
+
 from training.rewards.checkers import (
     Verdict,
     check_format_mode,
@@ -112,18 +114,11 @@ class RewardSpec:
             verdicts = {}
             for term in self.terms:
                 if term.check is None:
-                    verdicts[term.name] = Verdict(sigmoid(raw[i]), "reward model", {"score": raw[i]})
+                    verdicts[term.name] = Verdict(float(expit(raw[i])), "reward model", {"score": raw[i]})
                 else:
                     verdicts[term.name] = term.check(completion, reference)
             results.append((combined_reward(verdicts, self.weights, normalise=self.normalise), verdicts))
         return results
-
-
-def sigmoid(score: float) -> float:
-    """1 / (1 + e^-score), computed without overflow for scores of any size."""
-    if score >= 0:
-        return 1.0 / (1.0 + math.exp(-score))
-    return math.exp(score) / (1.0 + math.exp(score))
 
 
 def combined_reward(verdicts_by_name: dict[str, Verdict], weights: dict[str, float], *, normalise: bool = False) -> float:
