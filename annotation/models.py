@@ -54,12 +54,20 @@ class Labeller(models.Model):
         AI = "ai", "Automated / AI labeller"
         IMPORTED = "imported", "Imported (from another tool)"
 
+    class Kind(models.TextChoices):
+        HUMAN = "human", "Person"
+        MODEL = "model", "Model (AI labeller)"
+
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="labeller")
+    kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.HUMAN)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.LABELLER)
     locale = models.CharField(max_length=32, blank=True, help_text="Locale or region, for breakdowns.")
     expertise_tags = models.JSONField(default=list, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(kind__in=["human", "model"]), name="labeller_kind_valid")]
 
     def __str__(self):
         return self.user.username
@@ -67,6 +75,61 @@ class Labeller(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == self.Role.ADMIN or self.user.is_staff
+
+
+class Constitution(models.Model):
+    """A named, versioned list of principles an AI labeller judges by (Constitutional AI): each
+    judgement draws one principle at random and records it. A new version is a new row; judgements
+    keep pointing at the version they were made under."""
+
+    name = models.CharField(max_length=200)
+    version = models.PositiveIntegerField(default=1)
+    principles = models.JSONField(help_text="A list of strings, one principle each.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [models.UniqueConstraint(fields=["name", "version"], name="constitution_version_unique")]
+
+    def __str__(self):
+        return f"{self.name} v{self.version}"
+
+
+class AILabeller(models.Model):
+    """How a labeller of kind "model" judges: its backend, the constitution it samples principles
+    from, its prompt template and settings. The HTTP backend's key is read from the environment
+    variable `api_key_env` or stored encrypted in `api_key_encrypted`; it is never shown back."""
+
+    class Backend(models.TextChoices):
+        CAUSAL_LM = "causal_lm", "Local Hugging Face causal LM (answer-token log-probabilities)"
+        REWARD_MODEL = "reward_model", "Trained reward model (margin of its two scores)"
+        OPENAI = "openai", "OpenAI-compatible chat-completions endpoint"
+
+    labeller = models.OneToOneField(Labeller, on_delete=models.CASCADE, related_name="ai")
+    backend = models.CharField(max_length=16, choices=Backend.choices)
+    model_path = models.CharField(max_length=1024, blank=True, help_text="causal_lm: a local HF folder.")
+    reward_run = models.ForeignKey("rewardmodel.RewardModelRun", null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="ai_labellers", help_text="reward_model: the judging run.")
+    endpoint_url = models.URLField(max_length=1024, blank=True, help_text="openai: the server's base URL (…/v1).")
+    endpoint_model = models.CharField(max_length=200, blank=True, help_text="openai: the model name to ask for.")
+    api_key_env = models.CharField(max_length=100, blank=True, help_text="openai: the environment variable holding the key.")
+    api_key_encrypted = models.TextField(blank=True)
+    constitution = models.ForeignKey(Constitution, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="ai_labellers")
+    prompt_template = models.TextField(blank=True, help_text="Blank: the built-in template.")
+    settings = models.JSONField(default=dict, blank=True,
+                                help_text='{"temperature": 0.0, "both_orders": true, "tie_margin": 0.1, ...}')
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(backend__in=["causal_lm", "reward_model", "openai"]),
+                                   name="ai_labeller_backend_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.labeller} ({self.get_backend_display()})"
 
 
 class Dataset(models.Model):
@@ -242,6 +305,9 @@ class Judgement(models.Model):
     superseded = models.BooleanField(default=False, help_text="A later revision replaces it.")
     source = models.CharField(max_length=8, choices=Source.choices, default=Source.APP)
     import_batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL)
+    # An AI labeller's evidence: the principle drawn, the constitution version, each order's raw
+    # verdict and probabilities, the backend's model name. Empty for people.
+    ai_detail = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [

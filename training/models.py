@@ -27,21 +27,72 @@ class SFTRun(Job):
         return self.name or f"SFT run {self.pk}"
 
 
+class TaskSet(models.Model):
+    """A named set of tasks whose answers a program can check (GRPO's training data): imported from
+    JSON Lines (`import_data --format tasks`, the Data page), split into train and held-out tasks."""
+
+    name = models.CharField(max_length=200, unique=True)
+    description = models.TextField(blank=True)
+    source_filename = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return self.name
+
+
+class Task(models.Model):
+    """One prompt with its reference answer and the checker that compares a response with it
+    (training/rewards/checkers.py). `prompt` is the text the policy continues, or a list of chat
+    messages ({"role", "content"}) rendered through the policy's chat template."""
+
+    class Split(models.TextChoices):
+        TRAIN = "train", "Train"
+        HELD_OUT = "held_out", "Held out"
+
+    task_set = models.ForeignKey(TaskSet, on_delete=models.CASCADE, related_name="tasks")
+    external_id = models.CharField(max_length=200)
+    prompt = models.JSONField(help_text="A string, or a list of {role, content} messages.")
+    reference = models.TextField()
+    checker = models.CharField(max_length=32)
+    split = models.CharField(max_length=8, choices=Split.choices, default=Split.TRAIN)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["task_set", "external_id"], name="task_external_id_unique"),
+            models.CheckConstraint(condition=Q(split__in=["train", "held_out"]), name="task_split_valid"),
+        ]
+
+    def __str__(self):
+        return f"{self.task_set} / {self.external_id}"
+
+
+# Every kind but PPO starts from exactly one of an SFT run and a model folder.
+ONE_START_MODEL = Q(sft_run__isnull=False, base_model_path="") | Q(sft_run__isnull=True) & ~Q(base_model_path="")
+
+
 class PolicyRun(Job):
-    """A policy trained from the labellers' preferences. PPO: of the SFT model against a reward
-    model, with a KL penalty to the SFT model, prompts from `dataset`. DPO: directly on `dataset`'s
-    labelled pairs (no reward model), from the SFT model or `base_model_path`, which is also the
-    reference. When succeeded, `artifact_path` is the final policy's HF folder."""
+    """A policy trained from the labellers' preferences or from checkable tasks. PPO: of the SFT
+    model against a reward model, with a KL penalty to the SFT model, prompts from `dataset`.
+    DPO and SPIN: directly on `dataset`'s labelled pairs or demonstrations (no reward model); KTO: on
+    its thumbs-up/down ratings or comparisons taken apart. GRPO: on `task_set`'s tasks against
+    verifiable rewards, optionally mixed with `reward_run`'s learnt reward (no `dataset`). All but
+    PPO start from the SFT model or `base_model_path`, which is also the reference. When succeeded,
+    `artifact_path` is the final policy's HF folder."""
 
     class Kind(models.TextChoices):
         PPO = "ppo", "PPO"
         DPO = "dpo", "DPO"
+        KTO = "kto", "KTO"
+        SPIN = "spin", "SPIN"
+        GRPO = "grpo", "GRPO"
 
     name = models.CharField(max_length=200, blank=True)
     kind = models.CharField(max_length=8, choices=Kind.choices, default=Kind.PPO)
     sft_run = models.ForeignKey(SFTRun, null=True, blank=True, on_delete=models.PROTECT, related_name="policy_runs")
     base_model_path = models.CharField(
-        max_length=1024, blank=True, help_text="DPO only: a local HF causal-LM folder to start from, instead of an SFT run.",
+        max_length=1024, blank=True,
+        help_text="All kinds but PPO: a local HF causal-LM folder to start from, instead of an SFT run.",
     )
     reward_run = models.ForeignKey(RewardModelRun, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="policy_runs")
@@ -49,20 +100,28 @@ class PolicyRun(Job):
         RewardModelRun, null=True, blank=True, on_delete=models.PROTECT, related_name="held_out_policy_runs",
         help_text="Optional second reward model, scored but not optimised: the over-optimisation check.",
     )
-    dataset = models.ForeignKey(Dataset, on_delete=models.PROTECT, related_name="policy_runs")
+    dataset = models.ForeignKey(Dataset, null=True, blank=True, on_delete=models.PROTECT, related_name="policy_runs")
+    task_set = models.ForeignKey(TaskSet, null=True, blank=True, on_delete=models.PROTECT, related_name="policy_runs")
     # Statistics of the SFT model's own samples (the first rollout batch), which the monitors
     # compare later batches against; kept so a resumed run keeps the same baseline.
     baseline = models.JSONField(default=dict, blank=True)
-    # DPO: what the data selection kept (rewardmodel/selection.py's snapshot, with its hash).
+    # DPO, KTO, SPIN: what the data selection kept (rewardmodel/selection.py's snapshot, with its hash).
     data_snapshot = models.JSONField(default=dict, blank=True)
 
     class Meta(Job.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=(Q(kind="ppo", sft_run__isnull=False, reward_run__isnull=False, base_model_path="")
-                           | (Q(kind="dpo", reward_run__isnull=True, held_out_reward_run__isnull=True)
-                              & (Q(sft_run__isnull=False, base_model_path="") | Q(sft_run__isnull=True) & ~Q(base_model_path="")))),
+                           | (Q(kind__in=["dpo", "kto", "spin"], reward_run__isnull=True, held_out_reward_run__isnull=True)
+                              & ONE_START_MODEL)
+                           | (Q(kind="grpo", held_out_reward_run__isnull=True) & ONE_START_MODEL)),
                 name="policy_run_sources_fit_kind",
+            ),
+            # GRPO learns from a task set; every other kind from a dataset.
+            models.CheckConstraint(
+                condition=(Q(kind="grpo", task_set__isnull=False, dataset__isnull=True)
+                           | (~Q(kind="grpo") & Q(task_set__isnull=True, dataset__isnull=False))),
+                name="policy_run_data_fits_kind",
             ),
         ]
 

@@ -324,9 +324,9 @@ def pair_slots_change(*, pair_id: int, judgements: int, leased: int) -> None:
 
 _JUDGEMENT_COLUMNS = (
     "(pair_id, labeller_id, choice, strength, rationale, flags, shown_left, time_ms, created_at, is_repeat, "
-    "idempotency_key, revision_of_id, superseded, source, import_batch_id)"
+    "idempotency_key, revision_of_id, superseded, source, import_batch_id, ai_detail)"
 )
-_JUDGEMENT_VALUES = "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, false, %s, NULL"
+_JUDGEMENT_VALUES = "%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, NULL, false, %s, NULL, '{}'"
 _INSERT_JUDGEMENT = f"INSERT INTO {JUDGEMENT} {_JUDGEMENT_COLUMNS} VALUES ({_JUDGEMENT_VALUES}) RETURNING id"
 # PostgreSQL: lock the lease if it still has the status it was read with, then (only then) count
 # the judgement in the pair's slots, insert it and close the lease, in one statement.
