@@ -27,6 +27,7 @@ urlpatterns = [
     path("data/", include("annotation.dataio.urls")),
     path("label/", include("annotation.labelling.urls")),
     path("audit/", include("annotation.audit.urls")),
+    path("team/", include("annotation.team.urls")),
     path("reward-models/", include("rewardmodel.urls")),
     path("policy-runs/", include("training.urls")),
 ]

@@ -119,6 +119,16 @@ def dataset_labellers_remove(*, dataset: Dataset, labellers: list[Labeller]) -> 
 
 
 @transaction.atomic
+def labeller_leases_end(*, labeller: Labeller) -> int:
+    """Ends the labeller's active leases in every dataset (their slots go back to the queue), as
+    when an account is deactivated; waits for a submit that holds one."""
+    return _leases_end(
+        Assignment.objects.select_for_update(of=("self",))
+        .filter(labeller=labeller, status=Assignment.Status.ACTIVE).order_by("pk")
+    )
+
+
+@transaction.atomic
 def assignments_delete(*, assignments) -> None:
     """Deletes leases (a queryset), ending the active ones first so that their slots go back."""
     _leases_end(assignments.select_for_update(of=("self",)).filter(status=Assignment.Status.ACTIVE).order_by("pk"))

@@ -1,0 +1,110 @@
+"""Reads for the Team page: every labeller with their progress across datasets and, for one
+dataset, the audit's figures for them (speed, quality, flags: read from the audit report, never
+recomputed here)."""
+from dataclasses import dataclass
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+
+from annotation.audit.report import audit_report
+from annotation.models import Dataset, Judgement, Labeller, Pair
+
+# (key in the URL, header); the Team table sorts by any of them, server-side.
+SORT_KEYS = [
+    ("username", "Labeller"),
+    ("datasets", "Datasets"),
+    ("progress", "Progress"),
+    ("speed", "Median s / judgement"),
+    ("quality", "Quality"),
+    ("flags", "Flags"),
+]
+PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class TeamRow:
+    labeller: Labeller
+    n_datasets: int
+    judged: int  # first judgements (not repeats or revisions) in the datasets they are assigned to
+    pairs_assigned: int  # pairs in those datasets
+    audit: dict | None  # the audit report's row for them in the chosen dataset; None when they have none
+
+    @property
+    def progress(self) -> float | None:
+        return self.judged / self.pairs_assigned if self.pairs_assigned else None
+
+    @property
+    def median_s(self) -> float | None:
+        ms = self.audit and self.audit["median_time_ms"]
+        return None if ms is None else ms / 1000
+
+    @property
+    def quality(self) -> float | None:
+        return self.audit["quality"] if self.audit else None
+
+    @property
+    def flags(self) -> list[dict]:
+        return self.audit["flags"] if self.audit else []
+
+
+def _count(qs) -> Coalesce:
+    """A correlated COUNT(*) of `qs` (filtered on OuterRef("pk")), 0 when it has no rows."""
+    counted = qs.order_by().annotate(one=Value(1)).values("one").annotate(c=Count("*")).values("c")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def labellers_with_progress(*, search: str = "") -> QuerySet[Labeller]:
+    """Every labeller (people and AI labellers) with n_datasets, judged and pairs_assigned, by
+    username; `search` matches the username, names or email."""
+    qs = Labeller.objects.select_related("user").annotate(
+        n_datasets=Count("datasets", distinct=True),
+        judged=_count(Judgement.objects.filter(
+            labeller=OuterRef("pk"), is_repeat=False, revision_of__isnull=True, pair__dataset__labellers=OuterRef("pk"))),
+        pairs_assigned=_count(Pair.objects.filter(dataset__labellers=OuterRef("pk"))),
+    ).order_by("user__username")
+    if search:
+        qs = qs.filter(Q(user__username__icontains=search) | Q(user__first_name__icontains=search)
+                       | Q(user__last_name__icontains=search) | Q(user__email__icontains=search))
+    return qs
+
+
+def audit_dataset_default() -> Dataset | None:
+    """The dataset whose audit the Team page shows unless asked: the one with most judgements."""
+    return Dataset.objects.annotate(n=Count("pairs__judgements")).order_by("-n", "name").first()
+
+
+def _sort_value(row: TeamRow, key: str):
+    return {
+        "username": row.labeller.user.username.lower(),
+        "datasets": row.n_datasets,
+        "progress": row.progress,
+        "speed": row.median_s,
+        "quality": row.quality,
+        "flags": len(row.flags) if row.audit else None,
+    }[key]
+
+
+def team_rows(*, search: str = "", sort: str = "username", descending: bool = False,
+              audit_dataset: Dataset | None = None) -> list[TeamRow]:
+    """The Team table, sorted by `sort` (a SORT_KEYS key); rows without a value sort last either
+    way, ties by username. The audit columns come from audit_dataset's (cached) audit report."""
+    by_labeller = {}
+    if audit_dataset is not None:
+        by_labeller = {r["labeller_id"]: r for r in audit_report(dataset=audit_dataset)["labellers"]}
+    rows = [TeamRow(labeller=lab, n_datasets=lab.n_datasets, judged=lab.judged, pairs_assigned=lab.pairs_assigned,
+                    audit=by_labeller.get(lab.pk)) for lab in labellers_with_progress(search=search)]
+    key = sort if sort in dict(SORT_KEYS) else "username"
+    present = [r for r in rows if _sort_value(r, key) is not None]
+    missing = [r for r in rows if _sort_value(r, key) is None]
+    present.sort(key=lambda r: r.labeller.user.username.lower())  # ties by username, whichever the direction
+    present.sort(key=lambda r: _sort_value(r, key), reverse=descending)
+    return present + missing
+
+
+def team_datasets() -> QuerySet[Dataset]:
+    return Dataset.objects.order_by("name")
+
+
+def labeller_for_team(*, labeller_id: int) -> Labeller | None:
+    return (Labeller.objects.select_related("user").prefetch_related("datasets")
+            .filter(pk=labeller_id).first())
