@@ -61,6 +61,7 @@ def pages_of(username: str) -> tuple[list[tuple[str, str]], list[str]]:
     if not labeller.is_admin:
         return pages, skipped
     pages.append(("data", "/data/"))
+    pages += [("team", "/team/"), ("team-new", "/team/new/"), ("team-labeller", f"/team/{labeller.pk}/")]
     pages += [(f"audit-{d.pk}", f"/audit/{d.pk}/?compute=1") for d in Dataset.objects.order_by("pk")]
     pages.append(("reward-models", "/reward-models/"))
     reward_runs = list(RewardModelRun.objects.order_by("-pk").values_list("pk", flat=True)[:2])
