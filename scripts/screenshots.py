@@ -106,6 +106,9 @@ def take(base_url: str) -> list[Path]:
                 context = browser.new_context(viewport=viewport)
                 context.add_cookies([cookie])
                 page = context.new_page()
+                # An uncached audit of the demo's larger dataset can take more than Playwright's 30 s
+                # default on a busy machine; this is a liveness guard, not a speed bound.
+                page.set_default_navigation_timeout(300_000)
                 for name, path in pages:
                     page.goto(base_url + path, wait_until="networkidle")
                     ask = page.get_by_role("button", name="Show me a pair")

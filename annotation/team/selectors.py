@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from annotation.audit.report import audit_report
-from annotation.models import Dataset, Judgement, Labeller, Pair
+from annotation.audit.report import CACHE_KIND, audit_cache_key, audit_report
+from annotation.models import AuditCache, Dataset, Judgement, Labeller, Pair
 
 # (key in the URL, header); the Team table sorts by any of them, server-side.
 SORT_KEYS = [
@@ -73,6 +73,32 @@ def audit_dataset_default() -> Dataset | None:
     return Dataset.objects.annotate(n=Count("pairs__judgements")).order_by("-n", "name").first()
 
 
+@dataclass(frozen=True)
+class AuditFigures:
+    """The audit report's labeller rows for one dataset, by labeller id, and how fresh they are."""
+
+    dataset: Dataset
+    rows: dict[int, dict]
+    computed_at: object | None  # None: never computed
+    current: bool  # computed from the data as it is now
+
+
+def audit_figures(*, dataset: Dataset, compute: bool = False) -> AuditFigures:
+    """The audit's labeller rows for the dataset. An audit of a large dataset takes seconds and
+    every new judgement makes it stale, so unless `compute` is set this reads the stored report
+    as it is (perhaps stale, or none yet) instead of computing it; with `compute`, the current
+    report (computed and stored when it is not)."""
+    if compute:
+        report = audit_report(dataset=dataset)
+        stored = AuditCache.objects.filter(dataset=dataset, kind=CACHE_KIND).values_list("computed_at", flat=True).first()
+        return AuditFigures(dataset, {r["labeller_id"]: r for r in report["labellers"]}, stored, True)
+    stored = AuditCache.objects.filter(dataset=dataset, kind=CACHE_KIND).only("key", "payload", "computed_at").first()
+    if stored is None:
+        return AuditFigures(dataset, {}, None, False)
+    rows = {r["labeller_id"]: r for r in stored.payload["labellers"]}
+    return AuditFigures(dataset, rows, stored.computed_at, stored.key == audit_cache_key(dataset=dataset))
+
+
 def _sort_value(row: TeamRow, key: str):
     return {
         "username": row.labeller.user.username.lower(),
@@ -85,12 +111,10 @@ def _sort_value(row: TeamRow, key: str):
 
 
 def team_rows(*, search: str = "", sort: str = "username", descending: bool = False,
-              audit_dataset: Dataset | None = None) -> list[TeamRow]:
+              audit: AuditFigures | None = None) -> list[TeamRow]:
     """The Team table, sorted by `sort` (a SORT_KEYS key); rows without a value sort last either
-    way, ties by username. The audit columns come from audit_dataset's (cached) audit report."""
-    by_labeller = {}
-    if audit_dataset is not None:
-        by_labeller = {r["labeller_id"]: r for r in audit_report(dataset=audit_dataset)["labellers"]}
+    way, ties by username. The audit columns come from `audit` (audit_figures)."""
+    by_labeller = audit.rows if audit is not None else {}
     rows = [TeamRow(labeller=lab, n_datasets=lab.n_datasets, judged=lab.judged, pairs_assigned=lab.pairs_assigned,
                     audit=by_labeller.get(lab.pk)) for lab in labellers_with_progress(search=search)]
     key = sort if sort in dict(SORT_KEYS) else "username"

@@ -47,12 +47,16 @@ def team_index(request):
     sort = sort if sort in dict(selectors.SORT_KEYS) else "username"
     descending = request.GET.get("dir") == "desc"
     audit_dataset = _audit_dataset(request)
-    rows = selectors.team_rows(search=search, sort=sort, descending=descending, audit_dataset=audit_dataset)
+    audit = None
+    if audit_dataset is not None:
+        audit = selectors.audit_figures(dataset=audit_dataset, compute=request.GET.get("compute") == "1")
+    rows = selectors.team_rows(search=search, sort=sort, descending=descending, audit=audit)
     page = Paginator(rows, selectors.PAGE_SIZE).get_page(request.GET.get("page"))
     query = {"q": search, "dataset": audit_dataset.pk if audit_dataset else "", "sort": sort,
              "dir": "desc" if descending else "asc"}
     context = {
-        "page": page, "search": search, "sort": sort, "audit_dataset": audit_dataset,
+        "page": page, "search": search, "sort": sort, "audit_dataset": audit_dataset, "audit": audit,
+        "compute_query": urlencode({**query, "compute": 1}),
         "datasets": selectors.team_datasets(), "columns": _columns({"q": search, "dataset": query["dataset"]}, sort, descending),
         "query": urlencode(query), "here": f"{request.path}?{urlencode({**query, 'page': page.number})}",
         "any_labeller": Labeller.objects.exists(),

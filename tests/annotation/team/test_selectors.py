@@ -3,7 +3,7 @@ import pytest
 
 from annotation.audit.report import audit_report
 from annotation.models import Judgement, Labeller
-from annotation.team.selectors import labellers_with_progress, team_rows
+from annotation.team.selectors import audit_figures, labellers_with_progress, team_rows
 from tests.annotation.audit.factories import judged_dataset
 from tests.factories import DatasetFactory, JudgementFactory, LabellerFactory, PairFactory
 
@@ -36,7 +36,7 @@ def test_someone_assigned_nowhere_has_no_progress_figure():
 
 def test_speed_quality_and_flags_are_the_audit_reports_figures():
     dataset, labellers = judged_dataset(n_pairs=40)
-    rows = by_name(team_rows(audit_dataset=dataset))
+    rows = by_name(team_rows(audit=audit_figures(dataset=dataset, compute=True)))
     report = {r["username"]: r for r in audit_report(dataset=dataset)["labellers"]}
     for lab in labellers:
         name = lab.user.username
@@ -49,7 +49,7 @@ def test_speed_quality_and_flags_are_the_audit_reports_figures():
 def test_a_labeller_without_judgements_in_the_audited_dataset_has_no_audit_figures():
     dataset, _ = judged_dataset(n_pairs=4)
     LabellerFactory(user__username="newcomer")
-    row = by_name(team_rows(audit_dataset=dataset))["newcomer"]
+    row = by_name(team_rows(audit=audit_figures(dataset=dataset, compute=True)))["newcomer"]
     assert (row.audit, row.quality, row.median_s, row.flags) == (None, None, None, [])
 
 
@@ -57,7 +57,7 @@ def test_a_labeller_without_judgements_in_the_audited_dataset_has_no_audit_figur
 def test_sorting_by_quality_puts_labellers_without_a_figure_last_either_way(descending):
     dataset, _ = judged_dataset(n_pairs=40)
     LabellerFactory(user__username="aaron")  # no judgements: no quality
-    rows = team_rows(audit_dataset=dataset, sort="quality", descending=descending)
+    rows = team_rows(audit=audit_figures(dataset=dataset, compute=True), sort="quality", descending=descending)
     qualities = [r.quality for r in rows[:-1]]
     assert rows[-1].labeller.user.username == "aaron"
     assert qualities == sorted(qualities, reverse=descending)
@@ -97,3 +97,15 @@ def test_progress_of_many_labellers_takes_one_query(django_assert_num_queries):
     with django_assert_num_queries(1):
         rows = team_rows()
     assert sum(r.judged for r in rows) == Judgement.objects.count()
+
+
+def test_without_compute_the_stored_audit_is_read_as_it_is_and_marked_stale():
+    dataset, (ann, *_) = judged_dataset(n_pairs=10)
+    assert audit_figures(dataset=dataset).computed_at is None  # never computed: nothing to show
+    computed = audit_figures(dataset=dataset, compute=True)
+    JudgementFactory(pair=PairFactory(dataset=dataset), labeller=ann)  # the audit is now out of date
+    stale = audit_figures(dataset=dataset)
+    assert not stale.current and stale.rows == computed.rows
+    assert stale.rows[ann.pk]["n"] == 10
+    fresh = audit_figures(dataset=dataset, compute=True)
+    assert fresh.current and fresh.rows[ann.pk]["n"] == 11

@@ -6,6 +6,7 @@ from django.test import Client
 
 from annotation.models import Labeller
 from annotation.team import services
+from tests.annotation.audit.factories import judged_dataset
 from tests.annotation.team.test_services import PASSWORD, can_log_in
 from tests.factories import AdminLabellerFactory, DatasetFactory, LabellerFactory
 
@@ -140,3 +141,12 @@ def test_deactivate_from_the_labeller_page(admin_client, admin):
 
 def test_a_broken_set_password_link_is_a_400():
     assert Client().get("/team/set-password/bm90LWFuLWlk/not-a-token/").status_code == 400
+
+
+def test_the_page_offers_to_compute_an_audit_not_yet_computed_and_then_shows_its_figures(admin_client):
+    dataset, _ = judged_dataset(n_pairs=12)
+    before = admin_client.get(f"/team/?dataset={dataset.pk}").content.decode()
+    assert "has not been computed yet" in before and "compute=1" in before
+    after = admin_client.get(f"/team/?dataset={dataset.pk}&compute=1").content.decode()
+    assert "are up to date" in after
+    assert after.count("30.0</td>") == 3  # the audit's median time of each of the three labellers
