@@ -3,7 +3,7 @@ dataset, the audit's figures for them (speed, quality, flags: read from the audi
 recomputed here)."""
 from dataclasses import dataclass
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Sum, Value
 from django.db.models.functions import Coalesce
 
 from annotation.audit.report import CACHE_KIND, audit_cache_key, audit_report
@@ -70,7 +70,8 @@ def labellers_with_progress(*, search: str = "") -> QuerySet[Labeller]:
 
 def audit_dataset_default() -> Dataset | None:
     """The dataset whose audit the Team page shows unless asked: the one with most judgements."""
-    return Dataset.objects.annotate(n=Count("pairs__judgements")).order_by("-n", "name").first()
+    # Pair.n_judgements is kept in step by the services that write judgements: cheaper than counting them.
+    return Dataset.objects.annotate(n=Coalesce(Sum("pairs__n_judgements"), 0)).order_by("-n", "name").first()
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -82,7 +82,11 @@ def labeller_create(*, username: str, email: str = "", locale: str = "", experti
         user.set_password(password)
     else:
         user.set_unusable_password()
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError as e:  # the same username, created by another request meanwhile
+        raise ApplicationError(f"The username {username!r} is taken.") from e
     return Labeller.objects.create(user=user, kind=Labeller.Kind.HUMAN, role=role, locale=locale, expertise_tags=tags)
 
 
