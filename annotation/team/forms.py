@@ -33,9 +33,10 @@ class LabellerCreateForm(forms.Form):
     role = forms.ChoiceField(choices=[(r.value, r.label) for r in ROLES_GIVEN_HERE], initial="labeller",
                              help_text="Labellers judge pairs of the datasets they are assigned to; admins also "
                                        "import data, audit, train and run this page.")
-    how = forms.ChoiceField(choices=HOW, initial="invite", widget=forms.RadioSelect, label="Password")
+    how = forms.ChoiceField(choices=HOW, initial="invite", widget=forms.RadioSelect,
+                            label="How they get a password")
     password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False),
-                               help_text="Only with “Set a password now”.")
+                               label="Password (when set now)", help_text="Only with “Set a password now”.")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
