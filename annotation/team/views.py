@@ -18,13 +18,14 @@ from annotation.team import selectors, services
 from annotation.team.forms import LabellerCreateForm, LabellerEditForm, TeamAssignForm
 from common.exceptions import ApplicationError
 from common.permissions import admin_required
+from common.validation import ID_MAX, UNSTORABLE
 
 TEMPLATE = "annotation/team/index.html"
 
 
 def _audit_dataset(request) -> Dataset | None:
     chosen = request.GET.get("dataset", "")
-    if chosen.isdigit():
+    if chosen.isdigit() and int(chosen) <= ID_MAX:
         return Dataset.objects.filter(pk=int(chosen)).first() or selectors.audit_dataset_default()
     return selectors.audit_dataset_default()
 
@@ -42,7 +43,7 @@ def _columns(query: dict, sort: str, descending: bool) -> list[dict]:
 @require_GET
 @admin_required
 def team_index(request):
-    search = request.GET.get("q", "").strip()[:150]
+    search = UNSTORABLE.sub("", request.GET.get("q", "")).strip()[:150]
     sort = request.GET.get("sort", "username")
     sort = sort if sort in dict(selectors.SORT_KEYS) else "username"
     descending = request.GET.get("dir") == "desc"
@@ -189,6 +190,8 @@ def _link_user(uidb64: str):
     try:
         pk = int(urlsafe_base64_decode(uidb64).decode())
     except (ValueError, UnicodeDecodeError):
+        return None
+    if not 1 <= pk <= ID_MAX:
         return None
     return get_user_model().objects.filter(pk=pk).first()
 

@@ -150,3 +150,14 @@ def test_the_page_offers_to_compute_an_audit_not_yet_computed_and_then_shows_its
     after = admin_client.get(f"/team/?dataset={dataset.pk}&compute=1").content.decode()
     assert "are up to date" in after
     assert after.count("30.0</td>") == 3  # the audit's median time of each of the three labellers
+
+
+@pytest.mark.parametrize("query", ["q=al%00ice", "q=%ED%A0%80", "dataset=99999999999999999999999", "page=-1",
+                                   "sort=__class__"])
+def test_hostile_query_strings_still_show_the_page(admin_client, query):
+    assert admin_client.get(f"/team/?{query}").status_code == 200
+
+
+@pytest.mark.parametrize("uidb64", ["OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "%00", "MA"])
+def test_hostile_set_password_links_are_a_400(uidb64):
+    assert Client().get(f"/team/set-password/{uidb64}/x-y/").status_code == 400
