@@ -161,3 +161,19 @@ def test_hostile_query_strings_still_show_the_page(admin_client, query):
 @pytest.mark.parametrize("uidb64", ["OTk5OTk5OTk5OTk5OTk5OTk5OTk5OTk5", "%00", "MA"])
 def test_hostile_set_password_links_are_a_400(uidb64):
     assert Client().get(f"/team/set-password/{uidb64}/x-y/").status_code == 400
+
+
+def test_an_ai_labeller_is_listed_with_a_badge_and_cannot_be_selected_or_edited(admin_client):
+    robot = LabellerFactory(user__username="judge-bot", kind=Labeller.Kind.MODEL, role=Labeller.Role.AI)
+    person = LabellerFactory(user__username="person")
+    html = admin_client.get("/team/").content.decode()
+    robot_row = re.search(r'<tr data-username="judge-bot">(.*?)</tr>', html, re.S).group(1)
+    person_row = re.search(r'<tr data-username="person">(.*?)</tr>', html, re.S).group(1)
+    assert 'class="badge ai"' in robot_row and 'type="checkbox"' not in robot_row
+    assert 'class="badge ai"' not in person_row and f'value="{person.pk}"' in person_row
+    page = admin_client.get(f"/team/{robot.pk}/").content.decode()
+    assert "Deactivate" not in page and "Make a password link" not in page
+    refused = admin_client.post(f"/team/{robot.pk}/edit/", {"locale": "fr", "expertise_tags": ""})
+    assert refused.status_code == 400
+    robot.refresh_from_db()
+    assert robot.locale == ""
