@@ -39,7 +39,8 @@ class ReviewerForm(forms.Form):
 class SearchForm(forms.Form):
     what = forms.ChoiceField(choices=[("judgements", "Judgements"), ("pairs", "Pairs")], required=False,
                              initial="judgements")
-    dataset = forms.IntegerField(required=False, min_value=1, widget=forms.Select, help_text="Blank: every dataset you review.")
+    dataset = forms.IntegerField(required=False, min_value=1, widget=forms.Select,
+                                 help_text="Blank: every dataset you review.")
     labeller = forms.CharField(max_length=150, required=False, help_text="Username.")
     choice = forms.ChoiceField(choices=[("", "Any")] + list(Choice.choices), required=False)
     since = forms.DateField(required=False, help_text="From this day (UTC), e.g. 2026-01-05.",

@@ -5,7 +5,9 @@ the time and the reason. Sending a pair back raises its `extra_overlap` under th
 (the lock the queue takes before it hands out a slot), so the queue leases it again."""
 from django.db import transaction
 
-from annotation.models import OVERLAP_K_MAX, RATIONALE_MAX_CHARS, Choice, Dataset, DatasetReviewer, Labeller, Pair, ReviewDecision
+from annotation.models import (
+    OVERLAP_K_MAX, RATIONALE_MAX_CHARS, Choice, Dataset, DatasetReviewer, Labeller, Pair, ReviewDecision,
+)
 from annotation.review.selectors import can_review
 from common.exceptions import ApplicationError
 from common.permissions import is_arbiter_admin

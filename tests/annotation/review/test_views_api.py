@@ -5,7 +5,7 @@ from rest_framework.test import APIClient
 
 from annotation.models import DatasetReviewer, ReviewDecision
 from annotation.review.services import reviewer_grant
-from tests.factories import AdminLabellerFactory, DatasetFactory, JudgementFactory, LabellerFactory, PairFactory, ResponseFactory
+from tests.factories import AdminLabellerFactory, DatasetFactory, JudgementFactory, LabellerFactory, PairFactory
 
 pytestmark = pytest.mark.django_db
 XSS = '<img src=x onerror="alert(1)">'
