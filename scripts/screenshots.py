@@ -120,6 +120,9 @@ def take(base_url: str) -> list[Path]:
                 context = browser.new_context(viewport=viewport)
                 context.add_cookies([cookie])
                 page = context.new_page()
+                # The audit of the larger demo dataset is computed on first view: on a busy machine
+                # that alone can take more than Playwright's default 30 s.
+                page.set_default_navigation_timeout(300_000)
                 for name, path in pages:
                     page.goto(base_url + path, wait_until="networkidle")
                     ask = page.get_by_role("button", name="Show me a pair")
