@@ -62,7 +62,7 @@ def pages_of(username: str) -> tuple[list[tuple[str, str]], list[str]]:
         return pages, skipped
     pages.append(("data", "/data/"))
     pages += [(f"audit-{d.pk}", f"/audit/{d.pk}/?compute=1") for d in Dataset.objects.order_by("pk")]
-    pages += review_pages_of(Dataset.objects.order_by("pk").first())
+    pages += review_pages_of(list(Dataset.objects.order_by("pk")))
     pages.append(("reward-models", "/reward-models/"))
     reward_runs = list(RewardModelRun.objects.order_by("-pk").values_list("pk", flat=True)[:2])
     if reward_runs:
@@ -82,13 +82,19 @@ def pages_of(username: str) -> tuple[list[tuple[str, str]], list[str]]:
     return pages, skipped
 
 
-def review_pages_of(dataset) -> list[tuple[str, str]]:
-    """The review queue of the dataset, its first listed pair (or its first pair) and a search."""
+def review_pages_of(datasets) -> list[tuple[str, str]]:
+    """The review queue of the first dataset with pairs to review (else the first dataset), its first
+    listed pair (or its first pair) and a search."""
     from annotation.review.selectors import review_queue
 
-    if dataset is None:
+    if not datasets:
         return [("review", "/review/")]
-    listed = review_queue(dataset=dataset)
+    dataset, listed = datasets[0], []
+    for candidate in datasets:
+        listed = review_queue(dataset=candidate)
+        if listed:
+            dataset = candidate
+            break
     pair_id = listed[0].pair_id if listed else dataset.pairs.order_by("pk").values_list("pk", flat=True).first()
     pages = [("review", "/review/"), ("review-queue", f"/review/{dataset.pk}/")]
     if pair_id:
