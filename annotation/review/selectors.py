@@ -148,10 +148,13 @@ def review_items(*, dataset: Dataset, pair_ids: list[int] | None = None) -> dict
 
     if not items:
         return items
-    ids = list(items) if pair_ids is None else pair_ids
-    latest = dict(Judgement.objects.filter(pair__dataset=dataset, pair_id__in=ids).order_by()
-                  .values("pair_id").annotate(t=Max("created_at")).values_list("pair_id", "t"))
-    for pid, decision in decisions_current(dataset=dataset, pair_ids=ids).items():
+    # The whole dataset at once when the whole queue is asked for: a list of thousands of ids in
+    # the query costs more than the rows it leaves out.
+    judged = Judgement.objects.filter(pair__dataset=dataset)
+    if pair_ids is not None:
+        judged = judged.filter(pair_id__in=pair_ids)
+    latest = dict(judged.order_by().values("pair_id").annotate(t=Max("created_at")).values_list("pair_id", "t"))
+    for pid, decision in decisions_current(dataset=dataset, pair_ids=pair_ids).items():
         if pid in items:
             items[pid].decision = decision
     for pid, it in items.items():

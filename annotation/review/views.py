@@ -64,18 +64,27 @@ def _pair_context(request, dataset, pair, form, position=None):
         "dataset": dataset, "pair": pair, "form": form, "reasons": item.reasons if item else [],
         "judgements": selectors.pair_judgements(pair=pair), "decisions": selectors.pair_decisions(pair=pair),
         "choices": [(c, label) for c, label in DecisionForm.base_fields["choice"].choices if c in dataset.choices],
-        "wanted": dataset.overlap_k + pair.extra_overlap, "next_url": _next_in_queue(dataset, pair),
+        "wanted": dataset.overlap_k + pair.extra_overlap,
+        "next_url": reverse("review:next", args=[dataset.pk]) + f"?after={pair.pk}",
         "reason_max_chars": RATIONALE_MAX_CHARS,
     }
 
 
-def _next_in_queue(dataset, pair) -> str:
-    """The next open pair of the queue after this one (for "decide and go on")."""
+@require_GET
+@login_required
+def review_next(request, dataset_id: int):
+    """To the open pair that follows `?after=` in the queue (the first open pair when `after` is
+    not open, e.g. just decided), or back to the queue when none is left. The queue is computed
+    here, on the way, not on every review page."""
+    dataset = _dataset(request, dataset_id)
     ids = [i.pair_id for i in selectors.review_queue(dataset=dataset)]
-    after = [pid for pid in ids if pid != pair.pk]
-    if not after:
-        return reverse("review:queue", args=[dataset.pk])
-    return reverse("review:pair", args=[dataset.pk, after[0]])
+    after = request.GET.get("after", "")
+    if after.isdigit() and int(after) in ids:
+        at = ids.index(int(after))
+        ids = ids[at + 1:] + ids[:at]
+    if not ids:
+        return redirect("review:queue", dataset.pk)
+    return redirect("review:pair", dataset.pk, ids[0])
 
 
 @require_http_methods(["GET", "POST"])
@@ -97,7 +106,7 @@ def review_pair(request, dataset_id: int, pair_id: int):
             form.add_error(None, exc.message)
         else:
             messages.success(request, f"Pair {pair.pk}: {decision.get_action_display().lower()} recorded.")
-            return redirect(_next_in_queue(dataset, pair))
+            return redirect(reverse("review:next", args=[dataset.pk]) + f"?after={pair.pk}")
     return render(request, "annotation/review/pair.html", _pair_context(request, dataset, pair, form))
 
 

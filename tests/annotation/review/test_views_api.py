@@ -110,3 +110,21 @@ def test_the_api_answers_403_to_a_labeller_without_the_role_and_400_to_a_bad_ove
     bad = client.post(reverse("review-decisions", args=[dataset.pk, pair.pk]), {"action": "override", "choice": "a"},
                       format="json")
     assert bad.status_code == 400 and "reason" in bad.json()["detail"]
+
+
+def test_next_goes_to_the_open_pair_after_this_one_and_back_to_the_queue_at_the_end(client):
+    dataset = DatasetFactory()
+    pairs = [PairFactory(dataset=dataset) for _ in range(2)]
+    for pair in pairs:
+        JudgementFactory(pair=pair, choice="a")
+        JudgementFactory(pair=pair, choice="b")
+    admin = AdminLabellerFactory()
+    client.force_login(admin.user)
+    first, second = sorted(p.pk for p in pairs)  # equal priority: the older pair first
+    url = reverse("review:next", args=[dataset.pk])
+
+    assert client.get(url, {"after": first}).url == reverse("review:pair", args=[dataset.pk, second])
+    assert client.get(url, {"after": second}).url == reverse("review:pair", args=[dataset.pk, first])
+    client.post(reverse("review:pair", args=[dataset.pk, first]), {"action": "accept"})
+    client.post(reverse("review:pair", args=[dataset.pk, second]), {"action": "accept"})
+    assert client.get(url, {"after": second}).url == reverse("review:queue", args=[dataset.pk])
