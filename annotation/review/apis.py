@@ -38,7 +38,7 @@ class DecisionOutputSerializer(serializers.Serializer):
 class QueueItemSerializer(serializers.Serializer):
     pair = serializers.IntegerField(source="pair_id")
     priority = serializers.FloatField()
-    reasons = serializers.JSONField(help_text="[{kind, text}], most important first")
+    reasons = serializers.JSONField(help_text="[{kind, label, text}], most important first")
     reviewed = serializers.BooleanField()
     decision = DecisionOutputSerializer(allow_null=True)
 

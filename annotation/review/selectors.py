@@ -60,7 +60,7 @@ class QueueItem:
     pair_id: int
     priority: float = 0.0
     reasons: list[dict] = field(default_factory=list)
-    """[{kind, text}]: why the pair is listed, most important first."""
+    """[{kind, label, text}]: why the pair is listed, most important first."""
     latest_judgement_at: datetime | None = None
     decision: ReviewDecision | None = None
     pair: Pair | None = None
@@ -77,7 +77,7 @@ class QueueItem:
 
     def add(self, kind: str, weight: float, text: str) -> None:
         self.priority += weight
-        self.reasons.append({"kind": kind, "text": text})
+        self.reasons.append({"kind": kind, "label": KINDS[kind], "text": text})
 
 
 def _flag_text(flags: dict) -> str:

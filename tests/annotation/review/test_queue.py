@@ -29,7 +29,7 @@ def test_agreeing_pairs_are_not_listed_and_disagreeing_ones_are_with_the_votes(d
     items = review_items(dataset=dataset)
 
     assert list(items) == [split.pk]
-    assert items[split.pk].reasons == [{"kind": "disagreement",
+    assert items[split.pk].reasons == [{"kind": "disagreement", "label": "Labellers disagree",
                                          "text": "Labellers disagree: 1 A, 2 B (agreement 67%)."}]
 
 
