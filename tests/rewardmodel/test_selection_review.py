@@ -81,3 +81,17 @@ def test_an_override_is_kept_whatever_min_agreement_says(overridden):
     dataset, wrong, split, plain = overridden
     config = SelectionConfig(eval_fraction=0, use_review_decisions=True, min_agreement=0.9)
     assert set(chosen(select_examples(dataset_id=dataset.pk, config=config))) == {wrong.pk, split.pk, plain.pk}
+
+
+def test_the_run_form_and_the_run_config_carry_the_option():
+    from rewardmodel.forms import RunCreateForm
+    from rewardmodel.services import run_config_parse
+
+    dataset = PairFactory().dataset
+    form = RunCreateForm(data={"dataset": dataset.pk, "base_model_path": "/models/x", "num_train_epochs": 1,
+                               "learning_rate": 5e-5, "batch_size": 16, "max_length": 256, "aggregation": "majority",
+                               "min_agreement": 0, "eval_fraction": 0.1, "loss_type": "bradley_terry",
+                               "use_review_decisions": "on"})
+    assert form.is_valid(), form.errors
+    _, selection = run_config_parse(form.config())
+    assert selection.use_review_decisions is True
