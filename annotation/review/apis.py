@@ -7,11 +7,13 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from annotation.dataio.apis import JudgementListApi, PaginatedListApi, PairOutputSerializer, paginated
-from annotation.models import Choice, Dataset, ReviewDecision
+from annotation.models import Choice, Dataset, Labeller, ReviewDecision
 from annotation.review import selectors, services
 from annotation.review.forms import QueueFilterForm, SearchForm
+from common.permissions import IsArbiterAdmin
 
 
 def _dataset(request, dataset_id: int) -> Dataset:
@@ -139,3 +141,48 @@ class PairSearchApi(PaginatedListApi):
     def get(self, request):
         qs = selectors.pairs_search(filters=_search_filters(request))
         return paginated(queryset=qs, serializer_class=PairOutputSerializer, request=request, view=self)
+
+
+class ReviewersApi(APIView):
+    """Admins: who holds the reviewer role on a dataset; give it to one labeller."""
+
+    permission_classes = [IsArbiterAdmin]
+
+    @extend_schema_serializer(component_name="ReviewerInput")
+    class InputSerializer(serializers.Serializer):
+        username = serializers.CharField(max_length=150)
+
+    @extend_schema_serializer(component_name="Reviewers")
+    class OutputSerializer(serializers.Serializer):
+        reviewers = serializers.ListField(child=serializers.CharField())
+
+    def _out(self, dataset):
+        names = [r.labeller.user.username for r in selectors.reviewers_of(dataset=dataset)]
+        return self.OutputSerializer({"reviewers": names}).data
+
+    @extend_schema(responses=OutputSerializer, summary="The labellers with the reviewer role on a dataset")
+    def get(self, request, dataset_id: int):
+        return Response(self._out(get_object_or_404(Dataset, pk=dataset_id)))
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer,
+                   summary="Give one labeller the reviewer role on a dataset (idempotent)")
+    def post(self, request, dataset_id: int):
+        dataset = get_object_or_404(Dataset, pk=dataset_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        labeller = Labeller.objects.filter(user__username=data.validated_data["username"]).first()
+        if labeller is None:
+            raise serializers.ValidationError({"username": "No labeller with that username."})
+        services.reviewer_grant(dataset=dataset, labeller=labeller, granted_by=request.user)
+        return Response(self._out(dataset))
+
+
+class ReviewerRemoveApi(APIView):
+    permission_classes = [IsArbiterAdmin]
+
+    @extend_schema(responses={204: None}, summary="Take the reviewer role on a dataset from one labeller")
+    def delete(self, request, dataset_id: int, username: str):
+        dataset = get_object_or_404(Dataset, pk=dataset_id)
+        labeller = get_object_or_404(Labeller, user__username=username)
+        services.reviewer_revoke(dataset=dataset, labeller=labeller, revoked_by=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)

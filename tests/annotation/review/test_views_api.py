@@ -128,3 +128,18 @@ def test_next_goes_to_the_open_pair_after_this_one_and_back_to_the_queue_at_the_
     client.post(reverse("review:pair", args=[dataset.pk, first]), {"action": "accept"})
     client.post(reverse("review:pair", args=[dataset.pk, second]), {"action": "accept"})
     assert client.get(url, {"after": second}).url == reverse("review:queue", args=[dataset.pk])
+
+
+def test_admins_give_and_take_the_reviewer_role_through_the_api(split):
+    dataset, _ = split
+    LabellerFactory(user__username="rita")
+    client = APIClient()
+    client.force_authenticate(AdminLabellerFactory().user)
+    url = reverse("review-reviewers", args=[dataset.pk])
+
+    assert client.post(url, {"username": "rita"}, format="json").json() == {"reviewers": ["rita"]}
+    assert client.post(url, {"username": "nobody"}, format="json").status_code == 400
+    assert client.delete(reverse("review-reviewer-remove", args=[dataset.pk, "rita"])).status_code == 204
+    assert client.get(url).json() == {"reviewers": []}
+    client.force_authenticate(LabellerFactory().user)
+    assert client.post(url, {"username": "rita"}, format="json").status_code == 403
