@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from annotation.dataio.apis import JudgementListApi, PaginatedListApi, PairOutputSerializer, paginated
 from annotation.models import Choice, Dataset, Labeller, ReviewDecision
-from annotation.review import selectors, services
+from annotation.review import search as search_selectors, selectors, services
 from annotation.review.forms import QueueFilterForm, SearchForm
 from common.permissions import IsArbiterAdmin
 
@@ -129,7 +129,7 @@ class JudgementSearchApi(PaginatedListApi):
     @extend_schema(parameters=SEARCH_PARAMETERS, responses=JudgementSearchSerializer(many=True),
                    summary="Search judgements (the review search page's filters), newest first")
     def get(self, request):
-        qs = selectors.judgements_search(filters=_search_filters(request))
+        qs = search_selectors.judgements_search(filters=_search_filters(request))
         return paginated(queryset=qs, serializer_class=JudgementSearchSerializer, request=request, view=self)
 
 
@@ -139,7 +139,7 @@ class PairSearchApi(PaginatedListApi):
     @extend_schema(parameters=SEARCH_PARAMETERS, responses=PairOutputSerializer(many=True),
                    summary="Search pairs: text in the prompt or responses, or a judgement matching the filters")
     def get(self, request):
-        qs = selectors.pairs_search(filters=_search_filters(request))
+        qs = search_selectors.pairs_search(filters=_search_filters(request))
         return paginated(queryset=qs, serializer_class=PairOutputSerializer, request=request, view=self)
 
 

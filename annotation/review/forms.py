@@ -3,7 +3,8 @@ from datetime import datetime, time, timedelta, timezone as dt_timezone
 from django import forms
 
 from annotation.models import RATIONALE_MAX_CHARS, Choice, ReviewDecision
-from annotation.review.selectors import KINDS, SHOW, SearchFilters
+from annotation.review.search import SearchFilters
+from annotation.review.selectors import KINDS, SHOW
 from annotation.review.services import SEND_BACK_MAX
 
 

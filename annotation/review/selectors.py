@@ -1,17 +1,15 @@
 """Reads for review: who may review a dataset, which pairs need a reviewer (and why), the pairs'
-current decisions, and the judgement and pair search.
+current decisions (the judgement and pair search is in search.py).
 
 A pair is listed in the review queue for any of: its labellers disagree, a labeller flagged a
 response, a gold check on it failed, or it holds a judgement of a labeller the audit flagged or an
 admin excluded. It leaves the open queue once a decision on it is newer than its newest judgement;
 a judgement made after that (e.g. once sent back) lists it again if it is still disputed."""
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 
 from annotation.models import AuditCache, Choice, Dataset, DatasetReviewer, Judgement, Pair, ReviewDecision
 from annotation.selectors import judgements_counted, pair_votes
@@ -86,7 +84,7 @@ def _flag_text(flags: dict) -> str:
     return "; ".join(parts)
 
 
-def _flagged_q() -> Q:
+def flagged_q() -> Q:
     """Judgements where a labeller ticked at least one problem on either response."""
     return Q(flags__a__0__isnull=False) | Q(flags__b__0__isnull=False)
 
@@ -122,7 +120,7 @@ def review_items(*, dataset: Dataset, pair_ids: list[int] | None = None) -> dict
                 (v.a, "A"), (v.b, "B"), (v.tie, "tie"), (v.both_bad, "both bad")) if n)
             item(v.pair_id).add("disagreement", WEIGHT_DISAGREEMENT * (1 - v.agreement),
                                 f"Labellers disagree: {votes} (agreement {v.agreement:.0%}).")
-    rows = current.filter(_flagged_q()).values_list("pair_id", "labeller__user__username", "flags").order_by("id")
+    rows = current.filter(flagged_q()).values_list("pair_id", "labeller__user__username", "flags").order_by("id")
     for pid, username, flags in rows:
         item(pid).add("flagged", WEIGHT_FLAGGED, f"{username} flagged a response: {_flag_text(flags)}.")
     # A gold check fails when the choice is not the gold side (a tie or "both bad" fails too).
@@ -223,80 +221,3 @@ def pair_judgements(*, pair: Pair) -> QuerySet[Judgement]:
 def pair_decisions(*, pair: Pair) -> QuerySet[ReviewDecision]:
     """The pair's decisions, newest first."""
     return pair.review_decisions.select_related("reviewer").order_by("-created_at", "-id")
-
-
-# --- Search ---------------------------------------------------------------------------------------
-
-@dataclass
-class SearchFilters:
-    dataset_ids: list[int]
-    """The datasets searched (those the user may review, narrowed by the dataset filter)."""
-    labeller: str = ""
-    """Username (exact)."""
-    choice: str = ""
-    since: datetime | None = None
-    until: datetime | None = None
-    """Judgements made at or after `since` and before `until`."""
-    flagged: bool | None = None
-    """True: only judgements where a response was flagged; False: only unflagged ones."""
-    q: str = ""
-    """Text in the prompt, either response or the rationale (case-insensitive)."""
-    include_superseded: bool = False
-
-    @property
-    def judgement_filters_set(self) -> bool:
-        return bool(self.labeller or self.choice or self.since or self.until or self.flagged is not None)
-
-
-def _text_q(q: str, prefix: str = "") -> Q:
-    return (Q(**{f"{prefix}prompt_text__icontains": q}) | Q(**{f"{prefix}response_a__text__icontains": q})
-            | Q(**{f"{prefix}response_b__text__icontains": q}))
-
-
-def judgements_search(*, filters: SearchFilters) -> QuerySet[Judgement]:
-    """Judgements matching every filter set, newest first."""
-    qs = Judgement.objects.filter(pair__dataset_id__in=filters.dataset_ids)
-    if not filters.include_superseded:
-        qs = qs.filter(superseded=False)
-    if filters.labeller:
-        qs = qs.filter(labeller__user__username=filters.labeller)
-    if filters.choice:
-        qs = qs.filter(choice=filters.choice)
-    if filters.since:
-        qs = qs.filter(created_at__gte=filters.since)
-    if filters.until:
-        qs = qs.filter(created_at__lt=filters.until)
-    if filters.flagged is True:
-        qs = qs.filter(_flagged_q())
-    elif filters.flagged is False:
-        qs = qs.exclude(_flagged_q())
-    if filters.q:
-        qs = qs.alias(pair__prompt_text=Cast("pair__prompt__messages", TextField())).filter(
-            Q(rationale__icontains=filters.q) | Q(pair__prompt_text__icontains=filters.q)
-            | Q(pair__response_a__text__icontains=filters.q) | Q(pair__response_b__text__icontains=filters.q))
-    return (qs.select_related("labeller__user", "pair__dataset", "pair__prompt", "pair__response_a", "pair__response_b")
-            .order_by("-created_at", "-id"))
-
-
-def pairs_search(*, filters: SearchFilters) -> QuerySet[Pair]:
-    """Pairs whose prompt or responses hold the text, or that have a judgement matching the
-    filters (the text then also matches its rationale); newest first."""
-    qs = Pair.objects.filter(dataset_id__in=filters.dataset_ids)
-    if filters.judgement_filters_set or filters.q:
-        matching = judgements_search(filters=filters).filter(pair_id=OuterRef("pk")).order_by()
-        cond = Exists(matching)
-        if filters.q and not filters.judgement_filters_set:
-            qs = qs.alias(prompt_text=Cast("prompt__messages", TextField()))
-            cond = cond | _text_q(filters.q)
-        qs = qs.filter(cond)
-    return qs.select_related("dataset", "prompt", "response_a", "response_b").order_by("-created_at", "-id")
-
-
-def pair_choice_counts(pair_ids: list[int]) -> dict[int, dict[str, int]]:
-    """{pair_id: {choice: n}} of the current first judgements of the pairs of a search page."""
-    out: dict[int, dict[str, int]] = defaultdict(dict)
-    rows = (Judgement.objects.filter(pair_id__in=pair_ids, superseded=False, is_repeat=False).order_by()
-            .values("pair_id", "choice").annotate(n=Count("id")).values_list("pair_id", "choice", "n"))
-    for pid, choice, n in rows:
-        out[pid][choice] = n
-    return out

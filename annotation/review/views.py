@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotation.models import RATIONALE_MAX_CHARS, Dataset, Labeller
-from annotation.review import selectors, services
+from annotation.review import search as search_selectors, selectors, services
 from annotation.review.forms import DecisionForm, QueueFilterForm, ReviewerForm, SearchForm
 from common.exceptions import ApplicationError
 from common.permissions import admin_required, is_arbiter_admin
@@ -156,11 +156,11 @@ def search(request):
     if form.is_valid():
         what = form.cleaned_data["what"] or "judgements"
         filters = form.filters(dataset_ids=[d.pk for d in datasets])
-        qs = (selectors.pairs_search(filters=filters) if what == "pairs"
-              else selectors.judgements_search(filters=filters))
+        qs = (search_selectors.pairs_search(filters=filters) if what == "pairs"
+              else search_selectors.judgements_search(filters=filters))
         page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
         if what == "pairs":
-            counts = selectors.pair_choice_counts([p.pk for p in page.object_list])
+            counts = search_selectors.pair_choice_counts([p.pk for p in page.object_list])
             for p in page.object_list:
                 p.counts = counts.get(p.pk, {})
     params = request.GET.copy()

@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from rest_framework.test import APIClient
 
-from annotation.review.selectors import SearchFilters, judgements_search, pairs_search
+from annotation.review.search import SearchFilters, judgements_search, pairs_search
 from annotation.review.services import reviewer_grant
 from tests.factories import (AdminLabellerFactory, DatasetFactory, JudgementFactory, LabellerFactory, PairFactory,
                              PromptFactory, ResponseFactory)
