@@ -233,17 +233,23 @@ class Pair(models.Model):
     # (n_judgements + n_leased < overlap_k) from the pair row alone, and a lock on that row is
     # enough to hand out its last slot once.
     n_leased = models.PositiveIntegerField(default=0)
+    # Judgements wanted beyond the dataset's overlap_k: a reviewer who sends the pair back for more
+    # judgements raises it, so the queue leases the pair again (open while
+    # n_judgements + n_leased - extra_overlap < overlap_k).
+    extra_overlap = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["dataset", "content_hash"], name="pair_unique_per_dataset"),
             models.CheckConstraint(condition=~Q(response_a=F("response_b")), name="pair_distinct_responses"),
+            models.CheckConstraint(condition=Q(extra_overlap__lte=OVERLAP_K_MAX), name="pair_extra_overlap_bounded"),
         ]
         indexes = [
             models.Index(fields=["dataset", "n_judgements"]),
-            # The queue walks a dataset's pairs from the fullest open one down.
-            models.Index(F("dataset"), F("n_judgements") + F("n_leased"), F("id"), name="pair_queue_order"),
+            # The queue walks a dataset's pairs from the one with fewest slots left to fill down.
+            models.Index(F("dataset"), F("n_judgements") + F("n_leased") - F("extra_overlap"), F("id"),
+                         name="pair_queue_order"),
         ]
 
     def __str__(self):
@@ -410,3 +416,53 @@ class AuditCache(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["dataset", "kind"], name="audit_cache_unique")]
+
+
+class DatasetReviewer(models.Model):
+    """A labeller given the reviewer role on one dataset: they may open its review queue and record
+    decisions. Admins review every dataset without a row here."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="reviewers")
+    labeller = models.ForeignKey(Labeller, on_delete=models.CASCADE, related_name="reviewing")
+    granted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    granted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "labeller"], name="dataset_reviewer_unique")]
+
+
+class ReviewDecision(models.Model):
+    """A reviewer's decision on a pair, kept beside its judgements (which are never changed): accept
+    what the labellers said, override it with a choice, or send the pair back for more judgements.
+    A later decision on the same pair is a new row; the latest one is the pair's current decision."""
+
+    class Action(models.TextChoices):
+        ACCEPT = "accept", "Accept the labellers' majority"
+        OVERRIDE = "override", "Override with a decision"
+        SEND_BACK = "send_back", "Send back for more judgements"
+
+    pair = models.ForeignKey(Pair, on_delete=models.CASCADE, related_name="review_decisions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    choice = models.CharField(max_length=16, choices=Choice.choices, blank=True, help_text="The override's choice.")
+    reason = models.TextField(blank=True, validators=[MaxLengthValidator(RATIONALE_MAX_CHARS)])
+    extra_judgements = models.PositiveSmallIntegerField(default=0, help_text="Send back: how many more wanted.")
+    listed_for = models.JSONField(default=list, blank=True, help_text="Why the queue listed the pair then.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(action__in=["accept", "override", "send_back"]),
+                                   name="review_decision_action_valid"),
+            models.CheckConstraint(
+                condition=(Q(action="override") & Q(choice__in=[c.value for c in Choice]) & ~Q(reason=""))
+                | (~Q(action="override") & Q(choice="")),
+                name="review_override_has_choice_and_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(action="send_back", extra_judgements__gte=1) | (~Q(action="send_back") & Q(extra_judgements=0)),
+                name="review_send_back_asks_for_more",
+            ),
+        ]
+        indexes = [models.Index(fields=["pair", "-created_at", "-id"], name="review_decision_latest")]

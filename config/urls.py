@@ -13,6 +13,7 @@ api_patterns = [
     path("", include("annotation.labelling.api_urls")),
     path("", include("annotation.dataio.api_urls")),
     path("", include("annotation.audit.api_urls")),
+    path("", include("annotation.review.api_urls")),
     path("", include("rewardmodel.api_urls")),
     path("", include("training.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -28,6 +29,7 @@ urlpatterns = [
     path("label/", include("annotation.labelling.urls")),
     path("audit/", include("annotation.audit.urls")),
     path("team/", include("annotation.team.urls")),
+    path("review/", include("annotation.review.urls")),
     path("reward-models/", include("rewardmodel.urls")),
     path("policy-runs/", include("training.urls")),
 ]

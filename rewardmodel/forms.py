@@ -23,6 +23,9 @@ class RunCreateForm(forms.Form):
     )
     min_agreement = forms.FloatField(min_value=0, max_value=1, initial=0.0, help_text="0 keeps every pair.")
     eval_fraction = forms.FloatField(min_value=0, max_value=0.9, initial=0.1, help_text="Share of prompts held out.")
+    use_review_decisions = forms.BooleanField(
+        required=False, label="Use reviewed decisions",
+        help_text="Where a reviewer overrode a pair, train on the reviewer's choice instead of the labellers' majority.")
     loss_type = forms.ChoiceField(
         choices=[("bradley_terry", "Bradley-Terry"), ("davidson", "Davidson (tie-aware: keeps ties and both-bad)")],
         initial="bradley_terry",
@@ -41,6 +44,8 @@ class RunCreateForm(forms.Form):
         if d.get("center_rewards_coefficient"):
             train["center_rewards_coefficient"] = d["center_rewards_coefficient"]
         selection = {k: d[k] for k in ("aggregation", "min_agreement", "eval_fraction")}
+        if d.get("use_review_decisions"):
+            selection["use_review_decisions"] = True
         return {"train": train, "selection": selection}
 
 

@@ -15,7 +15,7 @@ from django.db.models import Avg
 
 from annotation.dataio.hashing import canonical, sha256
 from annotation.models import Choice, Pair
-from annotation.selectors import judgements_counted, pair_votes
+from annotation.selectors import PairVotes, judgements_counted, pair_votes
 from rewardmodel.text import PairExample
 
 
@@ -37,6 +37,11 @@ class SelectionConfig:
     honour_exclusions: bool = True
     extra_dataset_ids: list[int] = field(default_factory=list)
     """More datasets to train on besides the run's own."""
+    use_review_decisions: bool = False
+    """Use reviewers' decisions: where a pair's current decision is an override, its choice replaces
+    the labellers' majority (a decisive override is kept whatever min_agreement says; an override to
+    tie or both bad leaves the pair out unless include_ties). Accepted and sent-back pairs keep
+    their votes."""
 
     def __post_init__(self):
         if self.aggregation not in ("majority", "per_judgement"):
@@ -107,6 +112,8 @@ def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: 
             p_tie = ties / v.total if config.include_ties else 0.0
             kept[pid] = (side, p_win, p_tie, float(v.total if config.include_ties else decisive))
 
+    review = _apply_overrides(kept, votes, dataset_ids, config) if config.use_review_decisions else None
+
     # The datasets' pairs, not `id__in` the kept ones: a list of 32k+ ids is more than SQLite
     # accepts as parameters of one statement.
     pairs = Pair.objects.filter(dataset_id__in=dataset_ids).select_related("response_a", "response_b", "prompt").order_by("id")
@@ -117,12 +124,12 @@ def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: 
         side, p_win, p_tie, weight = kept[pair.id]
         chosen, rejected = (pair.response_a, pair.response_b) if side == "a" else (pair.response_b, pair.response_a)
         s = strengths[pair.id].get(side)
-        v = votes[pair.id]
+        v = votes.get(pair.id) or PairVotes(pair.id, 0, 0, 0, 0)  # an override of a pair with no counted vote
         examples.append(PairExample(
             pair_id=pair.id, prompt_id=pair.prompt_id, messages=pair.prompt.messages,
             chosen=chosen.text, rejected=rejected.text, p_win=p_win, p_tie=p_tie, weight=weight,
             margin=config.margin_scale * (s - 1) / 2 if s is not None and p_tie < 1 else 0.0,
-            agreement=v.agreement, n_votes=v.total,
+            agreement=v.agreement if v.total else 1.0, n_votes=v.total,
             gold_is_chosen=(pair.gold == side) if pair.gold else None,
         ))
 
@@ -163,7 +170,36 @@ def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: 
         "left_out": left_out,
         "selection": asdict(config),
     }
+    if review is not None:
+        snapshot["review_decisions"] = review
     return Selection(train=train, eval=evl, gold=gold, snapshot=snapshot, judgement_ids=used_ids)
+
+
+def _apply_overrides(kept: dict, votes: dict, dataset_ids: list[int], config: SelectionConfig) -> dict:
+    """Replaces the label of each pair whose current review decision is an override (in place in
+    `kept`); returns what the snapshot records of them: how many, and a hash of (pair, decision,
+    choice) that identifies the decisions used."""
+    from annotation.review.selectors import decisions_current
+
+    used, n_left_out = [], 0
+    for pid, d in sorted(decisions_current(dataset_ids=dataset_ids).items()):
+        if d.action != "override":
+            continue
+        v = votes.get(pid)
+        weight = float(max(1, v.total if v else 1)) if config.aggregation == "per_judgement" else 1.0
+        if d.choice in (Choice.A.value, Choice.B.value):
+            kept[pid] = (d.choice, 1.0, 0.0, weight)
+        elif config.include_ties:
+            kept[pid] = (Choice.A.value, 0.5, 1.0, weight)
+        else:
+            kept.pop(pid, None)
+            n_left_out += 1
+        used.append(f"{pid}:{d.pk}:{d.choice}")
+    return {
+        "n_overrides": len(used),
+        "n_overrides_left_out_as_tie": n_left_out,
+        "overrides_sha256": hashlib.sha256(",".join(used).encode()).hexdigest(),
+    }
 
 
 def selection_empty_message(snapshot: dict) -> str:

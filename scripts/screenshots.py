@@ -63,6 +63,7 @@ def pages_of(username: str) -> tuple[list[tuple[str, str]], list[str]]:
     pages.append(("data", "/data/"))
     pages += [("team", "/team/"), ("team-new", "/team/new/"), ("team-labeller", f"/team/{labeller.pk}/")]
     pages += [(f"audit-{d.pk}", f"/audit/{d.pk}/?compute=1") for d in Dataset.objects.order_by("pk")]
+    pages += review_pages_of(list(Dataset.objects.order_by("pk")))
     pages.append(("reward-models", "/reward-models/"))
     reward_runs = list(RewardModelRun.objects.order_by("-pk").values_list("pk", flat=True)[:2])
     if reward_runs:
@@ -80,6 +81,26 @@ def pages_of(username: str) -> tuple[list[tuple[str, str]], list[str]]:
     else:
         skipped.append("the PPO run page (the demo has no PPO run)")
     return pages, skipped
+
+
+def review_pages_of(datasets) -> list[tuple[str, str]]:
+    """The review queue of the first dataset with pairs to review (else the first dataset), its first
+    listed pair (or its first pair) and a search."""
+    from annotation.review.selectors import review_queue
+
+    if not datasets:
+        return [("review", "/review/")]
+    dataset, listed = datasets[0], []
+    for candidate in datasets:
+        listed = review_queue(dataset=candidate)
+        if listed:
+            dataset = candidate
+            break
+    pair_id = listed[0].pair_id if listed else dataset.pairs.order_by("pk").values_list("pk", flat=True).first()
+    pages = [("review", "/review/"), ("review-queue", f"/review/{dataset.pk}/")]
+    if pair_id:
+        pages.append(("review-pair", f"/review/{dataset.pk}/pairs/{pair_id}/"))
+    return pages + [("search", f"/review/search/?dataset={dataset.pk}&q=the")]
 
 
 def session_cookie(username: str) -> str:

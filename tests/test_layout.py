@@ -18,7 +18,7 @@ from training.models import PolicyRun, PolicySample, PolicyStep
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 PAGES = ["home", "datasets", "compare", "data", "audit", "reward-list", "reward-detail", "reward-compare",
-         "policy-runs", "ppo-run", "dpo-run", "team", "team-labeller"]
+         "policy-runs", "ppo-run", "dpo-run", "team", "team-labeller", "review-queue", "review-pair", "search"]
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +88,9 @@ def site(transactional_db):
             "policy-runs": "/policy-runs/", "ppo-run": f"/policy-runs/ppo/{ppo.pk}/",
             "dpo-run": f"/policy-runs/ppo/{dpo.pk}/",
             "team": f"/team/?dataset={dataset.pk}", "team-labeller": f"/team/{admin.pk}/",
+            "review-queue": f"/review/{dataset.pk}/",
+            "review-pair": f"/review/{dataset.pk}/pairs/{dataset.pairs.order_by('pk').first().pk}/",
+            "search": f"/review/search/?dataset={dataset.pk}&q=a",
         },
     }
 

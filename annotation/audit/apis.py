@@ -32,14 +32,18 @@ class AuditReportApi(APIView):
     permission_classes = [IsArbiterAdmin]
 
     @extend_schema(
-        parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="Recompute even if the cache is valid.")],
+        parameters=[OpenApiParameter("refresh", OpenApiTypes.BOOL, description="Recompute even if the cache is valid."),
+                    OpenApiParameter("overrides", OpenApiTypes.BOOL,
+                                     description="Count reviewers' overrides: an overridden pair's judgements are "
+                                                 "compared with the reviewer's choice instead of the majority.")],
         responses=OpenApiTypes.OBJECT,
         summary="The audit of a dataset: agreement, biases, labellers with flags, leaderboard",
     )
     def get(self, request, dataset_id: int):
         dataset = get_object_or_404(Dataset, pk=dataset_id)
         refresh = request.query_params.get("refresh", "").lower() in {"1", "true", "yes"}
-        return Response(audit_report(dataset=dataset, use_cache=not refresh))
+        overrides = request.query_params.get("overrides", "").lower() in {"1", "true", "yes"}
+        return Response(audit_report(dataset=dataset, use_cache=not refresh, count_overrides=overrides))
 
 
 class ExclusionListApi(APIView):

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotation.audit import presentation
 from annotation.audit.forms import ExclusionForm, RevokeForm
-from annotation.audit.report import CACHE_KIND, audit_cache_key, audit_report
+from annotation.audit.report import CACHE_KIND, audit_cache_key, audit_cache_kind, audit_report
 from annotation.audit.selectors import exclusions_for_dataset
 from annotation.audit.services import exclusion_create, exclusion_revoke
 from annotation.models import AuditCache, Dataset, Labeller
@@ -70,13 +70,16 @@ def _bias_rows(biases: dict) -> list[dict]:
 def audit_dataset(request, dataset_id: int):
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     compute = request.GET.get("compute") == "1"
-    key = audit_cache_key(dataset=dataset)
-    cached = AuditCache.objects.filter(dataset=dataset, kind=CACHE_KIND, key=key).values_list("payload", flat=True).first()
+    overrides = request.GET.get("overrides") == "1"  # count reviewers' overrides (report.audit_report)
+    key = audit_cache_key(dataset=dataset, count_overrides=overrides)
+    kind = audit_cache_kind(count_overrides=overrides)
+    cached = AuditCache.objects.filter(dataset=dataset, kind=kind, key=key).values_list("payload", flat=True).first()
     if cached is None and not compute:
         # Not computed for this state of the data yet: show the page now, fetch the report after.
-        return render(request, TEMPLATE, {"dataset": dataset, "report": None, "query": request.GET.urlencode()})
-    report = cached if cached is not None else audit_report(dataset=dataset)
-    context = _report_context(request, dataset, report)
+        return render(request, TEMPLATE, {"dataset": dataset, "report": None, "query": request.GET.urlencode(),
+                                          "overrides": overrides})
+    report = cached if cached is not None else audit_report(dataset=dataset, count_overrides=overrides)
+    context = {**_report_context(request, dataset, report), "overrides": overrides}
     if request.htmx:
         target = request.htmx.target or ""
         return render(request, TEMPLATE + ("#labeller-table" if target == "labeller-table" else "#report"), context)

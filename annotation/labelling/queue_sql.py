@@ -133,16 +133,18 @@ def active_lease_id(*, labeller_id: int, dataset_id: int, now: datetime) -> int 
 
 # The open pair closest to overlap_k that the labeller has not judged, is not leasing and did not
 # skip (the same rule as selectors.pairs_open_to); the ORDER BY expression is the pair_queue_order
-# index's, so the query walks that index from the fullest open pair down.
+# index's, so the query walks that index from the fullest open pair down. A pair a reviewer sent
+# back wants extra_overlap more judgements than overlap_k: its slots left are
+# overlap_k - (n_judgements + n_leased - extra_overlap).
 _OPEN_PAIR_WHERE = (
     f"FROM {PAIR} p WHERE p.dataset_id = %s AND p.gold = '' "
-    "AND p.n_judgements + p.n_leased < {overlap_k} "
+    "AND p.n_judgements + p.n_leased - p.extra_overlap < {overlap_k} "
     f"AND NOT EXISTS (SELECT 1 FROM {JUDGEMENT} j WHERE j.pair_id = p.id AND j.labeller_id = %s "
     "AND j.is_repeat = false AND j.revision_of_id IS NULL) "
     f"AND NOT EXISTS (SELECT 1 FROM {ASSIGNMENT} s WHERE s.pair_id = p.id AND s.labeller_id = %s "
     f"AND s.status IN ('{ACTIVE}', '{SKIPPED}')) "
 )
-_OPEN_PAIR_ORDER = "ORDER BY p.n_judgements + p.n_leased DESC, p.id DESC LIMIT 1"
+_OPEN_PAIR_ORDER = "ORDER BY p.n_judgements + p.n_leased - p.extra_overlap DESC, p.id DESC LIMIT 1"
 _INSERT_LEASE = (
     f"INSERT INTO {ASSIGNMENT} (pair_id, labeller_id, status, shown_left, is_repeat, is_gold, skip_reason, "
     "judgement_id, created_at, expires_at) "
@@ -157,8 +159,8 @@ _SHOWN = (
 # drawn, a new lease of the open pair closest to overlap_k, as shown, in one statement that reads
 # the dataset's rules itself. The new lease's pair is picked and locked skipping pairs other
 # labellers are leasing right now; after the lock PostgreSQL re-checks
-# `n_judgements + n_leased < overlap_k` on the newest row version, so a pair whose last slot
-# another transaction just took is not returned.
+# `n_judgements + n_leased - extra_overlap < overlap_k` on the newest row version, so a pair whose
+# last slot another transaction just took is not returned.
 _CURRENT_OR_NEW_LEASE_SHOWN = (
     f"WITH rules AS (SELECT overlap_k, lease_minutes, repeat_rate, gold_rate FROM {DATASET} WHERE id = %s), "
     f"current_lease AS ({_CURRENT_LEASE}), "

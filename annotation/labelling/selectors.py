@@ -35,11 +35,12 @@ def pairs_unseen_by(*, labeller: Labeller, dataset: Dataset) -> QuerySet[Pair]:
 
 def pairs_open_to(*, labeller: Labeller, dataset: Dataset) -> QuerySet[Pair]:
     """Pairs the queue could still give this labeller (besides planned repeats and gold checks):
-    unseen by them, not gold, and with a slot left below overlap_k."""
+    unseen by them, not gold, and with a slot left below overlap_k (plus the judgements a reviewer
+    asked for when sending the pair back)."""
     return (
         pairs_unseen_by(labeller=labeller, dataset=dataset)
         .filter(gold="")
-        .alias(taken=F("n_judgements") + F("n_leased"))
+        .alias(taken=F("n_judgements") + F("n_leased") - F("extra_overlap"))
         .filter(taken__lt=dataset.overlap_k)
     )
 

@@ -4,7 +4,7 @@ Correctness under concurrency rests on one rule: every change to a pair's slots 
 n_leased) happens under that pair's row lock, in the same transaction as the lease or judgement
 that causes it. On PostgreSQL the queue takes that lock with SELECT ... FOR UPDATE SKIP LOCKED, so
 two labellers never wait on (or both get) the same open slot; after the lock PostgreSQL re-checks
-`n_judgements + n_leased < overlap_k` on the newest row version. On SQLite, row locks do not exist,
+`n_judgements + n_leased - extra_overlap < overlap_k` on the newest row version. On SQLite, row locks do not exist,
 but every transaction here is `BEGIN IMMEDIATE` (settings), so write transactions run one at a time
 and the same check is exact; the busy timeout makes a second writer wait instead of failing.
 """
@@ -273,7 +273,7 @@ def _judgement_write(*, labeller, lease, dataset, choice, strength, rationale, f
         # The lease expired and its slot went back to the queue: take a slot again if one is open
         # (only _judgement_submit gets here, in its transaction).
         pair = Pair.objects.select_for_update().get(pk=lease.pair_id)
-        if pair.n_judgements + pair.n_leased >= dataset.overlap_k:
+        if pair.n_judgements + pair.n_leased - pair.extra_overlap >= dataset.overlap_k:
             raise ApplicationError("Your lease on this pair expired and others have judged it since; nothing was saved.")
         slots = (1, 0)
     if time_ms is None:

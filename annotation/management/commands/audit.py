@@ -1,4 +1,4 @@
-"""python manage.py audit --dataset NAME [--json] [--no-cache]"""
+"""python manage.py audit --dataset NAME [--json] [--no-cache] [--count-overrides]"""
 import json
 
 from django.core.management.base import BaseCommand, CommandError
@@ -14,12 +14,15 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", required=True, help="Dataset name.")
         parser.add_argument("--json", action="store_true", help="Print the whole audit as one JSON document.")
         parser.add_argument("--no-cache", action="store_true", help="Recompute even if a cached audit is valid.")
+        parser.add_argument("--count-overrides", action="store_true",
+                            help="Count reviewers' overrides: an overridden pair's judgements are compared with the "
+                                 "reviewer's choice instead of the labellers' majority.")
 
-    def handle(self, *args, dataset, json: bool, no_cache: bool, **options):
+    def handle(self, *args, dataset, json: bool, no_cache: bool, count_overrides: bool = False, **options):
         ds = Dataset.objects.filter(name=dataset).first()
         if ds is None:
             raise CommandError(f"No dataset named {dataset!r}.")
-        report = audit_report(dataset=ds, use_cache=not no_cache)
+        report = audit_report(dataset=ds, use_cache=not no_cache, count_overrides=count_overrides)
         if json:
             self.stdout.write(_dumps(report))
             return
@@ -28,6 +31,9 @@ class Command(BaseCommand):
                           f"{report['n_labellers']} labellers")
         for name, figure in a.items():
             self.stdout.write(f"  {name}: {_fmt(figure)}")
+        review = report.get("review") or {}
+        self.stdout.write(f"  reviewers' overrides: {review.get('n_overrides', 0)}, "
+                          f"{'counted' if review.get('overrides_counted') else 'ignored (--count-overrides counts them)'}")
         for key in ("length", "position", "sycophancy", "speed"):
             self.stdout.write(f"  {key}: {report['biases'][key]['sentence']}")
         flagged = [row for row in report["labellers"] if row["flags"]]
