@@ -25,12 +25,12 @@ class RunCreateForm(forms.Form):
         choices=[("human", "People only (AI labellers' judgements left out)"),
                  ("model", "AI labellers only"),
                  ("both", "People and AI labellers, an AI judgement weighted as below")],
-        initial="human", label="Whose judgements count",
+        initial="human", required=False, label="Whose judgements count",
         help_text="Compare runs that differ here on the compare page: it shows each run's accuracy on held-out "
                   "pairs that people decided.",
     )
     ai_weight = forms.FloatField(
-        min_value=0.01, max_value=10, initial=0.5, label="Weight of an AI judgement",
+        min_value=0.01, max_value=10, initial=0.5, required=False, label="Weight of an AI judgement",
         help_text="With both: one AI judgement counts this many human judgements (1 = the same). Ignored otherwise.",
     )
     min_agreement = forms.FloatField(min_value=0, max_value=1, initial=0.0, help_text="0 keeps every pair.")
@@ -52,8 +52,9 @@ class RunCreateForm(forms.Form):
         train = {k: d[k] for k in ("num_train_epochs", "learning_rate", "batch_size", "max_length", "loss_type", "use_margin", "length_control")}
         if d.get("center_rewards_coefficient"):
             train["center_rewards_coefficient"] = d["center_rewards_coefficient"]
-        selection = {k: d[k] for k in ("aggregation", "min_agreement", "eval_fraction", "judgement_source")}
-        if d["judgement_source"] == "both":
+        selection = {k: d[k] for k in ("aggregation", "min_agreement", "eval_fraction")}
+        selection["judgement_source"] = d.get("judgement_source") or "human"
+        if selection["judgement_source"] == "both" and d.get("ai_weight"):
             selection["ai_weight"] = d["ai_weight"]
         return {"train": train, "selection": selection}
 

@@ -9,6 +9,7 @@ import time
 
 from django.db.models import Count, Max, Q
 
+from annotation.audit.ai import human_only, with_ai
 from annotation.audit.agreement import MIN_SHARED, agreement_by_week, agreement_summary
 from annotation.audit.bias import dataset_biases, indicators
 from annotation.audit.consensus import loo_majority, real_times, reference_side, session_halves, sessions
@@ -19,7 +20,7 @@ from annotation.audit.quality import dawid_skene_one_coin
 from annotation.audit.stats import N_BOOT, SEED, ItemBootstrap
 from annotation.models import AuditCache, Dataset, Judgement, LabellerExclusion, Pair
 
-REPORT_VERSION = "3"  # bump when the document changes shape, so old caches are not served
+REPORT_VERSION = "4"  # bump when the document changes shape, so old caches are not served
 CACHE_KIND = "report"
 
 
@@ -60,6 +61,7 @@ def audit_compute(*, dataset: Dataset) -> dict:
 
 
 def audit_from_data(data: AuditData) -> dict:
+    full, data = data, human_only(data)  # AI labellers are measured apart (annotation/audit/ai.py)
     boot = ItemBootstrap(data.n_items)
     majority = loo_majority(data)
     reference = reference_side(data, majority)
@@ -71,7 +73,7 @@ def audit_from_data(data: AuditData) -> dict:
     biases = dataset_biases(data, ind, boot, positions, timed)
     biases.update(group_breakdowns(data, ind))
     quality = dawid_skene_one_coin(data)
-    return {
+    report = {
         "n_judgements": data.n,
         "n_pairs": data.n_items,
         "n_labellers": data.n_labellers,
@@ -92,3 +94,4 @@ def audit_from_data(data: AuditData) -> dict:
             "n_repeats": int(len(data.repeat_item)),
         },
     }
+    return with_ai(report, full)

@@ -156,3 +156,27 @@ def test_a_run_records_held_out_human_accuracy_whoever_trained_it(tiny_backbone,
     assert evaluation["n_human_eval"] == run.data_snapshot["n_human_eval_pairs"] == run.data_snapshot["n_eval_pairs"]
     assert evaluation["human_accuracy"] is not None
     assert run.data_snapshot["n_ai_judgements"] == run.data_snapshot["n_judgements"] > 0
+
+
+def test_the_form_and_the_api_record_whose_judgements_count(client, tiny_backbone, artifacts_dir):
+    from django.urls import reverse
+
+    from rewardmodel.models import RewardModelRun
+    from tests.factories import AdminLabellerFactory
+
+    client.force_login(AdminLabellerFactory().user)
+    dataset = PairFactory().dataset
+    form = {"dataset": dataset.pk, "base_model_path": tiny_backbone, "num_train_epochs": 1, "learning_rate": 1e-4,
+            "batch_size": 4, "max_length": 64, "aggregation": "majority", "min_agreement": 0, "eval_fraction": 0.1,
+            "loss_type": "bradley_terry", "judgement_source": "both", "ai_weight": 0.3}
+    client.post(reverse("rewardmodel:create"), form)
+    api = client.post("/api/reward-runs/create/", {"dataset": dataset.name, "base_model_path": tiny_backbone,
+                      "config": {"train": {"max_length": 64}, "selection": {"judgement_source": "model"}}}, content_type="application/json")
+    bad = client.post("/api/reward-runs/create/", {"dataset": dataset.name, "base_model_path": tiny_backbone,
+                      "config": {"train": {"max_length": 64}, "selection": {"judgement_source": "robots"}}}, content_type="application/json")
+
+    runs = list(RewardModelRun.objects.order_by("id"))
+    assert runs[0].config["selection"]["judgement_source"] == "both" and runs[0].config["selection"]["ai_weight"] == 0.3
+    assert api.status_code == 201, api.content
+    assert runs[1].config["selection"]["judgement_source"] == "model"
+    assert bad.status_code == 400 and "judgement_source" in bad.content.decode()
