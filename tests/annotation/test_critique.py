@@ -162,3 +162,14 @@ def test_the_form_and_the_api_queue_a_run(dataset, tiny_lm, client, django_captu
     assert refused.status_code == 400 and len(runs) == 2
     detail = client.get(f"/api/critique-runs/{runs[1].pk}/").json()
     assert detail["output"] == "sft" and detail["revisions"] == []
+
+
+def test_the_pages_are_for_admins_only(client, dataset, tiny_lm):
+    from tests.factories import LabellerFactory
+
+    run = critique_run_create(dataset=dataset, model_path=tiny_lm, enqueue=False)
+    urls = [reverse("critique:runs"), reverse("critique:detail", args=[run.pk])]
+    assert all(client.get(url).status_code == 302 for url in urls)
+    client.force_login(LabellerFactory().user)
+    assert all(client.get(url).status_code == 403 for url in urls)
+    assert client.post("/api/critique-runs/create/", {}, content_type="application/json").status_code == 403

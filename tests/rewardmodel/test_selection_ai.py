@@ -180,3 +180,25 @@ def test_the_form_and_the_api_record_whose_judgements_count(client, tiny_backbon
     assert api.status_code == 201, api.content
     assert runs[1].config["selection"]["judgement_source"] == "model"
     assert bad.status_code == 400 and "judgement_source" in bad.content.decode()
+
+
+def test_the_compare_page_shows_held_out_human_accuracy_and_whose_judgements_trained_each_run(client):
+    from django.urls import reverse
+
+    from rewardmodel.models import RewardModelRun
+    from tests.factories import AdminLabellerFactory
+
+    dataset = PairFactory().dataset
+    runs = [RewardModelRun.objects.create(
+        dataset=dataset, base_model_path="/m", status=JobStatus.SUCCEEDED,
+        config={"selection": {"judgement_source": source}},
+        data_snapshot={"judgement_source": source, "ai_weight": weight, "n_human_judgements": nh, "n_ai_judgements": na},
+        summary={"evaluation": {"human_accuracy": acc, "n_human_eval": 40}},
+    ) for source, weight, nh, na, acc in (("human", None, 120, 0, 0.8125), ("both", 0.5, 120, 300, 0.6875))]
+    client.force_login(AdminLabellerFactory().user)
+
+    html = client.get(reverse("rewardmodel:compare") + f"?ids={runs[0].pk}&ids={runs[1].pk}").content.decode()
+
+    assert "Held-out HUMAN accuracy" in html and "0.812" in html and "0.688" in html
+    assert "people only (120 human, 0 AI)" in html
+    assert "people and AI labellers, AI weight 0.5 (120 human, 300 AI)" in html

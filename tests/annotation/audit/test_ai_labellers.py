@@ -170,3 +170,13 @@ def test_the_panel_has_an_empty_state_without_ai_labellers(admin_client):
     html = admin_client.get(reverse("audit:dataset", args=[dataset.pk]) + "?compute=1").content.decode()
 
     assert "No AI labeller has judged this dataset" in html and "ai-badge" not in html
+
+
+def test_the_labeller_csv_says_each_labellers_kind(admin_client):
+    dataset, _ = judged_dataset()
+    judge_all(dataset, lambda i, p: ("a", "a"))
+
+    lines = admin_client.get(reverse("audit:labellers-csv", args=[dataset.pk])).content.decode().splitlines()
+
+    assert lines[0].endswith(",kind")
+    assert sorted(line.rsplit(",", 1)[1] for line in lines[1:]) == ["human", "human", "human", "model"]
