@@ -37,3 +37,12 @@ def revision_outcomes(*, run: CritiqueRun) -> dict:
     for choice, expected in rows:
         out["revision" if choice == expected else "original" if choice in ("a", "b") else "other"] += 1
     return out
+
+
+def sft_records(*, run: CritiqueRun):
+    """The run's revisions as SFT demonstrations: the conversation followed by the revised answer,
+    with provenance; empty revisions left out."""
+    for r in revisions_of_run(run=run).exclude(revision="").iterator(chunk_size=500):
+        yield {"messages": [*r.source_response.prompt.messages, {"role": "assistant", "content": r.revision}],
+               "principle": r.principle, "critique": r.critique, "original": r.source_response.text,
+               "source_response": r.source_response_id, "model": r.model, "critique_run": run.pk}

@@ -1,6 +1,9 @@
 """Critique-and-revise pages (admins only): the runs, a form to start one, a run's results."""
 from django.contrib import messages
+import json
+
 from django.core.paginator import Paginator
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -57,3 +60,14 @@ def critique_resume(request, run_id: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("critique:detail", run_id)
+
+
+@require_GET
+@admin_required
+def critique_sft_jsonl(request, run_id: int):
+    """The revisions as SFT data, one JSON object a line ({"messages": [..., assistant revision], provenance})."""
+    run = get_object_or_404(CritiqueRun, pk=run_id)
+    lines = (json.dumps(record, ensure_ascii=False) + "\n" for record in selectors.sft_records(run=run))
+    response = StreamingHttpResponse(lines, content_type="application/x-ndjson; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="critique-{run.pk}-sft.jsonl"'
+    return response

@@ -173,3 +173,31 @@ def test_the_pages_are_for_admins_only(client, dataset, tiny_lm):
     client.force_login(LabellerFactory().user)
     assert all(client.get(url).status_code == 403 for url in urls)
     assert client.post("/api/critique-runs/create/", {}, content_type="application/json").status_code == 403
+
+
+@pytest.mark.celery_worker
+def test_a_worker_runs_a_queued_run_through_the_broker(tiny_lm, celery_worker_process):
+    from tests.conftest import wait_for
+
+    dataset = PairFactory().dataset
+    run = critique_run_create(dataset=dataset, model_path=tiny_lm, config={"max_new_tokens": 8})
+
+    wait_for(lambda: CritiqueRun.objects.values_list("status", flat=True).get(pk=run.pk)
+             not in (JobStatus.QUEUED, JobStatus.RUNNING), message="the critique run to end")
+
+    run.refresh_from_db()
+    assert run.status == JobStatus.SUCCEEDED, run.error
+    assert run.worker and run.revisions.count() == 2
+
+
+def test_the_revisions_download_as_sft_data_with_provenance(dataset, tiny_lm, client):
+    run = run_inline(dataset, tiny_lm, limit=2, output="sft")
+    run.revisions.filter(pk=run.revisions.first().pk).update(revision="")  # an empty revision is no demonstration
+    kept = run.revisions.exclude(revision="").get()
+    client.force_login(AdminLabellerFactory().user)
+
+    body = b"".join(client.get(reverse("critique:sft-jsonl", args=[run.pk])).streaming_content).decode()
+
+    (record,) = [json.loads(line) for line in body.splitlines()]
+    assert record["messages"] == [*kept.source_response.prompt.messages, {"role": "assistant", "content": kept.revision}]
+    assert (record["principle"], record["source_response"], record["model"]) == (kept.principle, kept.source_response_id, tiny_lm)
