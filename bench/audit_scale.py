@@ -49,7 +49,9 @@ def _fill(cursor, table: str, given: list[str]) -> tuple[str, str]:
         "AND is_nullable = 'NO' AND column_default IS NULL", [table])
     neutral = {"integer": "0", "bigint": "0", "smallint": "0", "boolean": "false", "jsonb": "'{}'::jsonb",
                "double precision": "0", "timestamp with time zone": "now()"}
-    extra = [(c, neutral.get(t, "''")) for c, t in cursor.fetchall() if c not in given and c != "id"]
+    # Columns whose empty value a check constraint refuses: their Python-side default.
+    known = {("annotation_labeller", "kind"): "'human'"}
+    extra = [(c, known.get((table, c), neutral.get(t, "''"))) for c, t in cursor.fetchall() if c not in given and c != "id"]
     return "".join(f", {c}" for c, _ in extra), "".join(f", {v}" for _, v in extra)
 
 
