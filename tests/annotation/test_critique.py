@@ -201,3 +201,25 @@ def test_the_revisions_download_as_sft_data_with_provenance(dataset, tiny_lm, cl
     (record,) = [json.loads(line) for line in body.splitlines()]
     assert record["messages"] == [*kept.source_response.prompt.messages, {"role": "assistant", "content": kept.revision}]
     assert (record["principle"], record["source_response"], record["model"]) == (kept.principle, kept.source_response_id, tiny_lm)
+
+
+def test_a_cancelled_run_resumes_and_finishes(dataset, tiny_lm):
+    from annotation.critique.services import critique_run_cancel, critique_run_resume
+
+    run = critique_run_create(dataset=dataset, model_path=tiny_lm, limit=1, config={"max_new_tokens": 8}, enqueue=False)
+    critique_run_cancel(run=run)
+    assert CritiqueRun.objects.get(pk=run.pk).status == JobStatus.CANCELLED
+
+    critique_run_resume(run=run, enqueue=False)
+    run = critique_run_execute(run_id=run.pk)
+
+    assert run.status == JobStatus.SUCCEEDED and run.revisions.count() == 1
+
+
+@pytest.mark.parametrize("config", [{"temperature": 0}, {"max_new_tokens": 0}, {"beams": 4}])
+def test_invalid_generation_settings_are_refused(dataset, tiny_lm, config):
+    from common.exceptions import ApplicationError
+
+    with pytest.raises(ApplicationError):
+        critique_run_create(dataset=dataset, model_path=tiny_lm, config=config, enqueue=False)
+    assert not CritiqueRun.objects.exists()
