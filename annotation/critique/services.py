@@ -8,6 +8,7 @@ from annotation.dataio.hashing import pair_hash, prompt_hash, response_hash
 from annotation.models import Constitution, CritiqueRevision, CritiqueRun, Dataset, Pair, Response
 from common.exceptions import ApplicationError
 from common.jobs import job_cancel, job_requeue
+from common.validation import text_storable
 
 DEFAULTS = {"max_new_tokens": 64, "temperature": 0.7, "top_p": 1.0, "seed": 0, "chat_template": True, "batch_size": 8}
 
@@ -79,6 +80,7 @@ def critique_revision_record(*, run: CritiqueRun, source: Response, principle: s
     """Stores one result; with output "pair" and a revision that differs from the original, also the
     revision as a Response (source "critique:<run id>") and a new Pair original vs revision, sides
     at random, the revision's side recorded as the one expected to win."""
+    critique, revision = text_storable(critique), text_storable(revision)  # a model's text may hold NUL
     record = CritiqueRevision(run=run, source_response=source, principle=principle, critique=critique,
                               revision=revision, model=run.model_path)
     if run.output == CritiqueRun.Output.PAIR:

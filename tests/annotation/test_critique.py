@@ -223,3 +223,19 @@ def test_invalid_generation_settings_are_refused(dataset, tiny_lm, config):
     with pytest.raises(ApplicationError):
         critique_run_create(dataset=dataset, model_path=tiny_lm, config=config, enqueue=False)
     assert not CritiqueRun.objects.exists()
+
+
+def test_a_nul_the_model_wrote_is_replaced_so_the_result_is_stored(dataset, tiny_lm):
+    import random
+
+    from annotation.critique.services import critique_revision_record
+
+    run = critique_run_create(dataset=dataset, model_path=tiny_lm, enqueue=False)
+    source = dataset.pairs.first().response_a
+
+    record = critique_revision_record(run=run, source=source, principle="Be kind.", critique="bad\x00",
+                                      revision="better\x00 now", rng=random.Random(0))
+
+    record.refresh_from_db()
+    assert (record.critique, record.revision) == ("bad\ufffd", "better\ufffd now")
+    assert record.revision_response.text == "better\ufffd now" and record.pair is not None

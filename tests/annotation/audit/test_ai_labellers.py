@@ -180,3 +180,18 @@ def test_the_labeller_csv_says_each_labellers_kind(admin_client):
 
     assert lines[0].endswith(",kind")
     assert sorted(line.rsplit(",", 1)[1] for line in lines[1:]) == ["human", "human", "human", "model"]
+
+
+def test_an_excluded_ai_labeller_leaves_the_panel_and_is_badged_among_the_exclusions(admin_client):
+    from annotation.audit.services import exclusion_create
+
+    dataset, _ = judged_dataset()
+    ai = judge_all(dataset, lambda i, p: ("a", "a"))
+    exclusion_create(labeller=ai, dataset=dataset, reason="broken prompt template", created_by=None)
+
+    report = audit_report(dataset=dataset)
+    html = admin_client.get(reverse("audit:dataset", args=[dataset.pk]) + "?compute=1").content.decode()
+
+    assert report["ai_vs_humans"] is None and all(r["kind"] == "human" for r in report["labellers"])
+    exclusions = html[html.index('id="exclusions"'):]
+    assert "judge" in exclusions and "ai-badge" in exclusions
