@@ -2,6 +2,8 @@ from celery import shared_task
 
 from annotation.dataio import uploads
 from annotation.labelling import services
+from annotation.models import CritiqueRun
+from common.tasks import JobTask
 
 
 @shared_task
@@ -20,3 +22,18 @@ def import_upload_run_task(upload_id: int) -> int:
 @shared_task
 def import_uploads_reap_stale() -> int:
     return uploads.import_uploads_fail_stale()
+
+
+@shared_task(bind=True, base=JobTask, job_model=CritiqueRun, acks_late=True)
+def critique_run_task(self, run_id: int) -> str:
+    """A critique-and-revise run (annotation.critique.execution)."""
+    from annotation.critique.execution import critique_run_execute
+
+    return critique_run_execute(run_id=run_id, worker=self.request.hostname or "").status
+
+
+@shared_task
+def critique_runs_reap_stale() -> int:
+    from common.jobs import jobs_fail_stale
+
+    return jobs_fail_stale(CritiqueRun)

@@ -29,6 +29,12 @@ def unstorable(text: str) -> bool:
     return False
 
 
+def text_storable(value: str) -> str:
+    """Text a model wrote, made storable: NUL and lone surrogates replaced by U+FFFD (a model's
+    output is not refused for them, as a person's input is)."""
+    return UNSTORABLE.sub("\ufffd", value) if unstorable(value) else value
+
+
 def unstorable_what(found: str) -> str:
     """An UNSTORABLE match in words (escaped: the words are shown and stored)."""
     return "a NUL character" if found == "\x00" else f"a lone surrogate ({ascii(found)[1:-1]})"

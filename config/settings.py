@@ -204,6 +204,7 @@ CELERY_BEAT_SCHEDULE = {
     "reward-runs-reap-stale": {"task": "rewardmodel.tasks.reward_runs_reap_stale", "schedule": 15.0},
     "training-runs-reap-stale": {"task": "training.tasks.training_runs_fail_stale", "schedule": 15.0},
     "reward-auto-retrain": {"task": "rewardmodel.tasks.reward_auto_retrain_sweep", "schedule": 60.0},
+    "critique-runs-reap-stale": {"task": "annotation.tasks.critique_runs_reap_stale", "schedule": 15.0},
 }
 # Model tasks (training, scoring) go to ARBITER_TRAINING_QUEUE when it differs from the default
 # queue; the rest stay on the default queue (config.celery.route_task).

@@ -16,6 +16,7 @@ api_patterns = [
     path("", include("annotation.review.api_urls")),
     path("", include("rewardmodel.api_urls")),
     path("", include("training.api_urls")),
+    path("", include("annotation.critique.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
 ]
@@ -32,4 +33,5 @@ urlpatterns = [
     path("review/", include("annotation.review.urls")),
     path("reward-models/", include("rewardmodel.urls")),
     path("policy-runs/", include("training.urls")),
+    path("critique/", include("annotation.critique.urls")),
 ]

@@ -54,7 +54,11 @@ class RunCreateApi(APIView):
             required=False, allow_blank=True, max_length=RewardModelRun._meta.get_field("base_model_path").max_length
         )
         name = serializers.CharField(required=False, allow_blank=True, max_length=200)
-        config = serializers.DictField(required=False, help_text='{"train": {...}, "selection": {...}}')
+        config = serializers.DictField(
+            required=False,
+            help_text='{"train": {...}, "selection": {...}}; selection.judgement_source: "human" (default), "model" '
+                      'or "both" (then selection.ai_weight, the weight of one AI judgement, 0 < w <= 10)',
+        )
 
     @extend_schema(request=InputSerializer, responses={201: RunOutputSerializer},
                    summary="Queue a reward-model run")

@@ -71,6 +71,7 @@ def _train(run: RewardModelRun) -> None:
     train_pairs, n_trunc_train = encode_examples(tokenizer, selection.train, max_length=train_cfg.max_length, decoder=decoder)
     eval_pairs, n_trunc_eval = encode_examples(tokenizer, selection.eval, max_length=train_cfg.max_length, decoder=decoder)
     gold_pairs, _ = encode_examples(tokenizer, selection.gold, max_length=train_cfg.max_length, decoder=decoder)
+    human_pairs, _ = encode_examples(tokenizer, selection.human_eval, max_length=train_cfg.max_length, decoder=decoder)
     snapshot = {**selection.snapshot, "n_truncated_train": n_trunc_train, "n_truncated_eval": n_trunc_eval,
                 "backbone": run.base_model_path, "decoder": decoder}
     RewardModelRun.objects.filter(pk=run.pk).update(data_snapshot=snapshot)
@@ -99,6 +100,11 @@ def _train(run: RewardModelRun) -> None:
     evaluation["gold_accuracy"] = sum(w > lo for w, lo in zip(g_w, g_l)) / len(g_w) if g_w else None
     evaluation["n_gold"] = len(g_w)
     evaluation["gold_accuracy_scope"] = selection.snapshot["gold_accuracy_scope"]
+    # held-out HUMAN accuracy: the same yardstick whichever judgements (people, AI, both) trained the run
+    h_w, h_l = score_pairs(model, human_pairs, pad_token_id=tokenizer.pad_token_id)
+    evaluation["human_accuracy"] = sum(w > lo for w, lo in zip(h_w, h_l)) / len(h_w) if h_w else None
+    evaluation["n_human_eval"] = len(h_w)
+    evaluation["human_accuracy_scope"] = selection.snapshot["human_eval_scope"]
     last = result.history[-1] if result.history else {}
     summary = {
         "evaluation": evaluation,

@@ -21,6 +21,18 @@ class RunCreateForm(forms.Form):
                  ("per_judgement", "Every judgement (soft labels, weighted by votes)")],
         initial="majority",
     )
+    judgement_source = forms.ChoiceField(
+        choices=[("human", "People only (AI labellers' judgements left out)"),
+                 ("model", "AI labellers only"),
+                 ("both", "People and AI labellers, an AI judgement weighted as below")],
+        initial="human", required=False, label="Whose judgements count",
+        help_text="Compare runs that differ here on the compare page: it shows each run's accuracy on held-out "
+                  "pairs that people decided.",
+    )
+    ai_weight = forms.FloatField(
+        min_value=0.01, max_value=10, initial=0.5, required=False, label="Weight of an AI judgement",
+        help_text="With both: one AI judgement counts this many human judgements (1 = the same). Ignored otherwise.",
+    )
     min_agreement = forms.FloatField(min_value=0, max_value=1, initial=0.0, help_text="0 keeps every pair.")
     eval_fraction = forms.FloatField(min_value=0, max_value=0.9, initial=0.1, help_text="Share of prompts held out.")
     use_review_decisions = forms.BooleanField(
@@ -46,6 +58,9 @@ class RunCreateForm(forms.Form):
         selection = {k: d[k] for k in ("aggregation", "min_agreement", "eval_fraction")}
         if d.get("use_review_decisions"):
             selection["use_review_decisions"] = True
+        selection["judgement_source"] = d.get("judgement_source") or "human"
+        if selection["judgement_source"] == "both" and d.get("ai_weight"):
+            selection["ai_weight"] = d["ai_weight"]
         return {"train": train, "selection": selection}
 
 

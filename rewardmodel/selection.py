@@ -14,9 +14,12 @@ from dataclasses import asdict, dataclass, field
 from django.db.models import Avg
 
 from annotation.dataio.hashing import canonical, sha256
-from annotation.models import Choice, Pair
+from annotation.models import Choice, Judgement, Labeller, Pair
 from annotation.selectors import PairVotes, judgements_counted, pair_votes
 from rewardmodel.text import PairExample
+
+
+JUDGEMENT_SOURCES = ("human", "model", "both")
 
 
 @dataclass
@@ -42,14 +45,27 @@ class SelectionConfig:
     the labellers' majority (a decisive override is kept whatever min_agreement says; an override to
     tie or both bad leaves the pair out unless include_ties). Accepted and sent-back pairs keep
     their votes."""
+    judgement_source: str = "human"
+    """Whose judgements count: 'human' (people only, the default: an AI labeller's judgements never
+    enter training unless asked for), 'model' (AI labellers only) or 'both'."""
+    ai_weight: float = 1.0
+    """With 'both': the weight of one AI judgement against one human judgement (0 < w <= 10). The
+    votes of a pair are summed with these weights; an example's loss weight is the mean weight of
+    its votes (majority) or their weighted sum (per_judgement)."""
 
     def __post_init__(self):
+        if self.judgement_source not in JUDGEMENT_SOURCES:
+            raise ValueError(f"judgement_source must be one of {', '.join(JUDGEMENT_SOURCES)}, not {self.judgement_source!r}")
+        if not 0 < self.ai_weight <= 10:
+            raise ValueError("ai_weight must be in (0, 10]; use judgement_source 'human' to leave AI judgements out")
         if self.aggregation not in ("majority", "per_judgement"):
             raise ValueError(f"aggregation must be 'majority' or 'per_judgement', not {self.aggregation!r}")
         if not 0 <= self.min_agreement <= 1 or not 0 <= self.eval_fraction < 1:
             raise ValueError("min_agreement must be in [0, 1] and eval_fraction in [0, 1)")
 
 
+HUMAN_EVAL_SCOPE = ("held-out prompts only: pairs with a strict majority of human votes (AI labellers' votes not "
+                    "counted) whose prompt text is not in the training split")
 GOLD_SCOPE = "held-out prompts only: gold pairs whose prompt text is in the training split are left out"
 
 
@@ -73,18 +89,25 @@ class Selection:
     gold accuracy on held-out prompts)."""
     snapshot: dict
     judgement_ids: list[int]
+    human_eval: list[PairExample] = field(default_factory=list)
+    """Every pair with a strict majority of HUMAN votes whose prompt text is not trained on,
+    oriented human-majority-first: the yardstick for runs that differ in judgement_source."""
 
 
 def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: list[int] | None = None) -> Selection:
     """With `judgement_ids` (a resumed run), exactly those judgements are used again."""
     dataset_ids = [dataset_id, *[d for d in config.extra_dataset_ids if d != dataset_id]]
-    votes, strengths, used_ids = {}, defaultdict(dict), []
+    votes, n_raw, strengths, used_ids = {}, {}, defaultdict(dict), []
     for ds in dataset_ids:
         qs = judgements_counted(dataset_id=ds, honour_exclusions=config.honour_exclusions)
         if judgement_ids is not None:
             qs = qs.model.objects.filter(id__in=judgement_ids, pair__dataset_id=ds)
+        else:
+            qs = judgements_of_source(qs, config.judgement_source)
         used_ids += list(qs.order_by("id").values_list("id", flat=True))
-        votes.update({v.pair_id: v for v in pair_votes(qs)})
+        weighted, raw = weighted_pair_votes(qs, ai_weight=config.ai_weight if config.judgement_source == "both" else 1.0)
+        votes.update(weighted)
+        n_raw.update(raw)
         for row in qs.order_by().values("pair_id", "choice").annotate(s=Avg("strength")):
             strengths[row["pair_id"]][row["choice"]] = row["s"]
 
@@ -96,10 +119,11 @@ def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: 
             continue
         ties = v.tie + v.both_bad
         if config.aggregation == "majority":
+            mean_weight = v.total / n_raw[pid]  # 1 unless AI votes are weighted
             if v.winner is not None:
-                kept[pid] = (v.winner, 1.0, 0.0, 1.0)
+                kept[pid] = (v.winner, 1.0, 0.0, mean_weight)
             elif config.include_ties and ties * 2 > v.total:
-                kept[pid] = (Choice.A.value, 0.5, 1.0, 1.0)
+                kept[pid] = (Choice.A.value, 0.5, 1.0, mean_weight)
             else:
                 left_out["tie_or_split"] += 1
         else:
@@ -129,7 +153,7 @@ def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: 
             pair_id=pair.id, prompt_id=pair.prompt_id, messages=pair.prompt.messages,
             chosen=chosen.text, rejected=rejected.text, p_win=p_win, p_tie=p_tie, weight=weight,
             margin=config.margin_scale * (s - 1) / 2 if s is not None and p_tie < 1 else 0.0,
-            agreement=v.agreement if v.total else 1.0, n_votes=v.total,
+            agreement=v.agreement if v.total else 1.0, n_votes=n_raw.get(pair.id, 0),
             gold_is_chosen=(pair.gold == side) if pair.gold else None,
         ))
 
@@ -154,9 +178,20 @@ def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: 
         gold.append(PairExample(pair_id=pair.id, prompt_id=pair.prompt_id, messages=pair.prompt.messages,
                                 chosen=g.text, rejected=other.text, gold_is_chosen=True))
 
+    human_eval = _human_held_out(dataset_ids, config, trained_keys)
     snapshot = {
         "dataset_ids": dataset_ids,
         "judgement_ids_sha256": hashlib.sha256(",".join(map(str, used_ids)).encode()).hexdigest(),
+        # What the loss sees, weights included: differs between runs that weigh the same
+        # judgements differently (judgement_ids_sha256 does not).
+        "examples_sha256": sha256(canonical([[e.pair_id, e.chosen, e.p_win, e.p_tie, e.weight, e.margin]
+                                             for e in (*train, *evl)])),
+        "judgement_source": config.judgement_source,
+        "ai_weight": config.ai_weight if config.judgement_source == "both" else None,
+        "n_human_judgements": _count_of_kind(used_ids, Labeller.Kind.HUMAN),
+        "n_ai_judgements": _count_of_kind(used_ids, Labeller.Kind.MODEL),
+        "n_human_eval_pairs": len(human_eval),
+        "human_eval_scope": HUMAN_EVAL_SCOPE,
         "n_judgements": len(used_ids),
         "n_pairs_voted": len(votes),
         "n_pairs_used": len(examples),
@@ -172,7 +207,58 @@ def select_examples(*, dataset_id: int, config: SelectionConfig, judgement_ids: 
     }
     if review is not None:
         snapshot["review_decisions"] = review
-    return Selection(train=train, eval=evl, gold=gold, snapshot=snapshot, judgement_ids=used_ids)
+    return Selection(train=train, eval=evl, gold=gold, snapshot=snapshot, judgement_ids=used_ids, human_eval=human_eval)
+
+
+def judgements_of_source(qs, source: str):
+    """The judgements of people ('human'), of AI labellers ('model') or of both."""
+    if source == "human":
+        return qs.filter(labeller__kind=Labeller.Kind.HUMAN)
+    if source == "model":
+        return qs.filter(labeller__kind=Labeller.Kind.MODEL)
+    return qs
+
+
+def weighted_pair_votes(qs, *, ai_weight: float) -> tuple[dict[int, PairVotes], dict[int, int]]:
+    """({pair_id: votes, an AI labeller's vote counting ai_weight}, {pair_id: number of votes})."""
+    raw = {v.pair_id: v for v in pair_votes(qs)}
+    n_raw = {pid: v.total for pid, v in raw.items()}
+    if ai_weight == 1.0:
+        return raw, n_raw
+    ai = {v.pair_id: v for v in pair_votes(qs.filter(labeller__kind=Labeller.Kind.MODEL))}
+    weighted = {}
+    for pid, v in raw.items():
+        m = ai.get(pid)
+        if m is None:
+            weighted[pid] = v
+            continue
+        weighted[pid] = PairVotes(pair_id=pid, **{
+            c: getattr(v, c) - getattr(m, c) + ai_weight * getattr(m, c) for c in ("a", "b", "tie", "both_bad")
+        })
+    return weighted, n_raw
+
+
+def _count_of_kind(ids: list[int], kind: str) -> int:
+    return sum(Judgement.objects.filter(id__in=ids[i:i + 20000], labeller__kind=kind).count()
+               for i in range(0, len(ids), 20000))
+
+
+def _human_held_out(dataset_ids: list[int], config: SelectionConfig, trained_keys: set[str]) -> list[PairExample]:
+    """Pairs a strict majority of people decided (a or b) whose prompt text is not trained on."""
+    winners = {}
+    for ds in dataset_ids:
+        qs = judgements_of_source(judgements_counted(dataset_id=ds, honour_exclusions=config.honour_exclusions), "human")
+        winners.update({v.pair_id: v.winner for v in pair_votes(qs) if v.winner is not None})
+    out = []
+    pairs = Pair.objects.filter(dataset_id__in=dataset_ids).select_related("response_a", "response_b", "prompt").order_by("id")
+    for pair in pairs.iterator(chunk_size=500):
+        side = winners.get(pair.id)
+        if side is None or prompt_content_key(pair.prompt.messages) in trained_keys:
+            continue
+        chosen, rejected = (pair.response_a, pair.response_b) if side == "a" else (pair.response_b, pair.response_a)
+        out.append(PairExample(pair_id=pair.id, prompt_id=pair.prompt_id, messages=pair.prompt.messages,
+                               chosen=chosen.text, rejected=rejected.text))
+    return out
 
 
 def _apply_overrides(kept: dict, votes: dict, dataset_ids: list[int], config: SelectionConfig) -> dict:

@@ -28,6 +28,7 @@ COMPARE_ROWS = [
     ("Accuracy, split pairs", "accuracy_split"), ("Held-out loss", "loss"), ("ECE", "ece"),
     ("Reward-length correlation", "reward_length_correlation"), ("Prefers the longer response", "prefers_longer_rate"),
     ("Gold accuracy", "gold_accuracy"), ("Held-out pairs", "n_pairs"),
+    ("Held-out HUMAN accuracy (pairs people decided)", "human_accuracy"), ("Held-out human pairs", "n_human_eval"),
 ]
 
 
@@ -174,6 +175,7 @@ def run_compare(request):
     rows += [
         ("Training pairs", [fmt(r.data_snapshot.get("n_train_pairs")) for r in runs]),
         ("Truncated pairs (train)", [fmt(r.data_snapshot.get("n_truncated_train")) for r in runs]),
+        ("Judgements used", [_source_label(r) for r in runs]),
         ("Steps", [fmt(r.summary.get("steps")) for r in runs]),
     ]
     settings_rows = []
@@ -188,6 +190,18 @@ def run_compare(request):
         "eval_chart": line_chart({f"run {pk}": c.get("eval_accuracy", []) for pk, c in curves.items()}, title="Held-out accuracy", x_label="step"),
         "loss_chart": line_chart({f"run {pk}": c.get("loss", []) for pk, c in curves.items()}, title="Training loss", x_label="step"),
     })
+
+
+def _source_label(run) -> str:
+    """Whose judgements trained the run, from its snapshot (runs before AI labellers: people)."""
+    snap = run.data_snapshot
+    source = snap.get("judgement_source") or run.config.get("selection", {}).get("judgement_source", "human")
+    text = {"human": "people only", "model": "AI labellers only", "both": "people and AI labellers"}.get(source, source)
+    if source == "both" and snap.get("ai_weight") is not None:
+        text += f", AI weight {snap['ai_weight']:g}"
+    if "n_ai_judgements" in snap:
+        text += f" ({snap['n_human_judgements']:,} human, {snap['n_ai_judgements']:,} AI)"
+    return text
 
 
 @require_POST

@@ -4,7 +4,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from annotation.models import Dataset, Judgement, Labeller, Pair, Prompt, Response
+from annotation.models import AILabeller, Constitution, Dataset, Judgement, Labeller, Pair, Prompt, Response
 
 
 def sha(text: str) -> str:
@@ -88,3 +88,56 @@ class JudgementFactory(factory.django.DjangoModelFactory):
     choice = "a"
     shown_left = "a"
     created_at = factory.LazyFunction(timezone.now)
+
+
+# ---- AI labellers (issue 14): a labeller of kind "model" and its judgements with ai_detail ----
+
+class ConstitutionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Constitution
+
+    name = factory.Sequence(lambda n: f"constitution-{n}")
+    principles = ["Choose the response that is more helpful and honest.", "Choose the less harmful response."]
+
+
+class ModelLabellerFactory(LabellerFactory):
+    """A labeller of kind "model" with its AILabeller row (a local causal LM judge by default)."""
+
+    class Meta:
+        skip_postgeneration_save = True
+
+    kind = Labeller.Kind.MODEL
+    role = Labeller.Role.AI
+    ai = factory.RelatedFactory("tests.factories.AILabellerFactory", factory_related_name="labeller")
+
+
+class AILabellerFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AILabeller
+
+    labeller = factory.SubFactory(ModelLabellerFactory, ai=None)
+    backend = AILabeller.Backend.CAUSAL_LM
+    model_path = "/models/judge"
+    constitution = factory.SubFactory(ConstitutionFactory)
+
+
+def ai_detail(*, verdicts=("a", "a"), judge_model="judge-model", principle="Choose the less harmful response.") -> dict:
+    """The record slice 5's ai_label job writes: one entry per order judged ("ab" then "ba"), the
+    verdicts given in the pair's own terms (a / b / tie / None)."""
+    orders = [{"order": o, "verdict": v, "p_a": None, "raw": str(v)} for o, v in zip(("ab", "ba"), verdicts)]
+    agreed = len(verdicts) == 1 or len(set(verdicts)) == 1
+    return {"principle": principle, "constitution": "constitution v1", "backend": "causal_lm",
+            "judge_model": judge_model, "orders": orders, "agreed": agreed, "error": None}
+
+
+class AIJudgementFactory(JudgementFactory):
+    """An AI labeller's judgement: the final choice follows the two orders (tie when they disagree)."""
+
+    class Params:
+        verdicts = ("a", "a")
+        judge_model = "judge-model"
+
+    labeller = factory.SubFactory(ModelLabellerFactory)
+    shown_left = ""
+    choice = factory.LazyAttribute(lambda o: o.verdicts[0] if len(set(o.verdicts)) == 1 and o.verdicts[0] else "tie")
+    ai_detail = factory.LazyAttribute(lambda o: ai_detail(verdicts=o.verdicts, judge_model=o.judge_model))

@@ -26,6 +26,7 @@ MODEL_TASKS = {
     "rewardmodel.tasks.reward_run_score_pairs",
     "training.tasks.sft_run_task",
     "training.tasks.policy_run_task",
+    "annotation.tasks.critique_run_task",
 }
 
 

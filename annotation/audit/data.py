@@ -6,14 +6,14 @@ no per-row ORM objects, and on PostgreSQL no Python object per value either (arr
 COPY).
 Strings are coded in SQL: choices in CHOICES order, sides 0 = A / 1 = B / -1 none, models by
 their index in `sources`."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.db import connection
 from django.db.models import Case, FloatField, Func, TextField, Value, When
 from django.db.models.functions import Cast, Coalesce, Length
 
-from annotation.models import Judgement, Labeller, Pair, Response
+from annotation.models import AILabeller, Judgement, Labeller, Pair, Response
 from annotation.selectors import exclusions_active, judgements_counted
 
 CHOICES = ("a", "b", "tie", "both_bad")
@@ -66,6 +66,11 @@ class AuditData:
     repeat_labeller: np.ndarray  # (r,) int64
     repeat_choice: np.ndarray  # (r,) int8
     repeat_first_choice: np.ndarray  # (r,) int8
+    # AI labellers (issue 14): each labeller's kind, and the evidence an AI labeller recorded per
+    # judgement, keyed (pair id, labeller id); empty when no AI labeller judged
+    kinds: list[str] = field(default_factory=list)  # (L,) "human" | "model"
+    ai_detail: dict = field(default_factory=dict)
+    judge_models: dict = field(default_factory=dict)  # labeller id -> the judge's model name(s) it answers to
 
     @property
     def n(self) -> int:
@@ -164,6 +169,7 @@ def audit_data_load(*, dataset_id: int) -> AuditData:
             "id", "user__username", "locale", "expertise_tags"
         )
     }
+    kinds = dict(Labeller.objects.filter(pk__in=labeller_ids.tolist()).values_list("id", "kind"))
     data = AuditData(
         item=item.astype(np.int64),
         labeller=labeller_idx.astype(np.int64),
@@ -189,9 +195,31 @@ def audit_data_load(*, dataset_id: int) -> AuditData:
         repeat_labeller=np.zeros(0, np.int64),
         repeat_choice=np.zeros(0, np.int8),
         repeat_first_choice=np.zeros(0, np.int8),
+        kinds=[kinds[pk] for pk in labeller_ids.tolist()],
     )
     _attach_repeats(data, dataset_id=dataset_id)
+    _attach_ai(data, dataset_id=dataset_id, honour=honour)
     return data
+
+
+def _attach_ai(data: AuditData, *, dataset_id: int, honour: bool) -> None:
+    """The ai_detail of AI labellers' counted judgements (a few per pair at most: a plain query),
+    and the model names each AI labeller's judge answers to (for self-preference)."""
+    model_ids = [int(pk) for pk, kind in zip(data.labeller_ids.tolist(), data.kinds) if kind == "model"]
+    if not model_ids:
+        return
+    rows = (judgements_counted(dataset_id=dataset_id, honour_exclusions=honour)
+            .filter(labeller_id__in=model_ids).values_list("pair_id", "labeller_id", "ai_detail"))
+    data.ai_detail = {(pair, lab): detail or {} for pair, lab, detail in rows.iterator(chunk_size=2000)}
+    names = {pk: set() for pk in model_ids}
+    for (_, lab), detail in data.ai_detail.items():
+        if detail.get("judge_model"):
+            names[lab].add(str(detail["judge_model"]))
+    for pk, path, endpoint_model in AILabeller.objects.filter(labeller_id__in=model_ids).values_list(
+            "labeller_id", "model_path", "endpoint_model"):
+        if not names[pk]:  # the judge's name as recorded wins; else what its configuration calls it
+            names[pk].update(n for n in (endpoint_model, path.rstrip("/").rsplit("/", 1)[-1] if path else "") if n)
+    data.judge_models = {pk: sorted(n) for pk, n in names.items()}
 
 
 def _attach_repeats(data: AuditData, *, dataset_id: int) -> None:

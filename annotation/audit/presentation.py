@@ -73,12 +73,12 @@ def labellers_csv(rows: list[dict]) -> str:
     out = io.StringIO()
     writer = formula_safe_writer(out)
     writer.writerow(["username", "n", "quality", *(f"{f}_{part}" for f in RATE_FIELDS for part in ("value", "low", "high", "n")),
-                     "median_time_ms", "flags"])
+                     "median_time_ms", "flags", "kind"])
     for row in rows:
         writer.writerow([
             row["username"], row["n"], row["quality"],
             *(row[f][part] for f in RATE_FIELDS for part in ("value", "low", "high", "n")),
-            row["median_time_ms"], "; ".join(f["reason"] for f in row["flags"]),
+            row["median_time_ms"], "; ".join(f["reason"] for f in row["flags"]), row.get("kind", "human"),
         ])
     return out.getvalue()
 

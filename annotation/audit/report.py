@@ -11,6 +11,7 @@ import numpy as np
 
 from django.db.models import Count, Max, Q
 
+from annotation.audit.ai import human_only, with_ai
 from annotation.audit.agreement import MIN_SHARED, agreement_by_week, agreement_summary
 from annotation.audit.bias import dataset_biases, indicators
 from annotation.audit.consensus import loo_majority, real_times, reference_side, session_halves, sessions
@@ -22,7 +23,7 @@ from annotation.audit.stats import N_BOOT, SEED, ItemBootstrap
 from annotation.models import AuditCache, Dataset, Judgement, LabellerExclusion, Pair, ReviewDecision
 from annotation.review.selectors import overrides_current
 
-REPORT_VERSION = "3"  # bump when the document changes shape, so old caches are not served
+REPORT_VERSION = "5"  # bump when the document changes shape, so old caches are not served
 CACHE_KIND = "report"
 CACHE_KIND_OVERRIDES = "report_overrides"  # the audit with reviewers' overrides counted
 
@@ -91,6 +92,7 @@ def majority_with_overrides(data: AuditData, majority: np.ndarray, overrides: di
 
 
 def audit_from_data(data: AuditData, overrides: dict[int, str] | None = None) -> dict:
+    full, data = data, human_only(data)  # AI labellers are measured apart (annotation/audit/ai.py)
     boot = ItemBootstrap(data.n_items)
     majority = loo_majority(data)
     if overrides:
@@ -104,7 +106,7 @@ def audit_from_data(data: AuditData, overrides: dict[int, str] | None = None) ->
     biases = dataset_biases(data, ind, boot, positions, timed)
     biases.update(group_breakdowns(data, ind))
     quality = dawid_skene_one_coin(data)
-    return {
+    report = {
         "n_judgements": data.n,
         "n_pairs": data.n_items,
         "n_labellers": data.n_labellers,
@@ -125,3 +127,4 @@ def audit_from_data(data: AuditData, overrides: dict[int, str] | None = None) ->
             "n_repeats": int(len(data.repeat_item)),
         },
     }
+    return with_ai(report, full)
