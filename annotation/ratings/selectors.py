@@ -16,6 +16,11 @@ class RatingProgress:
     left_in_queue: int
     items_total: int
 
+    # The names of the comparison queue's Progress, for the dataset list that shows both.
+    judged_today = property(lambda self: self.rated_today)
+    judged_total = property(lambda self: self.rated_total)
+    pairs_total = property(lambda self: self.items_total)
+
 
 def ratings_counted(*, dataset_id: int, honour_exclusions: bool = True) -> QuerySet[Rating]:
     """The ratings that count for a dataset, by the rule judgements_counted applies to judgements:
