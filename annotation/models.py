@@ -274,6 +274,9 @@ class ImportBatch(models.Model):
     n_pairs_created = models.PositiveIntegerField(default=0)
     n_judgements_created = models.PositiveIntegerField(default=0)
     n_duplicates = models.PositiveIntegerField(default=0)
+    # Ratings imports (format "unpaired") write responses to rate and their ratings instead of pairs.
+    n_rating_items_created = models.PositiveIntegerField(default=0)
+    n_ratings_created = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="[{line, field, message}]")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)

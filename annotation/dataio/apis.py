@@ -225,7 +225,8 @@ class ImportOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportBatch
         fields = ["id", "dataset", "dataset_name", "format", "filename", "status", "n_lines", "n_pairs_created",
-                  "n_judgements_created", "n_duplicates", "errors", "created_by", "created_at", "duration_s"]
+                  "n_judgements_created", "n_rating_items_created", "n_ratings_created", "n_duplicates", "errors",
+                  "created_by", "created_at", "duration_s"]
 
 
 class ImportListApi(PaginatedListApi):
@@ -287,8 +288,9 @@ class ExportApi(APIView):
 
     @extend_schema_serializer(component_name="ExportInput")
     class InputSerializer(serializers.Serializer):
-        kind = serializers.ChoiceField(choices=["trl", "judgements"])
-        csv = serializers.BooleanField(default=False, help_text="judgements only: CSV instead of JSON Lines")
+        kind = serializers.ChoiceField(choices=["trl", "judgements", "unpaired"],
+                                       help_text="unpaired: a 'rate' dataset's counted ratings (prompt, completion, label)")
+        csv = serializers.BooleanField(default=False, help_text="judgements and unpaired: CSV instead of JSON Lines")
         min_agreement = serializers.FloatField(default=0.0, min_value=0, max_value=1, help_text="trl only")
 
     @extend_schema(parameters=[InputSerializer],
