@@ -17,9 +17,10 @@ from annotation.audit.labellers import ALPHA, MIN_N, group_breakdowns, labeller_
 from annotation.audit.leaderboard import leaderboard
 from annotation.audit.quality import dawid_skene_one_coin
 from annotation.audit.stats import N_BOOT, SEED, ItemBootstrap
-from annotation.models import AuditCache, Dataset, Judgement, LabellerExclusion, Pair
+from annotation.audit.ratings import ratings_audit
+from annotation.models import AuditCache, Dataset, Judgement, LabellerExclusion, Pair, Rating, RatingItem
 
-REPORT_VERSION = "3"  # bump when the document changes shape, so old caches are not served
+REPORT_VERSION = "4"  # bump when the document changes shape, so old caches are not served
 CACHE_KIND = "report"
 
 
@@ -36,7 +37,14 @@ def audit_cache_key(*, dataset: Dataset) -> str:
         .order_by("id").values_list("id", "gold", "agrees_with_user")
     )
     n_pairs = Pair.objects.filter(dataset=dataset).count()
-    raw = repr((REPORT_VERSION, sorted(judgements.items()), sorted(exclusions.items()), n_pairs, marks))
+    # The ratings section reads the ratings (and their revisions) and the items' gold labels.
+    ratings = Rating.objects.filter(item__dataset=dataset).aggregate(
+        n=Count("id"), max_id=Max("id"), latest=Max("created_at"), superseded=Count("id", filter=Q(superseded=True))
+    )
+    gold = list(RatingItem.objects.filter(dataset=dataset, gold_label__isnull=False).order_by("id")
+                .values_list("id", "gold_label"))
+    raw = repr((REPORT_VERSION, sorted(judgements.items()), sorted(exclusions.items()), n_pairs, marks,
+                sorted(ratings.items()), gold))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -56,7 +64,9 @@ def audit_compute(*, dataset: Dataset) -> dict:
     started = time.perf_counter()
     data = audit_data_load(dataset_id=dataset.pk)
     report = audit_from_data(data)
-    return {"dataset": dataset.name, **report, "computed_in_s": round(time.perf_counter() - started, 3)}
+    report["ratings"] = ratings_audit(dataset_id=dataset.pk)
+    return {"dataset": dataset.name, "mode": dataset.mode, **report,
+            "computed_in_s": round(time.perf_counter() - started, 3)}
 
 
 def audit_from_data(data: AuditData) -> dict:

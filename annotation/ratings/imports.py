@@ -83,8 +83,8 @@ def _first_line_unpaired(stream) -> bool:
             if text.startswith(CSV_HEADER_START):
                 return True
             try:
-                return looks_unpaired(json.loads(text))
-            except (json.JSONDecodeError, RecursionError):
+                return looks_unpaired(json.loads(text, parse_int=fields.parse_json_int))
+            except (ValueError, RecursionError):  # not JSON (the line's own importer says why)
                 continue
     return False
 
