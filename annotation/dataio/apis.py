@@ -40,12 +40,15 @@ def paginated(*, queryset, serializer_class, request, view: PaginatedListApi) ->
 class DatasetOutputSerializer(serializers.ModelSerializer):
     n_pairs = serializers.IntegerField(read_only=True)
     n_judgements = serializers.IntegerField(read_only=True)
+    n_rating_items = serializers.IntegerField(read_only=True, help_text="rate mode: responses put up for rating")
+    n_ratings = serializers.IntegerField(read_only=True)
     n_labellers = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Dataset
-        fields = ["id", "name", "description", "instructions", "overlap_k", "repeat_rate", "gold_rate", "choices",
-                  "strength_scale", "lease_minutes", "created_at", "n_pairs", "n_judgements", "n_labellers"]
+        fields = ["id", "name", "mode", "description", "instructions", "overlap_k", "repeat_rate", "gold_rate",
+                  "choices", "strength_scale", "lease_minutes", "created_at", "n_pairs", "n_judgements",
+                  "n_rating_items", "n_ratings", "n_labellers"]
 
 
 class DatasetListApi(PaginatedListApi):
@@ -89,6 +92,8 @@ class DatasetCreateApi(APIView):
     @extend_schema_serializer(component_name="DatasetCreateInput")
     class InputSerializer(DatasetInputSerializer):
         name = serializers.CharField(max_length=200)
+        mode = serializers.ChoiceField(choices=Dataset.Mode.choices, required=False, default=Dataset.Mode.COMPARE,
+                                       help_text=Dataset._meta.get_field("mode").help_text + " Set at creation only.")
 
     @extend_schema(request=InputSerializer, responses={201: DatasetOutputSerializer}, summary="Create a dataset")
     def post(self, request):
