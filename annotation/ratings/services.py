@@ -100,8 +100,10 @@ def rating_leases_end_for(*, labeller_ids, dataset: Dataset) -> int:
 def _lease(*, labeller, item_id, is_repeat=False, is_gold=False, expires_at) -> RatingAssignment:
     if not is_repeat and not is_gold:
         RatingItem.objects.filter(pk=item_id).update(n_leased=F("n_leased") + 1)
-    return RatingAssignment.objects.create(item_id=item_id, labeller=labeller, is_repeat=is_repeat, is_gold=is_gold,
-                                           expires_at=expires_at)
+    lease = RatingAssignment.objects.create(item_id=item_id, labeller=labeller, is_repeat=is_repeat, is_gold=is_gold,
+                                            expires_at=expires_at)
+    lease.item = RatingItem.objects.select_related("response__prompt").get(pk=item_id)  # what the labeller is shown
+    return lease
 
 
 def _repeat_due_item_id(*, labeller: Labeller, dataset_id: int) -> int | None:
@@ -135,11 +137,16 @@ def _open_item_locked(*, labeller: Labeller, dataset: Dataset) -> int | None:
 
 
 def _settings(*, labeller: Labeller, dataset_id: int) -> Dataset:
-    settings = queue_sql.membership_lock(labeller_id=labeller.pk, dataset_id=dataset_id)
-    if settings is None:
+    """Locks the labeller's membership of the dataset (as queue_sql.membership_lock does: one
+    labeller's queue requests in a dataset run one at a time) and reads the dataset's rules, in
+    one query."""
+    membership = Dataset.labellers.through.objects.filter(dataset_id=dataset_id, labeller_id=labeller.pk)
+    row = (membership.select_for_update(of=("self",))
+           .values_list("dataset__overlap_k", "dataset__repeat_rate", "dataset__gold_rate", "dataset__lease_minutes",
+                        "dataset__mode").first())
+    if row is None:
         raise NotAssigned(f"You are not assigned to dataset {dataset_id}.")
-    overlap_k, repeat_rate, gold_rate, lease_minutes = settings
-    mode = Dataset.objects.filter(pk=dataset_id).values_list("mode", flat=True).get()
+    overlap_k, repeat_rate, gold_rate, lease_minutes, mode = row
     if mode != Dataset.Mode.RATE:
         raise ApplicationError(f"Dataset {dataset_id} is for comparing pairs, not for rating single responses.")
     return Dataset(pk=dataset_id, overlap_k=overlap_k, repeat_rate=repeat_rate, gold_rate=gold_rate,
@@ -160,7 +167,7 @@ def rating_lease_next(*, labeller: Labeller, dataset_id: int, rng: random.Random
         _expire_due(now=now)
     current = (RatingAssignment.objects.filter(labeller=labeller, item__dataset_id=dataset_id,
                                                status=RatingAssignment.Status.ACTIVE, expires_at__gt=now)
-               .order_by("created_at").first())
+               .select_related("item__response__prompt").order_by("created_at").first())
     if current is not None:
         return current
     expires_at = now + timedelta(minutes=dataset.lease_minutes)
