@@ -65,6 +65,7 @@ class RatingNextApi(LabellerApi):
 
 
 class RatingSubmitApi(LabellerApi):
+    @extend_schema_serializer(component_name="RatingSubmitInput")
     class InputSerializer(RatingFieldsSerializer):
         idempotency_key = serializers.CharField(
             required=False, allow_blank=True, default="", max_length=services.IDEMPOTENCY_KEY_MAX,
@@ -80,6 +81,7 @@ class RatingSubmitApi(LabellerApi):
 
 
 class RatingSkipApi(LabellerApi):
+    @extend_schema_serializer(component_name="RatingSkipInput")
     class InputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=services.SKIP_REASON_MAX,
                                        help_text=f"Why: 1 to {services.SKIP_REASON_MAX} characters.")
@@ -93,6 +95,7 @@ class RatingSkipApi(LabellerApi):
 
 
 class RatingReviseApi(LabellerApi):
+    @extend_schema_serializer(component_name="RatingReviseInput")
     class InputSerializer(RatingFieldsSerializer):
         pass
 
