@@ -75,7 +75,8 @@ def _ratings_context(ratings: dict | None) -> dict | None:
             ("Thumbs up, responses shorter than the median", f(length["shorter_up"])),
         ],
         "labellers": [
-            {"username": r["username"], "n_ratings": r["n_ratings"], "positivity": f(r["positivity"]),
+            {"labeller_id": r["labeller_id"], "username": r["username"], "n_ratings": r["n_ratings"],
+             "positivity": f(r["positivity"]),
              "gold_accuracy": f(r["gold_accuracy"]), "self_consistency": f(r["self_consistency"])}
             for r in ratings["labellers"]
         ],

@@ -127,6 +127,7 @@ def test_the_audit_page_shows_the_ratings_section(client, rated):
     client.force_login(AdminLabellerFactory().user)
     page = client.get(f"/audit/{dataset.pk}/?compute=1").content.decode()
     assert 'id="ratings"' in page and "Krippendorff&#x27;s alpha, nominal, on the label" in page
+    assert f"/audit/{dataset.pk}/exclude/{rated[2][0].pk}/" in page  # exclusions leave ratings out too
 
 
 def test_the_audit_page_says_when_there_are_no_ratings(client):
