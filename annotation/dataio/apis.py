@@ -263,7 +263,8 @@ class ImportCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="JSON Lines, gzip or plain")
         dataset = serializers.CharField(max_length=200, help_text="Dataset name (created if missing)")
-        format = serializers.ChoiceField(choices=["auto", *FORMATS], default="auto")
+        format = serializers.ChoiceField(choices=["auto", *FORMATS, "unpaired"], default="auto",
+                                         help_text="unpaired: ratings (prompt, completion, label) into a rate dataset")
         skip_invalid = serializers.BooleanField(default=False)
 
     @extend_schema(

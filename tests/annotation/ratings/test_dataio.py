@@ -182,3 +182,24 @@ def test_the_data_page_imports_ratings_and_offers_their_exports(admin_client):
     download = admin_client.get(f"/api/datasets/{dataset.pk}/export/?kind=unpaired")
     lines = b"".join(download.streaming_content).decode().splitlines()
     assert len(lines) == 5 and json.loads(lines[0])["label"] in (True, False)
+
+
+def test_a_large_ratings_upload_is_imported_by_the_worker_task(admin_client, settings, tmp_path,
+                                                               django_capture_on_commit_callbacks):
+    from annotation.dataio.uploads import import_upload_run
+    from annotation.models import ImportUpload
+    from common.models import JobStatus
+
+    settings.ARBITER_IMPORT_INLINE_MAX_BYTES, settings.VAR_DIR = 10, tmp_path
+    with django_capture_on_commit_callbacks():
+        admin_client.post("/data/import/", {"file": jsonl_upload(ROWS), "dataset": "thumbs", "format": "auto"})
+    upload = import_upload_run(upload_id=ImportUpload.objects.get().pk)  # what the worker's task runs
+    assert upload.status == JobStatus.SUCCEEDED and upload.batch.format == "unpaired"
+    assert upload.batch.n_ratings_created == Rating.objects.count() == 5
+
+
+def test_the_import_api_takes_an_unpaired_file(admin_client):
+    response = admin_client.post("/api/imports/create/", {"file": jsonl_upload(ROWS), "dataset": "thumbs",
+                                                          "format": "unpaired"})
+    assert response.status_code == 201
+    assert (response.json()["n_rating_items_created"], response.json()["n_ratings_created"]) == (4, 5)
