@@ -14,7 +14,7 @@ import random
 from collections import Counter
 from datetime import timedelta
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -22,7 +22,7 @@ from annotation.labelling import queue_sql
 from annotation.labelling.checks import TIME_MS_MAX, clean_time_ms
 from annotation.labelling.services import NotAssigned
 from annotation.models import RATIONALE_MAX_CHARS, RESPONSE_FLAGS, Dataset, Labeller, Rating, RatingAssignment, RatingItem
-from annotation.ratings.selectors import items_open_to, items_unseen_by
+from annotation.ratings.selectors import items_unseen_by
 from common.exceptions import ApplicationError
 from common.validation import text_clean
 
@@ -129,11 +129,28 @@ def _gold_item_id(*, labeller: Labeller, dataset_id: int) -> int | None:
             .order_by("n_ratings", "id").values_list("pk", flat=True).first())
 
 
+# selectors.items_open_to's rule as one SQL statement: building it with the ORM on every lease
+# cost more CPU than running it (docs/benchmarks.md). The ORDER BY walks rating_item_queue_order.
+_OPEN_ITEM = (
+    f"SELECT i.id FROM {RatingItem._meta.db_table} i WHERE i.dataset_id = %s AND i.gold_label IS NULL "
+    "AND i.n_ratings + i.n_leased < %s "
+    f"AND NOT EXISTS (SELECT 1 FROM {Rating._meta.db_table} r WHERE r.item_id = i.id AND r.labeller_id = %s "
+    "AND r.is_repeat = false AND r.revision_of_id IS NULL) "
+    f"AND NOT EXISTS (SELECT 1 FROM {RatingAssignment._meta.db_table} a WHERE a.item_id = i.id AND a.labeller_id = %s "
+    f"AND a.status IN ('{RatingAssignment.Status.ACTIVE.value}', '{RatingAssignment.Status.SKIPPED.value}')) "
+    "ORDER BY i.n_ratings + i.n_leased DESC, i.id DESC LIMIT 1"
+)
+
+
 def _open_item_locked(*, labeller: Labeller, dataset: Dataset) -> int | None:
-    """The open item closest to overlap_k, locked (items other labellers are leasing right now are
-    skipped, not waited for; PostgreSQL re-checks the slot condition on the locked row)."""
-    return (items_open_to(labeller=labeller, dataset=dataset)
-            .select_for_update(skip_locked=True, of=("self",)).values_list("pk", flat=True).first())
+    """The open item closest to overlap_k (selectors.items_open_to), locked: items other labellers
+    are leasing right now are skipped, not waited for, and PostgreSQL re-checks the slot condition
+    on the locked row. On SQLite the transaction runs alone (BEGIN IMMEDIATE)."""
+    lock = " FOR UPDATE OF i SKIP LOCKED" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(_OPEN_ITEM + lock, [dataset.pk, dataset.overlap_k, labeller.pk, labeller.pk])
+        row = cursor.fetchone()
+    return row[0] if row else None
 
 
 def _settings(*, labeller: Labeller, dataset_id: int) -> Dataset:

@@ -229,3 +229,24 @@ def test_the_beat_sweep_expires_abandoned_rating_leases(make_rate_dataset):
     later = timezone.now() + timedelta(minutes=dataset.lease_minutes + 1)
     assert services.rating_leases_expire(now=later) == 1
     assert RatingItem.objects.get(pk=lease.item_id).n_leased == 0
+
+
+def test_the_queue_picks_the_first_item_the_open_items_selector_lists(make_rate_dataset):
+    """The SQL pick (services._OPEN_ITEM) and selectors.items_open_to state one rule twice."""
+    from annotation.ratings.selectors import items_open_to
+
+    dataset, items, labellers = make_rate_dataset(n_items=6, n_labellers=3, overlap_k=2)
+    RatingItemFactory(dataset=dataset, gold_label=True)
+    rng = random.Random(3)
+    for step in range(8):
+        labeller = labellers[step % 3]
+        with transaction.atomic():
+            expected = items_open_to(labeller=labeller, dataset=dataset).values_list("pk", flat=True).first()
+            assert services._open_item_locked(labeller=labeller, dataset=dataset) == expected
+        lease = services.rating_lease_next(labeller=labeller, dataset_id=dataset.pk, rng=rng)
+        if lease is None:
+            continue
+        if step % 4 == 3:
+            services.rating_lease_skip(labeller=labeller, assignment_id=lease.pk, reason="no")
+        else:
+            services.rating_submit(labeller=labeller, assignment_id=lease.pk, label=True)
