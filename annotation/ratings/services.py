@@ -21,7 +21,8 @@ from django.utils import timezone
 from annotation.labelling import queue_sql
 from annotation.labelling.checks import TIME_MS_MAX, clean_time_ms
 from annotation.labelling.services import NotAssigned
-from annotation.models import RATIONALE_MAX_CHARS, RESPONSE_FLAGS, Dataset, Labeller, Rating, RatingAssignment, RatingItem
+from annotation.models import RATIONALE_MAX_CHARS, Dataset, Labeller, Rating, RatingAssignment, RatingItem
+from annotation.ratings.checks import clean_flags, clean_label
 from annotation.ratings.selectors import items_unseen_by
 from common.exceptions import ApplicationError
 from common.validation import text_clean
@@ -31,29 +32,7 @@ REPEAT_GAP = 5
 SWEEP_PROBABILITY = 0.02
 SKIP_REASON_MAX = RatingAssignment._meta.get_field("skip_reason").max_length
 IDEMPOTENCY_KEY_MAX = Rating._meta.get_field("idempotency_key").max_length
-LABEL_WORDS = {"up": True, "down": False, "true": True, "false": False, "1": True, "0": False}
 _system_random = random.SystemRandom()
-
-
-def clean_label(label) -> bool:
-    """True (thumbs up) or False (thumbs down) from a bool or "up"/"down"/"true"/"false"/1/0."""
-    if isinstance(label, bool):
-        return label
-    if isinstance(label, int) and label in (0, 1):
-        return bool(label)
-    if isinstance(label, str) and label.strip().lower() in LABEL_WORDS:
-        return LABEL_WORDS[label.strip().lower()]
-    raise ApplicationError(f"The label must be thumbs up or down (up/down, true/false), not {str(label)[:40]!r}.")
-
-
-def clean_flags(flags) -> list[str]:
-    flags = flags or []
-    if not isinstance(flags, list) or not all(isinstance(name, str) for name in flags):
-        raise ApplicationError("Flags must be a list of flag names.")
-    unknown = set(flags) - set(RESPONSE_FLAGS)
-    if unknown:
-        raise ApplicationError(f"Unknown flag(s): {', '.join(sorted(unknown))}; known: {', '.join(RESPONSE_FLAGS)}.")
-    return sorted(set(flags))
 
 
 def holds_slot(lease: RatingAssignment) -> bool:
@@ -325,18 +304,3 @@ def rating_revise(*, labeller: Labeller, rating_id: int, label, rationale: str =
         time_ms=clean_time_ms(time_ms), created_at=now or timezone.now(), is_repeat=original.is_repeat,
         revision_of=original,
     )
-
-
-@transaction.atomic
-def rating_items_create(*, dataset: Dataset, responses, gold_labels: dict | None = None) -> list[RatingItem]:
-    """Puts responses of the dataset's prompts up for rating (once each; those already up are kept
-    as they are). gold_labels: {response id: True/False} for gold checks."""
-    gold_labels = gold_labels or {}
-    responses = list(responses)
-    foreign = [r.pk for r in responses if r.prompt.dataset_id != dataset.pk]
-    if foreign:
-        raise ApplicationError(f"Responses {foreign[:5]} belong to prompts of another dataset.")
-    existing = set(RatingItem.objects.filter(response__in=responses).values_list("response_id", flat=True))
-    new = [RatingItem(dataset=dataset, response=r, gold_label=gold_labels.get(r.pk)) for r in responses
-           if r.pk not in existing]
-    return RatingItem.objects.bulk_create(new)
