@@ -5,7 +5,8 @@ from django.contrib import admin
 
 from annotation.labelling.services import assignments_delete, dataset_labellers_set
 from annotation.models import (
-    Assignment, AuditCache, Dataset, ImportBatch, Judgement, Labeller, LabellerExclusion, Pair, Prompt, Response,
+    Assignment, AuditCache, Dataset, ImportBatch, Judgement, Labeller, LabellerExclusion, Pair, Prompt, Rating,
+    RatingItem, Response,
 )
 
 
@@ -19,9 +20,12 @@ class LabellerAdmin(admin.ModelAdmin):
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ["name", "overlap_k", "repeat_rate", "gold_rate", "created_at"]
+    list_display = ["name", "mode", "overlap_k", "repeat_rate", "gold_rate", "created_at"]
     search_fields = ["name"]
     filter_horizontal = ["labellers"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["mode"] if obj is not None else []  # set at creation: the dataset's data depends on it
 
     def save_related(self, request, form, formsets, change):
         # The labellers through the service, which ends a removed labeller's leases at once.
@@ -137,3 +141,24 @@ class AuditCacheAdmin(admin.ModelAdmin):
     list_display = ["dataset", "kind", "key", "computed_at"]
     list_filter = ["kind"]
     readonly_fields = ["dataset", "kind", "key", "payload", "computed_at"]
+
+
+@admin.register(RatingItem)
+class RatingItemAdmin(admin.ModelAdmin):
+    list_display = ["id", "dataset", "response", "gold_label", "n_ratings", "n_leased"]
+    list_filter = ["dataset"]
+    raw_id_fields = ["response"]
+    readonly_fields = ["n_ratings", "n_leased"]  # kept in step by the rating services
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = ["id", "item", "labeller", "label", "is_repeat", "superseded", "source", "created_at"]
+    list_filter = ["item__dataset", "label", "source", "is_repeat", "superseded"]
+    list_select_related = ["item", "labeller__user"]
+
+    def get_readonly_fields(self, request, obj=None):  # kept, never edited, like judgements
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -133,7 +133,16 @@ class AILabeller(models.Model):
 
 
 class Dataset(models.Model):
+    class Mode(models.TextChoices):
+        COMPARE = "compare", "Compare two responses"
+        RATE = "rate", "Rate one response (thumbs up / down)"
+
     name = models.CharField(max_length=200, unique=True)
+    mode = models.CharField(
+        max_length=8, choices=Mode.choices, default=Mode.COMPARE,
+        help_text="compare: labellers pick the better of a pair; rate: they give one response a thumbs up or "
+                  "down (the unpaired feedback KTO learns from).",
+    )
     description = models.TextField(
         blank=True, validators=[MaxLengthValidator(DESCRIPTION_MAX_CHARS)],
         help_text=f"At most {DESCRIPTION_MAX_CHARS} characters.",
@@ -166,6 +175,7 @@ class Dataset(models.Model):
             models.CheckConstraint(condition=Q(gold_rate__gte=0, gold_rate__lte=1), name="dataset_gold_rate_unit"),
             models.CheckConstraint(condition=Q(lease_minutes__gte=1, lease_minutes__lte=LEASE_MINUTES_MAX),
                                    name="dataset_lease_minutes_bounded"),
+            models.CheckConstraint(condition=Q(mode__in=["compare", "rate"]), name="dataset_mode_valid"),
         ]
 
     def __str__(self):
@@ -271,6 +281,9 @@ class ImportBatch(models.Model):
     n_pairs_created = models.PositiveIntegerField(default=0)
     n_judgements_created = models.PositiveIntegerField(default=0)
     n_duplicates = models.PositiveIntegerField(default=0)
+    # Ratings imports (format "unpaired") write responses to rate and their ratings instead of pairs.
+    n_rating_items_created = models.PositiveIntegerField(default=0)
+    n_ratings_created = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="[{line, field, message}]")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -514,4 +527,96 @@ class CritiqueRevision(models.Model):
         constraints = [
             # a resumed run picks up where it stopped: each response is revised once per run
             models.UniqueConstraint(fields=["run", "source_response"], name="critique_revision_once_per_run"),
+        ]
+
+
+class RatingItem(models.Model):
+    """One response of a "rate" dataset put to labellers on its own (the rating counterpart of a
+    Pair): its queue counters and its gold label live here, not on the Response."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="rating_items")
+    response = models.OneToOneField(Response, on_delete=models.CASCADE, related_name="rating_item")
+    external_id = models.CharField(max_length=200, blank=True, help_text="Its id in the file it came from.")
+    gold_label = models.BooleanField(null=True, blank=True, help_text="The known answer (True: thumbs up), for gold checks.")
+    # Counted ratings (first, current) and active leases holding one of its overlap_k slots; kept in
+    # step under this row's lock by annotation.ratings.services, as Pair.n_judgements/n_leased are.
+    n_ratings = models.PositiveIntegerField(default=0)
+    n_leased = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(F("dataset"), F("n_ratings") + F("n_leased"), F("id"), name="rating_item_queue_order"),
+        ]
+
+    def __str__(self):
+        return f"Rating item {self.pk} ({self.dataset_id})"
+
+
+class Rating(models.Model):
+    """A labeller's thumbs up (label True) or down (False) on one response. Like judgements, never
+    overwritten: a revision is a new row and the revised one is marked superseded."""
+
+    class Source(models.TextChoices):
+        APP = "app", "Made in Arbiter"
+        IMPORT = "import", "Imported"
+
+    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="ratings")
+    labeller = models.ForeignKey(Labeller, on_delete=models.PROTECT, related_name="ratings")
+    label = models.BooleanField(help_text="True: thumbs up (desirable); False: thumbs down.")
+    rationale = models.TextField(blank=True)
+    flags = models.JSONField(default=list, blank=True, help_text='e.g. ["harmful"]')
+    time_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    is_repeat = models.BooleanField(default=False)
+    idempotency_key = models.CharField(max_length=100, blank=True)
+    revision_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="revisions")
+    superseded = models.BooleanField(default=False, help_text="A later revision replaces it.")
+    source = models.CharField(max_length=8, choices=Source.choices, default=Source.APP)
+    import_batch = models.ForeignKey(ImportBatch, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "labeller"], condition=Q(is_repeat=False, revision_of__isnull=True),
+                name="rating_once_per_labeller",
+            ),
+            models.UniqueConstraint(
+                fields=["labeller", "idempotency_key"], condition=~Q(idempotency_key=""), name="rating_idempotency_key",
+            ),
+            models.CheckConstraint(condition=Q(source__in=["app", "import"]), name="rating_source_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["item", "superseded"]),
+            models.Index(fields=["labeller", "created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.labeller} on rating item {self.item_id}: {'up' if self.label else 'down'}"
+
+
+class RatingAssignment(models.Model):
+    """A lease of one rating item to one labeller (the rating counterpart of Assignment)."""
+
+    Status = Assignment.Status
+
+    item = models.ForeignKey(RatingItem, on_delete=models.CASCADE, related_name="assignments")
+    labeller = models.ForeignKey(Labeller, on_delete=models.CASCADE, related_name="rating_assignments")
+    status = models.CharField(max_length=16, choices=Assignment.Status.choices, default=Assignment.Status.ACTIVE)
+    is_repeat = models.BooleanField(default=False)
+    is_gold = models.BooleanField(default=False)
+    skip_reason = models.CharField(max_length=200, blank=True)
+    rating = models.OneToOneField(Rating, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["item", "labeller"], condition=Q(status="active"), name="rating_assignment_one_active_lease"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["labeller", "status"], name="rating_lease_labeller_status"),
+            models.Index(fields=["status", "expires_at"], name="rating_lease_expiry"),
         ]

@@ -3,6 +3,7 @@ from celery import shared_task
 from annotation.dataio import uploads
 from annotation.labelling import services
 from annotation.models import CritiqueRun
+from annotation.ratings import services as rating_services
 from common.tasks import JobTask
 
 
@@ -10,7 +11,7 @@ from common.tasks import JobTask
 def assignments_expire() -> int:
     """Returns the slots of abandoned leases to the queue (beat runs it every minute; the queue
     also sweeps on a few of its own requests, so leases return without a worker too)."""
-    return services.assignments_expire()
+    return services.assignments_expire() + rating_services.rating_leases_expire()
 
 
 @shared_task

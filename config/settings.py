@@ -166,6 +166,7 @@ SPECTACULAR_SETTINGS = {
         "JobStatusEnum": "common.models.JobStatus",
         "ImportStatusEnum": "annotation.models.ImportBatch.Status",
         "PolicyRunKindEnum": "training.models.PolicyRun.Kind",
+        "DatasetModeEnum": "annotation.models.Dataset.Mode",
     },
 }
 # Read per request by common.throttling's classes (DRF's read theirs once, at import).

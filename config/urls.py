@@ -11,6 +11,7 @@ handler500 = common_apis.server_error
 api_patterns = [
     # The labelling queue first: its two calls are most of the traffic, and URLs resolve in order.
     path("", include("annotation.labelling.api_urls")),
+    path("", include("annotation.ratings.api_urls")),
     path("", include("annotation.dataio.api_urls")),
     path("", include("annotation.audit.api_urls")),
     path("", include("annotation.review.api_urls")),
@@ -28,6 +29,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("data/", include("annotation.dataio.urls")),
     path("label/", include("annotation.labelling.urls")),
+    path("label/", include("annotation.ratings.urls")),
     path("audit/", include("annotation.audit.urls")),
     path("team/", include("annotation.team.urls")),
     path("review/", include("annotation.review.urls")),

@@ -20,10 +20,11 @@ from annotation.audit.labellers import ALPHA, MIN_N, group_breakdowns, labeller_
 from annotation.audit.leaderboard import leaderboard
 from annotation.audit.quality import dawid_skene_one_coin
 from annotation.audit.stats import N_BOOT, SEED, ItemBootstrap
-from annotation.models import AuditCache, Dataset, Judgement, LabellerExclusion, Pair, ReviewDecision
+from annotation.audit.ratings import ratings_audit
+from annotation.models import AuditCache, Dataset, Judgement, LabellerExclusion, Pair, Rating, RatingItem, ReviewDecision
 from annotation.review.selectors import overrides_current
 
-REPORT_VERSION = "5"  # bump when the document changes shape, so old caches are not served
+REPORT_VERSION = "6"  # bump when the document changes shape, so old caches are not served
 CACHE_KIND = "report"
 CACHE_KIND_OVERRIDES = "report_overrides"  # the audit with reviewers' overrides counted
 
@@ -46,8 +47,14 @@ def audit_cache_key(*, dataset: Dataset, count_overrides: bool = False) -> str:
     )
     n_pairs = Pair.objects.filter(dataset=dataset).count()
     decisions = ReviewDecision.objects.filter(pair__dataset=dataset).aggregate(n=Count("id"), max_id=Max("id"))
+    # The ratings section reads the ratings (and their revisions) and the items' gold labels.
+    ratings = Rating.objects.filter(item__dataset=dataset).aggregate(
+        n=Count("id"), max_id=Max("id"), latest=Max("created_at"), superseded=Count("id", filter=Q(superseded=True))
+    )
+    gold = list(RatingItem.objects.filter(dataset=dataset, gold_label__isnull=False).order_by("id")
+                .values_list("id", "gold_label"))
     raw = repr((REPORT_VERSION, sorted(judgements.items()), sorted(exclusions.items()), n_pairs, marks,
-                count_overrides, sorted(decisions.items())))
+                count_overrides, sorted(decisions.items()), sorted(ratings.items()), gold))
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
@@ -77,7 +84,9 @@ def audit_compute(*, dataset: Dataset, count_overrides: bool = False) -> dict:
         "n_overrides": len(overrides),
         "n_pairs_overridden_in_audit": int(np.isin(data.pair_id, list(overrides)).sum()) if count_overrides else 0,
     }
-    return {"dataset": dataset.name, **report, "computed_in_s": round(time.perf_counter() - started, 3)}
+    report["ratings"] = ratings_audit(dataset_id=dataset.pk)
+    return {"dataset": dataset.name, "mode": dataset.mode, **report,
+            "computed_in_s": round(time.perf_counter() - started, 3)}
 
 
 def majority_with_overrides(data: AuditData, majority: np.ndarray, overrides: dict[int, str]) -> np.ndarray:

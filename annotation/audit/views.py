@@ -52,6 +52,35 @@ def _report_context(request, dataset: Dataset, report: dict) -> dict:
         "dir": "desc" if descending else "asc",
         "exclusions": exclusions_for_dataset(dataset=dataset),
         "bias_rows": _bias_rows(report["biases"]),
+        "ratings": _ratings_context(report.get("ratings")),
+    }
+
+
+def _ratings_context(ratings: dict | None) -> dict | None:
+    """The ratings section's figures as text (audit.ratings computes them)."""
+    if not ratings:
+        return None
+    f, g = presentation.fmt_rate, presentation.fmt_figure
+    length = ratings["length_bias"]
+    return {
+        "n_ratings": ratings["n_ratings"], "n_items": ratings["n_items"], "n_labellers": ratings["n_labellers"],
+        "figures": [
+            ("Thumbs up (positivity)", f(ratings["positivity"])),
+            ("Krippendorff's alpha, nominal, on the label", g(ratings["agreement"]["krippendorff_alpha"])),
+            ("Percent agreement (pairs of ratings of one response)", f(ratings["agreement"]["percent"])),
+            ("Gold accuracy", f(ratings["gold_accuracy"])),
+            ("Self-consistency on repeats", f(ratings["self_consistency"])),
+            ("Length bias: correlation of log length with thumbs up", g(length["correlation"])),
+            ("Thumbs up, responses longer than the median", f(length["longer_up"])),
+            ("Thumbs up, responses shorter than the median", f(length["shorter_up"])),
+        ],
+        "labellers": [
+            {"labeller_id": r["labeller_id"], "username": r["username"], "n_ratings": r["n_ratings"],
+             "positivity": f(r["positivity"]),
+             "gold_accuracy": f(r["gold_accuracy"]), "self_consistency": f(r["self_consistency"])}
+            for r in ratings["labellers"]
+        ],
+        "median_length_chars": length["median_length_chars"],
     }
 
 

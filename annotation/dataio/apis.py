@@ -40,12 +40,15 @@ def paginated(*, queryset, serializer_class, request, view: PaginatedListApi) ->
 class DatasetOutputSerializer(serializers.ModelSerializer):
     n_pairs = serializers.IntegerField(read_only=True)
     n_judgements = serializers.IntegerField(read_only=True)
+    n_rating_items = serializers.IntegerField(read_only=True, help_text="rate mode: responses put up for rating")
+    n_ratings = serializers.IntegerField(read_only=True)
     n_labellers = serializers.IntegerField(read_only=True)
 
     class Meta:
         model = Dataset
-        fields = ["id", "name", "description", "instructions", "overlap_k", "repeat_rate", "gold_rate", "choices",
-                  "strength_scale", "lease_minutes", "created_at", "n_pairs", "n_judgements", "n_labellers"]
+        fields = ["id", "name", "mode", "description", "instructions", "overlap_k", "repeat_rate", "gold_rate",
+                  "choices", "strength_scale", "lease_minutes", "created_at", "n_pairs", "n_judgements",
+                  "n_rating_items", "n_ratings", "n_labellers"]
 
 
 class DatasetListApi(PaginatedListApi):
@@ -89,6 +92,8 @@ class DatasetCreateApi(APIView):
     @extend_schema_serializer(component_name="DatasetCreateInput")
     class InputSerializer(DatasetInputSerializer):
         name = serializers.CharField(max_length=200)
+        mode = serializers.ChoiceField(choices=Dataset.Mode.choices, required=False, default=Dataset.Mode.COMPARE,
+                                       help_text=Dataset._meta.get_field("mode").help_text + " Set at creation only.")
 
     @extend_schema(request=InputSerializer, responses={201: DatasetOutputSerializer}, summary="Create a dataset")
     def post(self, request):
@@ -225,7 +230,8 @@ class ImportOutputSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportBatch
         fields = ["id", "dataset", "dataset_name", "format", "filename", "status", "n_lines", "n_pairs_created",
-                  "n_judgements_created", "n_duplicates", "errors", "created_by", "created_at", "duration_s"]
+                  "n_judgements_created", "n_rating_items_created", "n_ratings_created", "n_duplicates", "errors",
+                  "created_by", "created_at", "duration_s"]
 
 
 class ImportListApi(PaginatedListApi):
@@ -257,7 +263,8 @@ class ImportCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         file = serializers.FileField(help_text="JSON Lines, gzip or plain")
         dataset = serializers.CharField(max_length=200, help_text="Dataset name (created if missing)")
-        format = serializers.ChoiceField(choices=["auto", *FORMATS], default="auto")
+        format = serializers.ChoiceField(choices=["auto", *FORMATS, "unpaired"], default="auto",
+                                         help_text="unpaired: ratings (prompt, completion, label) into a rate dataset")
         skip_invalid = serializers.BooleanField(default=False)
 
     @extend_schema(
@@ -287,8 +294,9 @@ class ExportApi(APIView):
 
     @extend_schema_serializer(component_name="ExportInput")
     class InputSerializer(serializers.Serializer):
-        kind = serializers.ChoiceField(choices=["trl", "judgements"])
-        csv = serializers.BooleanField(default=False, help_text="judgements only: CSV instead of JSON Lines")
+        kind = serializers.ChoiceField(choices=["trl", "judgements", "unpaired"],
+                                       help_text="unpaired: a 'rate' dataset's counted ratings (prompt, completion, label)")
+        csv = serializers.BooleanField(default=False, help_text="judgements and unpaired: CSV instead of JSON Lines")
         min_agreement = serializers.FloatField(default=0.0, min_value=0, max_value=1, help_text="trl only")
 
     @extend_schema(parameters=[InputSerializer],

@@ -29,12 +29,17 @@ def labellers_named(usernames: list[str]) -> list[Labeller]:
 
 
 @transaction.atomic
-def dataset_create(*, name: str, labellers: list[str] | None = None, **values) -> Dataset:
+def dataset_create(*, name: str, labellers: list[str] | None = None, mode: str = Dataset.Mode.COMPARE,
+                   **values) -> Dataset:
+    """A new dataset; `mode` (compare or rate) is set once, here: its data (pairs, or responses
+    to rate) depends on it."""
     if Dataset.objects.filter(name=name).exists():
         raise ApplicationError(f"A dataset named {name!r} already exists")
+    if mode not in Dataset.Mode.values:
+        raise ApplicationError(f"mode must be one of {', '.join(Dataset.Mode.values)}, not {mode!r}")
     _check(values)
     assigned = labellers_named(labellers or [])
-    dataset = Dataset(name=name, **{k: v for k, v in values.items() if k in EDITABLE})
+    dataset = Dataset(name=name, mode=mode, **{k: v for k, v in values.items() if k in EDITABLE})
     dataset.full_clean()
     dataset.save()
     dataset_labellers_set(dataset=dataset, labellers=assigned)

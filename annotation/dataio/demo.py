@@ -29,6 +29,12 @@ DEMO_DATASETS = [
         "description": "8,931 crowd judgements of 2,139 pairs by 124 workers, from LLMFAO by Dmitry Ustalov "
                        "(CC BY 4.0). Response A was always shown on the left.",
     },
+    {
+        "name": "HH harmless ratings (demo)", "file": "hh-harmless-ratings.jsonl.gz", "format": "unpaired",
+        "overlap_k": 3, "mode": "rate",
+        "description": "Rate one response: 198 answers from 99 Anthropic HH-RLHF harmless-base comparisons (MIT), "
+                       "the chosen one rated thumbs up and the rejected one thumbs down by 'hh-imported'.",
+    },
 ]
 
 
@@ -51,7 +57,8 @@ def demo_seed(*, demo_dir=DEMO_DIR, datasets=DEMO_DATASETS) -> DemoSeedResult:
         else:
             with transaction.atomic():
                 Dataset.objects.get_or_create(name=spec["name"], defaults={
-                    "overlap_k": spec["overlap_k"], "description": spec["description"]})
+                    "overlap_k": spec["overlap_k"], "description": spec["description"],
+                    "mode": spec.get("mode", Dataset.Mode.COMPARE)})
                 # The shipped files have no invalid lines; skip_invalid keeps a newer copy importable.
                 result.imported.append(import_file(dataset_name=spec["name"], file=demo_dir / spec["file"],
                                                    format=spec["format"], skip_invalid=True))

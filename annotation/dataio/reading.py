@@ -131,10 +131,12 @@ def file_items(stream: BinaryIO):
         yield from decoded_lines(itertools.chain([first], stream))
 
 
-def csv_items(header_line: bytes, stream: BinaryIO):
+def csv_items(header_line: bytes, stream: BinaryIO, row_parser=None):
     """The rows of a judgements CSV as the dicts its JSON Lines twin holds: prompt and flags were
     written as JSON, null as an empty cell, a formula with a leading apostrophe. A row's number is
-    the line it starts on (a cell may span lines)."""
+    the line it starts on (a cell may span lines). `row_parser` (default: the judgements CSV's)
+    turns a row's {column: cell} into that dict, or raises LineInvalid; the ratings CSV passes its own."""
+    row_parser = row_parser or _csv_row
     try:
         header = next(csv.reader([header_line.decode("utf-8-sig", errors="replace")]))
     except csv.Error as exc:  # e.g. lines ended by a bare carriage return: one line to this reader
@@ -156,7 +158,7 @@ def csv_items(header_line: bytes, stream: BinaryIO):
                 yield number, LineIssue(number, "line", f"has {len(cells)} cells, the header {len(header)}")
             else:
                 try:
-                    yield number, _csv_row(dict(zip(header, cells)))
+                    yield number, row_parser(dict(zip(header, cells)))
                 except LineInvalid as exc:
                     yield number, LineIssue(number, exc.field, exc.message)
             number = last + 1

@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from annotation.models import Dataset, ImportBatch, ImportUpload, Judgement, Pair
+from annotation.models import Dataset, ImportBatch, ImportUpload, Judgement, Pair, Rating, RatingItem
 from common.models import JobStatus
 from common.permissions import is_arbiter_admin
 
@@ -16,13 +16,15 @@ def _count(qs, group: str) -> Coalesce:
 
 
 def datasets_with_counts(qs: QuerySet[Dataset] | None = None) -> QuerySet[Dataset]:
-    """Datasets annotated with n_pairs, n_judgements (all rows) and n_labellers, one subquery
-    each (joins would multiply the counts)."""
+    """Datasets annotated with n_pairs, n_judgements (all rows), n_rating_items, n_ratings (all
+    rows) and n_labellers, one subquery each (joins would multiply the counts)."""
     qs = Dataset.objects.all() if qs is None else qs
     labellers = Dataset.labellers.through.objects.filter(dataset_id=OuterRef("pk"))
     return qs.annotate(
         n_pairs=_count(Pair.objects.filter(dataset_id=OuterRef("pk")), "dataset_id"),
         n_judgements=_count(Judgement.objects.filter(pair__dataset_id=OuterRef("pk")), "pair__dataset_id"),
+        n_rating_items=_count(RatingItem.objects.filter(dataset_id=OuterRef("pk")), "dataset_id"),
+        n_ratings=_count(Rating.objects.filter(item__dataset_id=OuterRef("pk")), "item__dataset_id"),
         n_labellers=_count(labellers, "dataset_id"),
     ).order_by("name")
 

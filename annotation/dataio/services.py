@@ -16,6 +16,7 @@ from annotation.dataio.planning import Plan, PlannedRecord, chunks, plan_import
 from annotation.dataio.reading import parse_file
 from annotation.dataio.records import LineIssue
 from annotation.models import Dataset, ImportBatch, Judgement, Labeller, Pair, Prompt, Response
+from annotation.ratings import imports as rating_imports
 from common.exceptions import ApplicationError
 
 BATCH_SIZE = 1000
@@ -50,8 +51,15 @@ def import_file(*, dataset_name: str, file: str | Path | BinaryIO, format: str =
                                f"not {ascii(dataset_name[:40])}")
     filename = filename or (Path(file).name if isinstance(file, (str, Path)) else getattr(file, "name", "upload"))
     filename = fields.storable_name(filename)
-    parsed = parse_file(file, format=format, on_progress=on_progress)
+    if format == rating_imports.FORMAT or (format == "auto" and rating_imports.file_is_unpaired(file)):
+        return rating_imports.import_ratings_file(dataset_name=dataset_name, file=file, skip_invalid=skip_invalid,
+                                                  created_by=created_by, filename=filename, on_progress=on_progress,
+                                                  started=started)
     dataset = Dataset.objects.filter(name=dataset_name).first()
+    if dataset is not None and dataset.mode == Dataset.Mode.RATE:
+        raise ApplicationError(f"Dataset {dataset_name!r} is for rating single responses: import ratings into it "
+                               "(format unpaired: prompt, completion, label), or pairs into a dataset in 'compare' mode.")
+    parsed = parse_file(file, format=format, on_progress=on_progress)
     plan = plan_import(parsed, dataset)
     bad = parsed.bad_lines
     plan.records = [p for p in plan.records if p.record.line not in bad]

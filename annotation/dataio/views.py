@@ -16,7 +16,7 @@ from common.exceptions import ApplicationError
 from common.permissions import admin_required
 
 PAGE = "annotation/dataio/data.html"
-EXPORT_KINDS = ("trl", "judgements", "judgements-csv")
+EXPORT_KINDS = ("trl", "judgements", "judgements-csv", "unpaired", "unpaired-csv")
 
 
 def _page(request, *, form, rejected=None, status=200):
@@ -60,8 +60,12 @@ def data_import(request):
     except ApplicationError as exc:
         form.add_error(None, exc.message)
         return _page(request, form=form, status=200 if request.htmx else 400)
-    messages.success(request, f"Imported {batch.filename}: {batch.n_pairs_created} new pairs, "
-                              f"{batch.n_judgements_created} new judgements.")
+    if batch.format == "unpaired":
+        messages.success(request, f"Imported {batch.filename}: {batch.n_rating_items_created} new responses to rate, "
+                                  f"{batch.n_ratings_created} new ratings.")
+    else:
+        messages.success(request, f"Imported {batch.filename}: {batch.n_pairs_created} new pairs, "
+                                  f"{batch.n_judgements_created} new judgements.")
     target = redirect("dataio:import-detail", import_id=batch.pk)
     if request.htmx:
         return HttpResponseClientRedirect(target.url)
@@ -104,4 +108,6 @@ def export_download(request, dataset_id: int, kind: str):
         return redirect("dataio:home")
     if kind == "trl":
         return export_response(dataset, kind="trl", min_agreement=min_agreement)
+    if kind.startswith("unpaired"):
+        return export_response(dataset, kind="unpaired", csv=kind == "unpaired-csv")
     return export_response(dataset, kind="judgements", csv=kind == "judgements-csv")

@@ -85,6 +85,9 @@ def dataset_labellers_set(*, dataset: Dataset, labellers: list[Labeller]) -> Non
                 labeller_id__in=removed, pair__dataset=dataset, status=Assignment.Status.ACTIVE
             ).order_by("pk")
         )
+        from annotation.ratings.services import rating_leases_end_for  # it imports NotAssigned from here
+
+        rating_leases_end_for(labeller_ids=removed, dataset=dataset)
 
 
 def _dataset_lock(dataset: Dataset) -> None:

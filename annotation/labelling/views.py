@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from annotation.labelling import selectors, services
 from annotation.labelling.forms import judgement_fields
-from annotation.models import RATIONALE_MAX_CHARS, RESPONSE_FLAGS
+from annotation.models import RATIONALE_MAX_CHARS, RESPONSE_FLAGS, Dataset
 from common.exceptions import ApplicationError
 
 COMPARE = "annotation/labelling/compare.html"
@@ -72,9 +72,12 @@ def _render_work(request, *, labeller, dataset, error=""):
 @require_GET
 @login_required
 def dataset_list(request):
+    from annotation.ratings.selectors import rating_progress
+
     labeller = getattr(request.user, "labeller", None)  # none: the page says to ask an admin
     rows = [
-        (dataset, selectors.labeller_progress(labeller=labeller, dataset=dataset))
+        (dataset, (rating_progress if dataset.mode == Dataset.Mode.RATE else selectors.labeller_progress)(
+            labeller=labeller, dataset=dataset))
         for dataset in (selectors.datasets_for_labeller(labeller=labeller) if labeller else [])
     ]
     return render(request, "annotation/labelling/datasets.html", {"rows": rows})
@@ -87,6 +90,8 @@ def compare(request, dataset_id):
     without JS: back to the page, which shows it)."""
     labeller = _labeller(request)
     dataset = _dataset(labeller, dataset_id)
+    if dataset.mode == Dataset.Mode.RATE:  # the home page and the dataset list link here for both modes
+        return redirect(reverse("ratings:rate", kwargs={"dataset_id": dataset.pk}))
     if request.method == "POST":
         return _after_post(request, labeller=labeller, dataset=dataset, error="")
     return _render_work(request, labeller=labeller, dataset=dataset)

@@ -36,6 +36,16 @@ class Command(BaseCommand):
                           f"{'counted' if review.get('overrides_counted') else 'ignored (--count-overrides counts them)'}")
         for key in ("length", "position", "sycophancy", "speed"):
             self.stdout.write(f"  {key}: {report['biases'][key]['sentence']}")
+        ratings = report.get("ratings")
+        if ratings and ratings["n_ratings"]:
+            self.stdout.write(f"  ratings: {ratings['n_ratings']} of {ratings['n_items']} responses by "
+                              f"{ratings['n_labellers']} labellers")
+            for name, figure in (("thumbs up", ratings["positivity"]),
+                                 ("alpha (label)", ratings["agreement"]["krippendorff_alpha"]),
+                                 ("gold accuracy", ratings["gold_accuracy"]),
+                                 ("self-consistency", ratings["self_consistency"]),
+                                 ("length correlation", ratings["length_bias"]["correlation"])):
+                self.stdout.write(f"    {name}: {_fmt(figure)}")
         flagged = [row for row in report["labellers"] if row["flags"]]
         self.stdout.write(f"  flagged labellers: {len(flagged)}")
         for row in flagged:

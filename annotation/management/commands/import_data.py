@@ -14,7 +14,8 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("path")
         parser.add_argument("--dataset", required=True, help="Dataset name (created if missing).")
-        parser.add_argument("--format", default="auto", choices=("auto", *FORMATS))
+        parser.add_argument("--format", default="auto", choices=("auto", *FORMATS, "unpaired"),
+                            help="unpaired: ratings (prompt, completion, label) into a 'rate' dataset.")
         parser.add_argument("--skip-invalid", action="store_true", help="Import the good lines, list the bad ones.")
 
     def handle(self, *args, path, dataset, format, skip_invalid, **options):
@@ -35,7 +36,9 @@ class Command(BaseCommand):
         rate = batch.n_lines / batch.duration_s if batch.duration_s else 0
         self.stdout.write(self.style.SUCCESS(
             f"Imported {path} into '{dataset}' as {batch.format}: {batch.n_lines} lines, "
-            f"{batch.n_pairs_created} new pairs, {batch.n_judgements_created} new judgements, "
-            f"{batch.n_duplicates} already present, "
+            + (f"{batch.n_rating_items_created} new responses to rate, {batch.n_ratings_created} new ratings, "
+               if batch.format == "unpaired" else
+               f"{batch.n_pairs_created} new pairs, {batch.n_judgements_created} new judgements, ")
+            + f"{batch.n_duplicates} already present, "
             f"{sum(1 for i in batch.errors if i['severity'] == 'error')} skipped; "
             f"{batch.duration_s:.2f} s ({rate:.0f} lines/s)."))

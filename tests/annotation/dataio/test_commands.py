@@ -8,7 +8,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 from django.test import RequestFactory
 
-from annotation.models import Dataset, ImportBatch, Judgement, Labeller, Pair, Prompt, Response
+from annotation.models import Dataset, ImportBatch, Judgement, Labeller, Pair, Prompt, Rating, Response
 from tests.annotation.dataio.helpers import judgement, write_jsonl
 
 pytestmark = pytest.mark.django_db
@@ -89,14 +89,17 @@ def test_seed_demo_imports_both_shipped_files_and_a_second_run_adds_nothing():
     llmfao = Dataset.objects.get(name="LLMFAO crowd judgements (demo)")
     assert hh.pairs.count() == 1000 and hh.overlap_k == 3
     assert llmfao.pairs.count() == 2139 and Judgement.objects.filter(pair__dataset=llmfao).count() == 8931
+    ratings = Dataset.objects.get(name="HH harmless ratings (demo)")
+    assert ratings.mode == Dataset.Mode.RATE and ratings.rating_items.count() == 198
+    assert Rating.objects.filter(item__dataset=ratings, label=True).count() == 99
     for name in ("alice", "bob", "carol"):
         labeller = Labeller.objects.get(user__username=name)
-        assert set(labeller.datasets.all()) == {hh, llmfao}
+        assert set(labeller.datasets.all()) == {hh, llmfao, ratings}
     assert "alice-demo" in out and "arbiter-admin" in out
     # (with a request, as django-axes' login checks need one)
     admin = authenticate(RequestFactory().post("/accounts/login/"), username="admin", password="arbiter-admin")
     assert admin is not None and admin.is_superuser and admin.labeller.role == Labeller.Role.ADMIN
-    tables = (get_user_model(), Labeller, Dataset, Prompt, Response, Pair, Judgement, ImportBatch)
+    tables = (get_user_model(), Labeller, Dataset, Prompt, Response, Pair, Judgement, ImportBatch, Rating)
     before = [m.objects.count() for m in tables]
     out, _ = run("seed_demo")
     assert [m.objects.count() for m in tables] == before
