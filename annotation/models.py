@@ -410,3 +410,32 @@ class AuditCache(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["dataset", "kind"], name="audit_cache_unique")]
+
+
+class AILabelRun(Job):
+    """An AI labeller judging a dataset's pairs (annotation.ai.runs). Resuming skips the pairs it
+    has already judged; a pair that fails is listed in `failures` and tried again on a resume."""
+
+    ai_labeller = models.ForeignKey(AILabeller, on_delete=models.PROTECT, related_name="runs")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="ai_label_runs")
+    limit = models.PositiveIntegerField(null=True, blank=True, help_text="Judge at most this many pairs; blank: all.")
+    below_human_k = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="Only pairs with fewer than this many human judgements; blank: every pair.",
+    )
+    seed = models.IntegerField(default=0, help_text="Seeds the principle drawn for each pair.")
+    n_pairs = models.PositiveIntegerField(default=0, help_text="Pairs to judge when the run (or its resume) started.")
+    n_judged = models.PositiveIntegerField(default=0)
+    n_failed = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(default=list, blank=True,
+                                help_text="[{pair_id, error, orders}] of the pairs without a judgement.")
+
+    class Meta(Job.Meta):
+        constraints = [
+            models.CheckConstraint(condition=Q(limit__isnull=True) | Q(limit__gte=1), name="ai_label_run_limit_positive"),
+            models.CheckConstraint(condition=Q(below_human_k__isnull=True) | Q(below_human_k__gte=1),
+                                   name="ai_label_run_below_k_positive"),
+        ]
+
+    def __str__(self):
+        return f"AI labelling {self.pk}: {self.ai_labeller.labeller} on {self.dataset}"

@@ -16,6 +16,7 @@ MODEL_TASKS = frozenset({
     "rewardmodel.tasks.reward_run_score_pairs",
     "training.tasks.sft_run_task",
     "training.tasks.policy_run_task",
+    "annotation.tasks.ai_label_run_task",
 })
 
 
