@@ -58,18 +58,19 @@ def public_url(url: str) -> str:
 
 
 class RateLimiter:
-    """At most `per_minute` requests a minute from this process, spaced evenly."""
+    """At most `per_minute` requests a minute from this judge, spaced evenly."""
 
-    def __init__(self, per_minute: float):
+    def __init__(self, per_minute: float, *, clock=time.monotonic, sleep=time.sleep):
         self.interval = 60.0 / per_minute if per_minute and per_minute > 0 else 0.0
         self.next_at = 0.0
         self.lock = threading.Lock()
+        self.clock, self.sleep = clock, sleep
 
     def wait(self) -> None:
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             if now < self.next_at:
-                time.sleep(self.next_at - now)
+                self.sleep(self.next_at - now)
             self.next_at = max(now, self.next_at) + self.interval
 
 
