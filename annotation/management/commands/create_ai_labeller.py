@@ -1,6 +1,6 @@
 """python manage.py create_ai_labeller USERNAME --backend causal_lm|reward_model|openai [--model-path DIR]
 [--reward-run ID] [--endpoint-url URL --endpoint-model NAME [--api-key-env VAR]]
-[--constitution NAME [--principle TEXT ...]] [--template FILE] [--settings JSON] [--json]"""
+[--constitution NAME [--principle TEXT ...]] [--template FILE] [--judge-settings JSON] [--json]"""
 import json
 from pathlib import Path
 
@@ -28,14 +28,14 @@ class Command(BaseCommand):
                             "--principle a new version is created.")
         parser.add_argument("--principle", action="append", default=[], help="A principle (repeat the flag).")
         parser.add_argument("--template", default="", help="A file with the prompt template (default: built-in).")
-        parser.add_argument("--settings", default="", help='JSON, e.g. {"both_orders": true, "tie_margin": 0.1}.')
+        parser.add_argument("--judge-settings", default="", help='JSON, e.g. {"both_orders": true, "tie_margin": 0.1}.')
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, **o):
         try:
-            settings = json.loads(o["settings"]) if o["settings"] else {}
+            settings = json.loads(o["judge_settings"]) if o["judge_settings"] else {}
         except json.JSONDecodeError as exc:
-            raise CommandError(f"--settings is not valid JSON: {exc}") from exc
+            raise CommandError(f"--judge-settings is not valid JSON: {exc}") from exc
         run = None
         if o["reward_run"] is not None:
             run = RewardModelRun.objects.filter(pk=o["reward_run"]).first()
