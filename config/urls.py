@@ -13,6 +13,7 @@ api_patterns = [
     path("", include("annotation.labelling.api_urls")),
     path("", include("annotation.dataio.api_urls")),
     path("", include("annotation.audit.api_urls")),
+    path("", include("annotation.ai.api_urls")),
     path("", include("rewardmodel.api_urls")),
     path("", include("training.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
@@ -27,6 +28,7 @@ urlpatterns = [
     path("data/", include("annotation.dataio.urls")),
     path("label/", include("annotation.labelling.urls")),
     path("audit/", include("annotation.audit.urls")),
+    path("ai-labellers/", include("annotation.ai.urls")),
     path("reward-models/", include("rewardmodel.urls")),
     path("policy-runs/", include("training.urls")),
 ]
