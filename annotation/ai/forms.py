@@ -23,7 +23,7 @@ class AILabellerForm(forms.Form):
     model_path = forms.CharField(max_length=1024, required=False, help_text="Causal LM: the local folder, as the worker sees it.")
     reward_run = forms.ModelChoiceField(queryset=RewardModelRun.objects.filter(status=JobStatus.SUCCEEDED).order_by("-pk"),
                                         required=False, help_text="Reward model: a succeeded run.")
-    endpoint_url = forms.URLField(max_length=1024, required=False, help_text="Endpoint: the base URL, ending in /v1.")
+    endpoint_url = forms.URLField(max_length=1024, required=False, assume_scheme="http", help_text="Endpoint: the base URL, ending in /v1.")
     endpoint_model = forms.CharField(max_length=200, required=False, help_text="Endpoint: the model name to ask for.")
     api_key_env = forms.CharField(max_length=100, required=False, label="Key environment variable", help_text=(
         "Endpoint: the name of the worker's environment variable that holds the key (e.g. OPENAI_API_KEY). The key "
