@@ -424,6 +424,7 @@ class AILabelRun(Job):
         help_text="Only pairs with fewer than this many human judgements; blank: every pair.",
     )
     seed = models.IntegerField(default=0, help_text="Seeds the principle drawn for each pair.")
+    pair_ids = models.JSONField(default=list, blank=True, help_text="Only these pairs of the dataset; empty: all.")
     n_pairs = models.PositiveIntegerField(default=0, help_text="Pairs to judge when the run (or its resume) started.")
     n_judged = models.PositiveIntegerField(default=0)
     n_failed = models.PositiveIntegerField(default=0)

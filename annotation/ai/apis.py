@@ -43,7 +43,7 @@ class RunOutputSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AILabelRun
-        fields = ["id", "ai_labeller", "dataset", "status", "progress", "limit", "below_human_k", "seed", "n_pairs",
+        fields = ["id", "ai_labeller", "dataset", "status", "progress", "limit", "below_human_k", "seed", "pair_ids", "n_pairs",
                   "n_judged", "n_failed", "failures", "summary", "error", "attempt", "created_at", "started_at",
                   "finished_at"]
 
@@ -135,6 +135,8 @@ class RunCreateApi(APIView):
         below_human_k = serializers.IntegerField(min_value=1, max_value=100, required=False, allow_null=True,
                                                  default=None, help_text="Only pairs with fewer human judgements.")
         seed = serializers.IntegerField(required=False, allow_null=True, default=None)
+        pair_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+                                         max_length=100_000, help_text="Only these pairs of the dataset; empty: all.")
 
         def validate_ai_labeller(self, value):
             ai = AILabeller.objects.filter(labeller__user__username=value).first()

@@ -34,13 +34,16 @@ def _enqueue(run: AILabelRun) -> None:
 
 @transaction.atomic
 def ai_label_run_create(*, ai_labeller: AILabeller, dataset: Dataset, limit: int | None = None,
-                        below_human_k: int | None = None, seed: int | None = None, created_by=None,
-                        enqueue: bool = True) -> AILabelRun:
+                        below_human_k: int | None = None, seed: int | None = None, pair_ids: list[int] | None = None,
+                        created_by=None, enqueue: bool = True) -> AILabelRun:
     """Queues an AI labelling run (with enqueue=False the caller runs ai_label_run_execute itself)."""
     if limit is not None and limit < 1:
         raise ApplicationError("The limit must be at least 1 pair.")
     if below_human_k is not None and below_human_k < 1:
         raise ApplicationError("k (fewer than k human judgements) must be at least 1.")
+    pair_ids = sorted(set(pair_ids or []))
+    if len(pair_ids) != dataset.pairs.filter(pk__in=pair_ids).count():
+        raise ApplicationError(f"Some of the pairs named are not pairs of {dataset.name}.")
     busy = AILabelRun.objects.filter(ai_labeller=ai_labeller, dataset=dataset, status__in=["queued", "running"]).first()
     if busy is not None:
         raise ApplicationError(f"AI labelling run {busy.pk} of this labeller on this dataset is {busy.status}; "
@@ -48,7 +51,7 @@ def ai_label_run_create(*, ai_labeller: AILabeller, dataset: Dataset, limit: int
     if seed is None:
         seed = int((ai_labeller.settings or {}).get("seed", 0))
     run = AILabelRun.objects.create(ai_labeller=ai_labeller, dataset=dataset, limit=limit, below_human_k=below_human_k,
-                                    seed=seed, created_by=created_by,
+                                    seed=seed, pair_ids=pair_ids, created_by=created_by,
                                     config={"backend": ai_labeller.backend, "settings": ai_labeller.settings,
                                             "constitution": str(ai_labeller.constitution or "")})
     if enqueue:

@@ -17,11 +17,14 @@ def ai_label_run_list() -> QuerySet[AILabelRun]:
 
 
 def pairs_to_judge(*, run: AILabelRun) -> QuerySet[Pair]:
-    """The run's dataset's pairs its labeller has not judged yet, in id order; with below_human_k,
+    """The run's dataset's pairs (or those of them in run.pair_ids) its labeller has not judged
+    yet, in id order; with below_human_k,
     only those with fewer than that many human judgements (first judgements, not superseded)."""
     judged = Judgement.objects.filter(pair=OuterRef("pk"), labeller=run.ai_labeller.labeller_id, is_repeat=False,
                                       revision_of__isnull=True)
     pairs = Pair.objects.filter(dataset=run.dataset_id).exclude(Exists(judged))
+    if run.pair_ids:
+        pairs = pairs.filter(pk__in=run.pair_ids)
     if run.below_human_k is not None:
         human = Q(judgements__labeller__kind=Labeller.Kind.HUMAN, judgements__is_repeat=False,
                   judgements__superseded=False)
