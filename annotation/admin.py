@@ -5,7 +5,8 @@ from django.contrib import admin
 
 from annotation.labelling.services import assignments_delete, dataset_labellers_set
 from annotation.models import (
-    Assignment, AuditCache, Dataset, ImportBatch, Judgement, Labeller, LabellerExclusion, Pair, Prompt, Response,
+    AILabeller, AILabelRun, Assignment, AuditCache, Constitution, Dataset, ImportBatch, Judgement, Labeller,
+    LabellerExclusion, Pair, Prompt, Response,
 )
 
 
@@ -137,3 +138,32 @@ class AuditCacheAdmin(admin.ModelAdmin):
     list_display = ["dataset", "kind", "key", "computed_at"]
     list_filter = ["kind"]
     readonly_fields = ["dataset", "kind", "key", "payload", "computed_at"]
+
+
+@admin.register(Constitution)
+class ConstitutionAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "created_at"]
+    search_fields = ["name"]
+
+
+@admin.register(AILabeller)
+class AILabellerAdmin(admin.ModelAdmin):
+    """The endpoint's key is never a field here: the worker reads it from the environment variable
+    named in api_key_env (annotation/ai/secrets.py)."""
+
+    list_display = ["labeller", "backend", "constitution"]
+    list_filter = ["backend"]
+    exclude = ["api_key_encrypted"]
+    raw_id_fields = ["labeller", "reward_run"]
+
+
+@admin.register(AILabelRun)
+class AILabelRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "ai_labeller", "dataset", "status", "n_judged", "n_failed", "created_at"]
+    list_filter = ["status"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -22,8 +22,9 @@ DEMO_PRINCIPLES = [
     "Choose the response that a wise, ethical and thoughtful person would more likely say.",
     "Choose the response that is less likely to help someone do something dangerous or illegal.",
 ]
-TRAIN = {"num_train_epochs": 1, "max_length": 128, "batch_size": 16, "learning_rate": 1e-4}
-SELECTION = {"eval_fraction": 0.2}
+# Small enough to train in a few minutes on a laptop's CPU: half the prompts, the last 96 tokens.
+TRAIN = {"num_train_epochs": 1, "max_length": 96, "batch_size": 16, "learning_rate": 1e-4}
+SELECTION = {"eval_fraction": 0.5}
 
 
 @dataclass
