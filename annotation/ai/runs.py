@@ -102,18 +102,27 @@ def _judge_one(run: AILabelRun, backend, pair) -> bool:
 
 
 def ai_label_run_execute(*, run_id: int, worker: str = "") -> AILabelRun:
+    """Runs a queued run to its end: succeeded, cancelled, or failed (never left running, whatever
+    is raised)."""
     run = job_start(AILabelRun.objects.select_related("ai_labeller__labeller", "ai_labeller__constitution",
                                                       "ai_labeller__reward_run").get(pk=run_id),
                     worker=worker or f"{socket.gethostname()}:{os.getpid()}")
     try:
-        pairs = selectors.pairs_to_judge(run=run)
-        if run.limit is not None:
-            pairs = pairs[: max(0, run.limit - run.n_judged)]
-        pairs = list(pairs)
-        AILabelRun.objects.filter(pk=run.pk).update(n_pairs=len(pairs), n_failed=0, failures=[])
-        backend = backend_for(run.ai_labeller)
+        return _judge_all(run)
     except ApplicationError as exc:
         return job_fail(run, error=exc.message)
+    except Exception as exc:
+        job_fail(run, error=f"The run crashed: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _judge_all(run: AILabelRun) -> AILabelRun:
+    pairs = selectors.pairs_to_judge(run=run)
+    if run.limit is not None:
+        pairs = pairs[: max(0, run.limit - run.n_judged)]
+    pairs = list(pairs)
+    AILabelRun.objects.filter(pk=run.pk).update(n_pairs=len(pairs), n_failed=0, failures=[])
+    backend = backend_for(run.ai_labeller)
     judged = 0
     for i, pair in enumerate(pairs):
         if job_heartbeat(run, progress=i / max(1, len(pairs))):

@@ -130,3 +130,11 @@ def test_the_create_command_makes_a_model_labeller_with_its_constitution(judge_f
     printed = json.loads(out.getvalue())
     assert printed["constitution"] == "house v1" and printed["backend"] == "causal_lm"
     assert Labeller.objects.get(user__username="cmd-judge").kind == "model"
+
+
+def test_a_judge_whose_model_cannot_load_fails_the_run_never_leaves_it_running(tmp_path):
+    dataset, _ = make_pairs(2)
+    ai = causal_judge(str(tmp_path / "no-such-model"))
+    run = run_inline(ai, dataset)
+    assert (run.status, run.n_failed, run.finished_at is not None) == ("failed", 2, True)
+    assert "Every pair failed" in run.error and "OSError" in run.error
