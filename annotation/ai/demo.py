@@ -74,8 +74,10 @@ def demo_ai_labeller_seed(*, dataset_name: str = DEMO_DATASET, n_pairs: int = N_
         with transaction.atomic():
             constitution = (Constitution.objects.filter(name="Demo constitution").order_by("-version").first()
                             or services.constitution_create(name="Demo constitution", principles=DEMO_PRINCIPLES))
+            # tie margin 0: the demo model's reward differences are small (median |p_a - p_b| about
+            # 0.01 on the held-out pairs), so any margin would make most of its verdicts ties
             ai = services.ai_labeller_create(username=JUDGE_USERNAME, backend=AILabeller.Backend.REWARD_MODEL,
-                                             reward_run=run, constitution=constitution, settings={"tie_margin": 0.05})
+                                             reward_run=run, constitution=constitution, settings={"tie_margin": 0.0})
         result.created = True
     if not ai.labeller.judgements.filter(pair__dataset=dataset).exists() and not ai.runs.filter(
             status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).exists():
