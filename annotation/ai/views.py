@@ -1,7 +1,7 @@
 """AI-labeller pages (admins only): labellers and constitutions, starting a run, watching it."""
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from annotation.ai import runs, selectors, services
 from annotation.ai.backends.chat_endpoint import public_url

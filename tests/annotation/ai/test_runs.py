@@ -64,7 +64,7 @@ def test_only_pairs_with_fewer_than_k_human_judgements(judge_folders):
     assert set(Judgement.objects.filter(labeller=ai.labeller).values_list("pair_id", flat=True)) == {pairs[1].pk, pairs[2].pk}
 
 
-def judged_by_endpoint(server_answer, n_pairs=3, texts=None, monkeypatch=None):
+def judged_by_endpoint(server_answer, n_pairs=3, texts=None):
     dataset, pairs = make_pairs(n_pairs, texts=texts)
     with StubEndpoint(server_answer) as server:
         ai = ai_labeller_create(username="api-judge", backend="openai", endpoint_url=server.url,
