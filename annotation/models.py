@@ -436,6 +436,9 @@ class AILabelRun(Job):
             models.CheckConstraint(condition=Q(limit__isnull=True) | Q(limit__gte=1), name="ai_label_run_limit_positive"),
             models.CheckConstraint(condition=Q(below_human_k__isnull=True) | Q(below_human_k__gte=1),
                                    name="ai_label_run_below_k_positive"),
+            # two runs of one labeller on one dataset at once would judge the same pairs twice over
+            models.UniqueConstraint(fields=["ai_labeller", "dataset"], condition=Q(status__in=["queued", "running"]),
+                                    name="ai_label_run_one_active"),
         ]
 
     def __str__(self):

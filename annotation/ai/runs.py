@@ -9,7 +9,7 @@ import socket
 import time
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from annotation.ai import selectors, services
@@ -50,10 +50,15 @@ def ai_label_run_create(*, ai_labeller: AILabeller, dataset: Dataset, limit: int
                                "wait for it or cancel it first.")
     if seed is None:
         seed = int((ai_labeller.settings or {}).get("seed", 0))
-    run = AILabelRun.objects.create(ai_labeller=ai_labeller, dataset=dataset, limit=limit, below_human_k=below_human_k,
-                                    seed=seed, pair_ids=pair_ids, created_by=created_by,
-                                    config={"backend": ai_labeller.backend, "settings": ai_labeller.settings,
-                                            "constitution": str(ai_labeller.constitution or "")})
+    try:
+        with transaction.atomic():
+            run = AILabelRun.objects.create(
+                ai_labeller=ai_labeller, dataset=dataset, limit=limit, below_human_k=below_human_k, seed=seed,
+                pair_ids=pair_ids, created_by=created_by,
+                config={"backend": ai_labeller.backend, "settings": ai_labeller.settings,
+                        "constitution": str(ai_labeller.constitution or "")})
+    except IntegrityError as exc:  # another request created one since the check above
+        raise ApplicationError("A run of this labeller on this dataset is already queued or running.") from exc
     if enqueue:
         _enqueue(run)
     return run
@@ -64,7 +69,11 @@ def ai_label_run_cancel(*, run: AILabelRun) -> AILabelRun:
 
 
 def ai_label_run_resume(*, run: AILabelRun) -> AILabelRun:
-    run = job_requeue(run)
+    try:
+        run = job_requeue(run)
+    except IntegrityError as exc:
+        raise ApplicationError("Another run of this labeller on this dataset is queued or running; resume this one "
+                               "when it has ended.") from exc
     _enqueue(run)
     return run
 

@@ -4,10 +4,12 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.db import IntegrityError, transaction
 
-from annotation.ai.runs import ai_label_run_cancel, ai_label_run_create, ai_label_run_execute
+from annotation.ai.runs import ai_label_run_cancel, ai_label_run_create, ai_label_run_execute, ai_label_run_resume
 from annotation.ai.services import ai_labeller_create
-from annotation.models import Judgement, Labeller
+from annotation.models import AILabelRun, Judgement, Labeller
+from common.exceptions import ApplicationError
 from tests.annotation.ai.conftest import causal_judge, make_pairs
 from tests.annotation.ai.endpoint_stub import StubEndpoint, completion, prompt_of
 from tests.factories import JudgementFactory
@@ -138,3 +140,16 @@ def test_a_judge_whose_model_cannot_load_fails_the_run_never_leaves_it_running(t
     run = run_inline(ai, dataset)
     assert (run.status, run.n_failed, run.finished_at is not None) == ("failed", 2, True)
     assert "Every pair failed" in run.error and "OSError" in run.error
+
+
+def test_one_active_run_per_labeller_and_dataset_is_a_database_rule(judge_folders):
+    dataset, _ = make_pairs(1)
+    ai = causal_judge(judge_folders["first"])
+    first = ai_label_run_create(ai_labeller=ai, dataset=dataset, enqueue=False)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        AILabelRun.objects.create(ai_labeller=ai, dataset=dataset)
+    ai_label_run_cancel(run=first)
+    second = ai_label_run_create(ai_labeller=ai, dataset=dataset, enqueue=False)
+    with pytest.raises(ApplicationError, match="Another run"):
+        ai_label_run_resume(run=first)
+    assert second.status == "queued"
