@@ -26,6 +26,7 @@ MODEL_TASKS = {
     "rewardmodel.tasks.reward_run_score_pairs",
     "training.tasks.sft_run_task",
     "training.tasks.policy_run_task",
+    "annotation.tasks.ai_label_run_task",  # an AI labeller judges with a local model (or an endpoint)
 }
 
 
