@@ -2,6 +2,7 @@
 format_html/mark_safe of their text anywhere here). Judgements are read-only: they are kept,
 never edited (a change is a revision made through the app)."""
 from django.contrib import admin
+from django.db import models
 
 from annotation.labelling.services import assignments_delete, dataset_labellers_set
 from annotation.models import (
@@ -155,6 +156,7 @@ class AILabellerAdmin(admin.ModelAdmin):
     list_filter = ["backend"]
     exclude = ["api_key_encrypted"]
     raw_id_fields = ["labeller", "reward_run"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "http"}}  # local servers are often plain http
 
 
 @admin.register(AILabelRun)

@@ -138,3 +138,12 @@ def test_a_form_error_is_shown_on_the_page(admin_client):
 def test_empty_states_explain_what_to_do(admin_client):
     page = admin_client.get("/ai-labellers/").content.decode()
     assert "No AI labeller yet" in page and "No constitution yet" in page and "No AI labelling run yet" in page
+
+
+def test_the_django_admin_shows_ai_labellers_and_runs_without_a_key_field(client, judged_run):
+    client.force_login(AdminLabellerFactory(user__is_superuser=True).user)
+    ai = judged_run.ai_labeller
+    change = client.get(f"/admin/annotation/ailabeller/{ai.pk}/change/").content.decode()
+    assert 'name="api_key_env"' in change and "api_key_encrypted" not in change and KEY not in change
+    assert client.get(f"/admin/annotation/ailabelrun/{judged_run.pk}/change/").status_code == 200
+    assert client.get("/admin/annotation/constitution/").status_code == 200
