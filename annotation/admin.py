@@ -2,11 +2,12 @@
 format_html/mark_safe of their text anywhere here). Judgements are read-only: they are kept,
 never edited (a change is a revision made through the app)."""
 from django.contrib import admin
+from django.db import models
 
 from annotation.labelling.services import assignments_delete, dataset_labellers_set
 from annotation.models import (
-    Assignment, AuditCache, Dataset, ImportBatch, Judgement, Labeller, LabellerExclusion, Pair, Prompt, Rating,
-    RatingItem, Response,
+    AILabeller, AILabelRun, Assignment, AuditCache, Constitution, Dataset, ImportBatch, Judgement, Labeller,
+    LabellerExclusion, Pair, Prompt, Rating, RatingItem, Response,
 )
 
 
@@ -158,6 +159,36 @@ class RatingAdmin(admin.ModelAdmin):
     list_select_related = ["item", "labeller__user"]
 
     def get_readonly_fields(self, request, obj=None):  # kept, never edited, like judgements
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Constitution)
+class ConstitutionAdmin(admin.ModelAdmin):
+    list_display = ["name", "version", "created_at"]
+    search_fields = ["name"]
+
+
+@admin.register(AILabeller)
+class AILabellerAdmin(admin.ModelAdmin):
+    """The endpoint's key is never a field here: the worker reads it from the environment variable
+    named in api_key_env (annotation/ai/secrets.py)."""
+
+    list_display = ["labeller", "backend", "constitution"]
+    list_filter = ["backend"]
+    exclude = ["api_key_encrypted"]
+    raw_id_fields = ["labeller", "reward_run"]
+    formfield_overrides = {models.URLField: {"assume_scheme": "http"}}  # local servers are often plain http
+
+
+@admin.register(AILabelRun)
+class AILabelRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "ai_labeller", "dataset", "status", "n_judged", "n_failed", "created_at"]
+    list_filter = ["status"]
+
+    def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.model._meta.fields]
 
     def has_add_permission(self, request):

@@ -480,6 +480,8 @@ class ReviewDecision(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["pair", "-created_at", "-id"], name="review_decision_latest")]
+
+
 class CritiqueRun(Job):
     """Constitutional AI's supervised stage over a dataset (annotation/critique/): for each prompt and
     response, a local causal LM writes a critique against a principle drawn from the constitution,
@@ -620,3 +622,36 @@ class RatingAssignment(models.Model):
             models.Index(fields=["labeller", "status"], name="rating_lease_labeller_status"),
             models.Index(fields=["status", "expires_at"], name="rating_lease_expiry"),
         ]
+
+
+class AILabelRun(Job):
+    """An AI labeller judging a dataset's pairs (annotation.ai.runs). Resuming skips the pairs it
+    has already judged; a pair that fails is listed in `failures` and tried again on a resume."""
+
+    ai_labeller = models.ForeignKey(AILabeller, on_delete=models.PROTECT, related_name="runs")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="ai_label_runs")
+    limit = models.PositiveIntegerField(null=True, blank=True, help_text="Judge at most this many pairs; blank: all.")
+    below_human_k = models.PositiveSmallIntegerField(
+        null=True, blank=True,
+        help_text="Only pairs with fewer than this many human judgements; blank: every pair.",
+    )
+    seed = models.IntegerField(default=0, help_text="Seeds the principle drawn for each pair.")
+    pair_ids = models.JSONField(default=list, blank=True, help_text="Only these pairs of the dataset; empty: all.")
+    n_pairs = models.PositiveIntegerField(default=0, help_text="Pairs to judge when the run (or its resume) started.")
+    n_judged = models.PositiveIntegerField(default=0)
+    n_failed = models.PositiveIntegerField(default=0)
+    failures = models.JSONField(default=list, blank=True,
+                                help_text="[{pair_id, error, orders}] of the pairs without a judgement.")
+
+    class Meta(Job.Meta):
+        constraints = [
+            models.CheckConstraint(condition=Q(limit__isnull=True) | Q(limit__gte=1), name="ai_label_run_limit_positive"),
+            models.CheckConstraint(condition=Q(below_human_k__isnull=True) | Q(below_human_k__gte=1),
+                                   name="ai_label_run_below_k_positive"),
+            # two runs of one labeller on one dataset at once would judge the same pairs twice over
+            models.UniqueConstraint(fields=["ai_labeller", "dataset"], condition=Q(status__in=["queued", "running"]),
+                                    name="ai_label_run_one_active"),
+        ]
+
+    def __str__(self):
+        return f"AI labelling {self.pk}: {self.ai_labeller.labeller} on {self.dataset}"

@@ -1,8 +1,9 @@
 from celery import shared_task
+from celery.signals import worker_ready
 
 from annotation.dataio import uploads
 from annotation.labelling import services
-from annotation.models import CritiqueRun
+from annotation.models import AILabelRun, CritiqueRun
 from annotation.ratings import services as rating_services
 from common.tasks import JobTask
 
@@ -38,3 +39,23 @@ def critique_runs_reap_stale() -> int:
     from common.jobs import jobs_fail_stale
 
     return jobs_fail_stale(CritiqueRun)
+@shared_task(bind=True, base=JobTask, job_model=AILabelRun, acks_late=True)
+def ai_label_run_task(self, run_id: int) -> str:
+    """An AI labeller judges a dataset's pairs (annotation.ai.runs)."""
+    from annotation.ai.runs import ai_label_run_execute
+
+    return ai_label_run_execute(run_id=run_id, worker=self.request.hostname or "").status
+
+
+@shared_task
+def ai_label_runs_reap_stale() -> int:
+    from annotation.ai.runs import ai_label_runs_fail_stale
+
+    return ai_label_runs_fail_stale()
+
+
+@worker_ready.connect
+def _reap_ai_label_runs_on_start(sender, **kwargs):
+    from annotation.ai.runs import ai_label_runs_fail_stale
+
+    ai_label_runs_fail_stale(restarted_node=sender.hostname)

@@ -17,6 +17,7 @@ MODEL_TASKS = frozenset({
     "training.tasks.sft_run_task",
     "training.tasks.policy_run_task",
     "annotation.tasks.critique_run_task",
+    "annotation.tasks.ai_label_run_task",
 })
 
 

@@ -202,6 +202,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_BEAT_SCHEDULE = {
     "labelling-leases-expire": {"task": "annotation.tasks.assignments_expire", "schedule": 60.0},
     "import-uploads-reap-stale": {"task": "annotation.tasks.import_uploads_reap_stale", "schedule": 300.0},
+    "ai-label-runs-reap-stale": {"task": "annotation.tasks.ai_label_runs_reap_stale", "schedule": 60.0},
     "reward-runs-reap-stale": {"task": "rewardmodel.tasks.reward_runs_reap_stale", "schedule": 15.0},
     "training-runs-reap-stale": {"task": "training.tasks.training_runs_fail_stale", "schedule": 15.0},
     "reward-auto-retrain": {"task": "rewardmodel.tasks.reward_auto_retrain_sweep", "schedule": 60.0},

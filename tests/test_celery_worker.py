@@ -27,6 +27,7 @@ MODEL_TASKS = {
     "training.tasks.sft_run_task",
     "training.tasks.policy_run_task",
     "annotation.tasks.critique_run_task",
+    "annotation.tasks.ai_label_run_task",  # an AI labeller judges with a local model (or an endpoint)
 }
 
 

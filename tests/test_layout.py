@@ -18,7 +18,8 @@ from training.models import PolicyRun, PolicySample, PolicyStep
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 PAGES = ["home", "datasets", "compare", "data", "audit", "reward-list", "reward-detail", "reward-compare",
-         "policy-runs", "ppo-run", "dpo-run", "team", "team-labeller", "review-queue", "review-pair", "search"]
+         "policy-runs", "ppo-run", "dpo-run", "team", "team-labeller", "review-queue", "review-pair", "search",
+         "ai-labellers", "ai-run"]
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,31 @@ def ppo_run(dataset, reward):
     return run
 
 
+def ai_label_run(dataset):
+    """An AI labeller with a long model path and constitution, a run with a failed pair and a
+    judgement whose answers are long and unbroken."""
+    from annotation.ai.services import ai_labeller_create, constitution_create
+    from annotation.models import AILabelRun, Judgement
+
+    constitution = constitution_create(name="helpful-honest-harmless-constitution-2026", principles=[
+        "Choose the response that is the most helpful, honest and harmless. " * 3, "Choose the less harmful one."])
+    ai = ai_labeller_create(username="qwen-judge-with-a-long-name", backend="openai",
+                            endpoint_url="https://inference.example.org/v1/a-rather-long-deployment-path-for-judges",
+                            endpoint_model="Qwen/Qwen2.5-72B-Instruct-with-a-long-suffix", api_key_env="JUDGE_API_KEY",
+                            constitution=constitution, settings={"both_orders": True, "tie_margin": 0.1})
+    pair = dataset.pairs.order_by("pk").first()
+    run = AILabelRun.objects.create(ai_labeller=ai, dataset=dataset, status="succeeded", progress=1.0, n_pairs=2,
+                                    n_judged=1, n_failed=1, failures=[{
+                                        "pair_id": pair.pk + 1, "error": "No order gave a readable verdict.",
+                                        "orders": [{"order": "ab", "raw": "x" * 300}, {"order": "ba", "raw": "y" * 300}]}])
+    Judgement.objects.create(pair=pair, labeller=ai.labeller, choice="tie", created_at=pair.created_at, ai_detail={
+        "principle": constitution.principles[0], "constitution": str(constitution), "backend": "openai",
+        "judge_model": ai.endpoint_model, "agreed": False, "error": None,
+        "orders": [{"order": "ab", "verdict": "a", "p_a": 0.81, "raw": "A" * 200},
+                   {"order": "ba", "verdict": "b", "p_a": 0.2, "raw": "B" * 200}]})
+    return run
+
+
 @pytest.fixture
 def site(transactional_db):
     """An admin who labels too, one dataset with judgements, two reward models, a PPO run; the
@@ -76,6 +102,7 @@ def site(transactional_db):
     dpo = PolicyRun.objects.create(
         kind=PolicyRun.Kind.DPO, dataset=dataset, base_model_path="/srv/arbiter/models/a-rather-long-base-model-name",
         status="succeeded", progress=1.0, config={"beta": 0.1, "loss_type": "sigmoid", "selection": {"min_agreement": 0.6}})
+    ai_run = ai_label_run(dataset)
     client = Client()
     client.force_login(admin.user)
     return {
@@ -91,6 +118,7 @@ def site(transactional_db):
             "review-queue": f"/review/{dataset.pk}/",
             "review-pair": f"/review/{dataset.pk}/pairs/{dataset.pairs.order_by('pk').first().pk}/",
             "search": f"/review/search/?dataset={dataset.pk}&q=a",
+            "ai-labellers": "/ai-labellers/", "ai-run": f"/ai-labellers/runs/{ai_run.pk}/",
         },
     }
 

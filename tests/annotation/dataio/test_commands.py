@@ -84,7 +84,8 @@ def test_export_data_writes_both_formats(tmp_path):
 
 
 def test_seed_demo_imports_both_shipped_files_and_a_second_run_adds_nothing():
-    out, _ = run("seed_demo")
+    # (the demo AI labeller, which trains a reward model, has its own test: tests/annotation/ai/test_demo.py)
+    out, _ = run("seed_demo", "--no-ai-labeller")
     hh = Dataset.objects.get(name="HH harmless (demo)")
     llmfao = Dataset.objects.get(name="LLMFAO crowd judgements (demo)")
     assert hh.pairs.count() == 1000 and hh.overlap_k == 3
@@ -101,6 +102,6 @@ def test_seed_demo_imports_both_shipped_files_and_a_second_run_adds_nothing():
     assert admin is not None and admin.is_superuser and admin.labeller.role == Labeller.Role.ADMIN
     tables = (get_user_model(), Labeller, Dataset, Prompt, Response, Pair, Judgement, ImportBatch, Rating)
     before = [m.objects.count() for m in tables]
-    out, _ = run("seed_demo")
+    out, _ = run("seed_demo", "--no-ai-labeller")
     assert [m.objects.count() for m in tables] == before
     assert "already imported" in out
