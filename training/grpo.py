@@ -328,7 +328,7 @@ def grpo_train(cfg: GRPOConfig, policy_path, tasks: list[Task], reward_spec: Rew
         with accelerator.autocast():
             return held_out_accuracy(cfg, unwrapped, tokenizer, held_out, reward_spec, term, device=device)
 
-    if term and cfg.eval_before and step == 0:
+    if term and cfg.eval_before and not resume:
         metrics = evaluate()
         history.append({"step": 0, **metrics})
         stopped = bool(on_step(0, metrics)) if on_step else False
