@@ -168,6 +168,9 @@ class GRPORunForm(forms.Form):
                             help_text="Weight of the k3 KL to the start model; 0 loads no reference model.")
     epsilon = forms.FloatField(min_value=0.001, max_value=0.999, label="Clip range epsilon")
     max_new_tokens = forms.IntegerField(min_value=1, max_value=4096, help_text="Longest completion, in tokens.")
+    max_prompt_tokens = forms.IntegerField(min_value=1, max_value=32768,
+                                           help_text="Longer prompts lose their start; with max_new_tokens it must fit "
+                                                     "the model's positions.")
     temperature = forms.FloatField(min_value=0.01, help_text="Sampling temperature (also of held-out accuracy).")
     eval_steps = forms.IntegerField(min_value=0, label="Held-out accuracy every K steps",
                                     help_text="0: only before the first and after the last step.")
@@ -177,7 +180,7 @@ class GRPORunForm(forms.Form):
                                       help_text="The completions of those steps, with each term's reward and verdict.")
 
     CONFIG_FIELDS = ("steps", "prompts_per_step", "num_generations", "num_iterations", "learning_rate", "loss_type",
-                     "beta", "epsilon", "max_new_tokens", "temperature", "eval_steps", "save_every", "sample_every")
+                     "beta", "epsilon", "max_new_tokens", "max_prompt_tokens", "temperature", "eval_steps", "save_every", "sample_every")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
