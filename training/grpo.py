@@ -199,7 +199,8 @@ def _sample(cfg: GRPOConfig, policy, tokenizer, prompts: list[str], generator, d
     query, query_mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)  # (B, P)
     responses, logprobs, _ = sample_responses(
         policy, query, query_mask, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-        eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id, generator=generator)  # (B, R), (B, R)
+        eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id, generator=generator,
+        sampler="inverse_cdf")  # (B, R), (B, R)
     mask, lengths, _ = response_mask_and_lengths(responses, tokenizer.eos_token_id)  # (B, R), (B,)
     texts = tokenizer.batch_decode(responses * mask + tokenizer.pad_token_id * ~mask, skip_special_tokens=True)
     return query, query_mask, responses, logprobs, mask, lengths, texts

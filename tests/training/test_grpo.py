@@ -226,3 +226,27 @@ def test_each_steps_samples_carry_every_terms_reward_and_verdict(arithmetic_poli
         assert set(row["rewards"]) == set(row["verdicts"]) == {"numeric", "digits"}
         assert row["reward"] == row["rewards"]["numeric"] + row["rewards"]["digits"]
         assert row["verdicts"]["numeric"] in ("match", "no number found") or "wrong answer" in row["verdicts"]["numeric"]
+
+
+def test_the_inverse_cdf_sampler_draws_from_the_distribution_and_never_a_zero_probability_token():
+    from training.rollout import sample_responses
+
+    class Fixed(torch.nn.Module):
+        """A 'model' whose next-token distribution is always p = (0.5, 0, 0.3, 0.2)."""
+
+        def forward(self, input_ids, attention_mask, position_ids, use_cache, logits_to_keep=None, cache=None):
+            from types import SimpleNamespace
+
+            logits = torch.log(torch.tensor([0.5, 0.0, 0.3, 0.2])).expand(input_ids.shape[0], input_ids.shape[1], 4)
+            return SimpleNamespace(cache=None, logits=logits)
+
+    n = 20000
+    query = torch.zeros(n, 1, dtype=torch.long)
+    responses, logprobs, _ = sample_responses(
+        Fixed(), query, torch.ones_like(query), max_new_tokens=1, temperature=1.0, top_p=1.0, eos_id=99, pad_id=98,
+        generator=torch.Generator().manual_seed(0), sampler="inverse_cdf")
+    counts = torch.bincount(responses[:, 0], minlength=4).float() / n
+    assert counts[1].item() == 0.0
+    np.testing.assert_allclose(counts.numpy(), [0.5, 0.0, 0.3, 0.2], atol=0.015)  # 4.5 standard errors at n=20000
+    np.testing.assert_allclose(logprobs[:, 0].exp().numpy(), np.array([0.5, 0.0, 0.3, 0.2])[responses[:, 0].numpy()],
+                               rtol=1e-5)
