@@ -35,6 +35,18 @@ def build_start_model(out: Path, *, seed: int) -> str:
     return str(path)
 
 
+def warm_up_examples(which: str, tasks) -> list[tuple[str, str]]:
+    """The SFT warm-up's (prompt, response) pairs: the train split's, or every question of
+    scripts/make_arithmetic_tasks.py's grammar whose prompt is not a held-out task's."""
+    if which == "train":
+        return [(t.prompt, " " + t.reference) for t in tasks if t.split == "train"]
+    from scripts.make_arithmetic_tasks import MAX_OPERAND, OPERATIONS
+
+    held_out = {t.prompt for t in tasks if t.split == "held_out"}
+    return [(f"{a} {op} {b} =", f" {fn(a, b)}") for op, fn in OPERATIONS.items() for a in range(MAX_OPERAND + 1)
+            for b in range(MAX_OPERAND + 1) if f"{a} {op} {b} =" not in held_out]
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
@@ -44,6 +56,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--grpo-steps", type=int, default=40)
     parser.add_argument("--grpo-lr", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--sft-data", choices=["train", "all-but-held-out"], default="train",
+                        help="warm-up on the train split's answers, or on every question of the task grammar "
+                             "(operands 0-19, + - *) except the held-out ones")
+    parser.add_argument("--eval-generations", type=int, default=4)
     args = parser.parse_args(argv)
 
     import torch
@@ -62,12 +78,13 @@ def main(argv=None) -> dict:
     # 2. SFT warm-up on the train split's answers (the held-out answers are never seen).
     sft_cfg = SFTConfig(steps=args.sft_steps, batch_size=32, learning_rate=args.sft_lr, warmup_steps=10,
                         max_length=32, max_response_tokens=8, seed=args.seed, save_every=0, mixed_precision="no")
-    sft = sft_train(sft_cfg, [(t.prompt, " " + t.reference) for t in train], args.out / "sft", base_model_path=base)
+    sft = sft_train(sft_cfg, warm_up_examples(args.sft_data, tasks), args.out / "sft", base_model_path=base)
     t_sft = time.perf_counter() - t0
 
     # 3. GRPO against the numeric checker.
     cfg = GRPOConfig(steps=args.grpo_steps, prompts_per_step=16, num_generations=8, learning_rate=args.grpo_lr,
-                     max_new_tokens=6, max_prompt_tokens=16, eval_steps=10, seed=args.seed, mixed_precision="no")
+                     max_new_tokens=6, max_prompt_tokens=16, eval_steps=10, eval_generations=args.eval_generations,
+                     seed=args.seed, mixed_precision="no")
 
     def show(step: int, metrics: dict) -> bool:
         print(json.dumps({"step": step, **{k: round(v, 4) for k, v in metrics.items()}}), flush=True)
@@ -75,7 +92,7 @@ def main(argv=None) -> dict:
 
     summary = grpo_train(cfg, sft["model_path"], tasks, parse_reward_spec([{"checker": "numeric"}]), args.out / "grpo",
                          on_step=show)
-    result = {"seed": args.seed, "sft_steps": args.sft_steps, "sft_final_loss": sft["final_loss"],
+    result = {"seed": args.seed, "sft_data": args.sft_data, "sft_steps": args.sft_steps, "sft_lr": args.sft_lr, "sft_final_loss": sft["final_loss"],
               "grpo_steps": summary["steps_done"], "grpo_lr": args.grpo_lr,
               "held_out_accuracy_before": summary["eval_accuracy_first"],
               "held_out_accuracy_after": summary["eval_accuracy_last"],

@@ -89,6 +89,8 @@ class GRPOConfig:
     """Clip the global gradient norm; None: no clipping."""
     eval_steps: int = 0
     """Held-out accuracy every this many steps, and after the last one (0: only after the last)."""
+    eval_generations: int = 1
+    """Completions sampled per held-out task for held-out accuracy (more: less noise)."""
     eval_before: bool = True
     """Also measure held-out accuracy of the start model, before step 1 (logged as step 0)."""
     save_every: int = 0
@@ -112,6 +114,7 @@ class GRPOConfig:
              "max_new_tokens and max_prompt_tokens must be at least 1"),
             (self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm must be positive or None"),
             (self.eval_steps >= 0 and self.save_every >= 0, "eval_steps and save_every must be 0 or more"),
+            (self.eval_generations >= 1, "eval_generations must be at least 1"),
             (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),
         ]
         for ok, message in checks:
@@ -209,10 +212,11 @@ def _sample(cfg: GRPOConfig, policy, tokenizer, prompts: list[str], generator, d
 @torch.no_grad()
 def held_out_accuracy(cfg: GRPOConfig, policy, tokenizer, tasks: list[Task], spec: RewardSpec, term: str, *,
                       device) -> dict:
-    """One completion per held-out task at the training temperature (a fixed sampling seed, so
-    that steps are compared on the same draws): `eval_accuracy` the share that `term` gives a full
-    reward, `eval_reward` the mean combined reward."""
+    """`eval_generations` completions per held-out task at the training temperature (a fixed
+    sampling seed, so that steps are compared on the same draws): `eval_accuracy` the share that
+    `term` gives a full reward, `eval_reward` the mean combined reward."""
     generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    tasks = [t for t in tasks for _ in range(cfg.eval_generations)]
     prompts = [t.prompt_text for t in tasks]
     texts = _sample(cfg, policy, tokenizer, prompts, generator, device)[-1]
     scored = spec.score(prompts, texts, [t.reference for t in tasks])
