@@ -206,6 +206,8 @@ def test_the_run_page_charts_the_monitors_and_shows_samples_escaped_with_their_v
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
     verdict = PolicySample.objects.filter(run=run).first().details["verdicts"]["numeric"]
     assert verdict.split(":")[0] in page
+    runs = arbiter_admin.get(reverse("training:runs")).content.decode()
+    assert reverse("training:grpo_create") in runs and "<td>arith</td>" in runs
     # the shared policy-run URL (the runs list links to it) leads to the GRPO page
     assert arbiter_admin.get(reverse("training:policy_detail", args=[run.pk])).url == reverse(
         "training:grpo_detail", args=[run.pk])
