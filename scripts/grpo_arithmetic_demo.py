@@ -60,6 +60,8 @@ def main(argv=None) -> dict:
                         help="warm-up on the train split's answers, or on every question of the task grammar "
                              "(operands 0-19, + - *) except the held-out ones")
     parser.add_argument("--eval-generations", type=int, default=4)
+    parser.add_argument("--loss-type", choices=["grpo", "dr_grpo"], default="grpo")
+    parser.add_argument("--sft-model", help="skip steps 1-2: start GRPO from this folder (an earlier run's OUT/sft/final)")
     args = parser.parse_args(argv)
 
     import torch
@@ -73,17 +75,19 @@ def main(argv=None) -> dict:
     tasks = load_tasks(TASKS)
     train = [t for t in tasks if t.split == "train"]
     t0 = time.perf_counter()
-    base = build_start_model(args.out, seed=args.seed)
-
-    # 2. SFT warm-up on the train split's answers (the held-out answers are never seen).
-    sft_cfg = SFTConfig(steps=args.sft_steps, batch_size=32, learning_rate=args.sft_lr, warmup_steps=10,
-                        max_length=32, max_response_tokens=8, seed=args.seed, save_every=0, mixed_precision="no")
-    sft = sft_train(sft_cfg, warm_up_examples(args.sft_data, tasks), args.out / "sft", base_model_path=base)
+    if args.sft_model:
+        sft = {"model_path": args.sft_model, "final_loss": None}
+    else:
+        base = build_start_model(args.out, seed=args.seed)
+        # 2. SFT warm-up (the held-out answers are never seen).
+        sft_cfg = SFTConfig(steps=args.sft_steps, batch_size=32, learning_rate=args.sft_lr, warmup_steps=10,
+                            max_length=32, max_response_tokens=8, seed=args.seed, save_every=0, mixed_precision="no")
+        sft = sft_train(sft_cfg, warm_up_examples(args.sft_data, tasks), args.out / "sft", base_model_path=base)
     t_sft = time.perf_counter() - t0
 
     # 3. GRPO against the numeric checker.
     cfg = GRPOConfig(steps=args.grpo_steps, prompts_per_step=16, num_generations=8, learning_rate=args.grpo_lr,
-                     max_new_tokens=6, max_prompt_tokens=16, eval_steps=10, eval_generations=args.eval_generations,
+                     loss_type=args.loss_type, max_new_tokens=6, max_prompt_tokens=16, eval_steps=10, eval_generations=args.eval_generations,
                      seed=args.seed, mixed_precision="no")
 
     def show(step: int, metrics: dict) -> bool:
@@ -94,6 +98,7 @@ def main(argv=None) -> dict:
                          on_step=show)
     result = {"seed": args.seed, "sft_data": args.sft_data, "sft_steps": args.sft_steps, "sft_lr": args.sft_lr, "sft_final_loss": sft["final_loss"],
               "grpo_steps": summary["steps_done"], "grpo_lr": args.grpo_lr,
+              "loss_type": args.loss_type, "sft_model": args.sft_model,
               "held_out_accuracy_before": summary["eval_accuracy_first"],
               "held_out_accuracy_after": summary["eval_accuracy_last"],
               "rise": round(summary["eval_accuracy_last"] - summary["eval_accuracy_first"], 4),
