@@ -1,16 +1,22 @@
 """The GRPO demo on the shipped arithmetic tasks, on a CPU, from nothing: held-out accuracy before
 and after GRPO.
 
-    python scripts/grpo_arithmetic_demo.py --out DIR [--seed 0] [--sft-steps 200] [--grpo-steps 40]
+    python scripts/grpo_arithmetic_demo.py --out DIR [--seed 0] [--sft-model OUT/sft/final]
 
 1. a tiny GPT-2 (2 layers x 128) with a one-token-per-character tokenizer (digits, + - * = and
    space: a BPE that writes "12" as one token hides the digits), random init;
-2. a short SFT warm-up on the train split's answers (prompt "7 + 5 =", response " 12"), so that
-   the policy answers with a number at all and some answers in each group are right: GRPO learns
-   only from groups whose rewards differ;
-3. GRPO on the train split with the numeric checker (16 prompts x 8 completions a step), held-out
-   accuracy (one sampled answer per held-out task at temperature 1) before step 1 and every 10 steps.
+2. an SFT warm-up (prompt "7 + 5 =", response " 12"), by default on every question of the task
+   grammar (operands 0-19, + - *) except the 80 held-out ones (1,120 questions; 1,500 steps of 32
+   at lr 2e-3), so that the policy answers with a number and some answers in each group are right:
+   GRPO learns only from groups whose rewards differ. `--sft-data train` warms up on the 320 train
+   tasks only: the tiny model then memorises them and held-out accuracy stays near 4%;
+3. Dr. GRPO on the 320 train tasks with the numeric checker (16 prompts x 8 completions a step,
+   lr 1e-4, 120 steps), held-out accuracy (4 sampled answers per held-out task at temperature 1,
+   320 draws) before step 1 and every 10 steps. (The "grpo" loss at lr 1e-3 and above lengthened the
+   wrong answers and lowered both train reward and held-out accuracy in our runs: its per-sequence
+   length normalisation penalises a long wrong answer less per token, the bias Dr. GRPO removes.)
 Prints one JSON line per GRPO step and a final `RESULT {json}` line with before/after accuracy.
+`--sft-model` skips steps 1-2 and starts from an earlier run's warm-up (the seed then only moves GRPO).
 """
 import argparse
 import json
@@ -51,16 +57,16 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sft-steps", type=int, default=200)
-    parser.add_argument("--sft-lr", type=float, default=1e-3)
-    parser.add_argument("--grpo-steps", type=int, default=40)
+    parser.add_argument("--sft-steps", type=int, default=1500)
+    parser.add_argument("--sft-lr", type=float, default=2e-3)
+    parser.add_argument("--grpo-steps", type=int, default=120)
     parser.add_argument("--grpo-lr", type=float, default=1e-4)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--sft-data", choices=["train", "all-but-held-out"], default="train",
+    parser.add_argument("--sft-data", choices=["train", "all-but-held-out"], default="all-but-held-out",
                         help="warm-up on the train split's answers, or on every question of the task grammar "
                              "(operands 0-19, + - *) except the held-out ones")
     parser.add_argument("--eval-generations", type=int, default=4)
-    parser.add_argument("--loss-type", choices=["grpo", "dr_grpo"], default="grpo")
+    parser.add_argument("--loss-type", choices=["grpo", "dr_grpo"], default="dr_grpo")
     parser.add_argument("--sft-model", help="skip steps 1-2: start GRPO from this folder (an earlier run's OUT/sft/final)")
     args = parser.parse_args(argv)
 
@@ -96,7 +102,9 @@ def main(argv=None) -> dict:
 
     summary = grpo_train(cfg, sft["model_path"], tasks, parse_reward_spec([{"checker": "numeric"}]), args.out / "grpo",
                          on_step=show)
-    result = {"seed": args.seed, "sft_data": args.sft_data, "sft_steps": args.sft_steps, "sft_lr": args.sft_lr, "sft_final_loss": sft["final_loss"],
+    warm_up = {"sft_data": None, "sft_steps": None, "sft_lr": None} if args.sft_model else {
+        "sft_data": args.sft_data, "sft_steps": args.sft_steps, "sft_lr": args.sft_lr}
+    result = {"seed": args.seed, **warm_up, "sft_final_loss": sft["final_loss"],
               "grpo_steps": summary["steps_done"], "grpo_lr": args.grpo_lr,
               "loss_type": args.loss_type, "sft_model": args.sft_model,
               "held_out_accuracy_before": summary["eval_accuracy_first"],
