@@ -10,7 +10,8 @@ Differences that remain: TRL's default loss "dapo" (token sum over the whole bat
 Arbiter's "grpo" (per-sequence token mean; both scale the advantages by the group's std); TRL's
 reward is a Python function, Arbiter's the same test as a per-task regex reference
 ("<a+b>(?!\\d).*" after stripping the leading spaces). Arbiter's timing includes loading the
-policy from disk inside `grpo_train`; TRL's covers `trainer.train()`.
+policy from disk inside `grpo_train` (the modules it imports are imported before the clock starts,
+as the peer's are); TRL's covers `trainer.train()`.
 
 Each side runs in its own subprocess, alternating, so each peak RSS is its own process's.
 
@@ -69,6 +70,13 @@ def arbiter_worker(anchors: str, steps: int, vocab: str) -> None:
                      max_new_tokens=COMPLETION_LEN, max_prompt_tokens=16, max_grad_norm=1.0, seed=A.SEED,
                      mixed_precision="no", eval_before=False)
     spec = parse_reward_spec([{"checker": "regex"}])
+    # What grpo_train imports on first use, imported before the clock starts, as the peer's script
+    # has imported TRL and transformers before it times `trainer.train()`.
+    import accelerate  # noqa: F401
+    from transformers import AutoModelForCausalLM  # noqa: F401
+
+    import common.ml.loading  # noqa: F401
+    import training.runner  # noqa: F401
     with A.Timer() as t:
         summary = grpo_train(cfg, tmp / "policy", tasks, spec, tmp / "out")
     rewards = [h["reward"] for h in summary["history"]]
