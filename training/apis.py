@@ -10,7 +10,7 @@ from common.apis import StepOutputSerializer
 from common.permissions import IsArbiterAdmin
 from rewardmodel.models import RewardModelRun
 from training import selectors, services
-from training.models import MonitorWarning, PolicyRun, PolicySample, SFTRun
+from training.models import MonitorWarning, PolicyRun, PolicySample, SFTRun, TaskSet
 
 JOB_FIELDS = ["id", "name", "status", "progress", "config", "summary", "error", "artifact_path", "attempt",
               "cancel_requested", "created_at", "started_at", "finished_at", "heartbeat_at"]
@@ -161,7 +161,7 @@ class PolicyRunSamplesApi(_AdminAPI):
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = PolicySample
-            fields = ["step", "prompt", "response", "score", "kl", "held_out_score"]
+            fields = ["step", "prompt", "response", "score", "kl", "held_out_score", "details"]
 
     @extend_schema(responses=OutputSerializer(many=True),
                    summary="A policy run's logged samples, latest step first (at most 500)")
@@ -222,3 +222,35 @@ class PolicySendToAnnotationApi(_AdminAPI):
         data.is_valid(raise_exception=True)
         pairs = services.policy_samples_send_to_annotation(run=run, created_by=request.user, **data.validated_data)
         return Response(self.OutputSerializer({"created": len(pairs), "pairs": pairs}).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_serializer(component_name="GRPORun")
+class GRPORunOutput(PolicyRunOutput):
+    class Meta(PolicyRunOutput.Meta):
+        fields = PolicyRunOutput.Meta.fields + ["task_set"]
+
+
+class GRPORunCreateApi(_AdminAPI):
+    @extend_schema_serializer(component_name="GRPORunCreateInput")
+    class InputSerializer(serializers.Serializer):
+        task_set = serializers.PrimaryKeyRelatedField(queryset=TaskSet.objects.all())
+        sft_run = serializers.PrimaryKeyRelatedField(queryset=SFTRun.objects.all(), required=False, allow_null=True,
+                                                     default=None)
+        base_model_path = serializers.CharField(required=False, allow_blank=True, default="",
+                                                max_length=PolicyRun._meta.get_field("base_model_path").max_length)
+        reward_run = serializers.PrimaryKeyRelatedField(
+            queryset=RewardModelRun.objects.all(), required=False, allow_null=True, default=None,
+            help_text='A trained reward model, mixed in through a {"checker": "reward_model"} term of the reward spec.')
+        name = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=PolicyRun._meta.get_field("name").max_length)
+        config = serializers.DictField(required=False, default=dict,
+                                       help_text='GRPOConfig fields, "sample_every", and the reward spec under '
+                                                 '"reward_spec" (default: one term per checker of the task set).')
+
+    @extend_schema(request=InputSerializer, responses={201: GRPORunOutput},
+                   summary="Queue a GRPO policy run on a task set (from an SFT run or a base model folder)")
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.grpo_run_create(**data.validated_data, created_by=request.user)
+        return Response(GRPORunOutput(run).data, status=status.HTTP_201_CREATED)

@@ -131,3 +131,68 @@ class SendToAnnotationForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"), label="Into dataset")
     mode = forms.ChoiceField(choices=list(zip(SEND_MODES, ["Policy sample vs SFT sample", "Two policy samples"])))
     n_prompts = forms.IntegerField(min_value=1, max_value=1000, initial=20, label="Prompts")
+
+
+class GRPORunForm(forms.Form):
+    """GRPO on a task set; each option says what it does, so the page explains the run."""
+
+    name = forms.CharField(required=False, max_length=200)
+    task_set = forms.ModelChoiceField(queryset=None, label="Task set",
+                                      help_text="Checkable tasks (import them on the Data page). The policy trains on "
+                                                "the train split; held-out accuracy is measured on the held-out split.")
+    sft_run = forms.ModelChoiceField(queryset=sft_runs_succeeded(), required=False, label="SFT run",
+                                     help_text="Starting policy (and reference when beta > 0); or give a base model "
+                                               "folder instead.")
+    base_model_path = forms.CharField(required=False, max_length=1024, label="Base model folder",
+                                      help_text="A local Hugging Face causal-LM folder (instead of an SFT run).")
+    reward_spec = forms.JSONField(
+        required=False, label="Reward spec",
+        help_text='A JSON list of weighted terms, e.g. [{"checker": "numeric", "weight": 1}, {"checker": "regex", '
+                  '"pattern": "\\\\s*-?\\\\d+", "weight": 0.2}]. Checkers: exact, numeric, regex, json_schema, code_tests '
+                  '(sandboxed), reward_model (needs the reward-model run below). Blank: one term per checker of the '
+                  'task set, weight 1.')
+    reward_run = forms.ModelChoiceField(queryset=reward_runs_succeeded(), required=False, label="Reward-model run",
+                                        help_text="Optional learnt reward, mixed in by a reward_model term.")
+    steps = forms.IntegerField(min_value=1, max_value=1_000_000, help_text="GRPO steps.")
+    prompts_per_step = forms.IntegerField(min_value=1, max_value=4096, help_text="Distinct train tasks per step.")
+    num_generations = forms.IntegerField(min_value=2, max_value=256, label="Group size G",
+                                         help_text="Completions per task; each one's advantage is its reward against "
+                                                   "its group's. A group whose rewards are all equal teaches nothing.")
+    num_iterations = forms.IntegerField(min_value=1, max_value=64, label="Updates per batch",
+                                        help_text="Clipped gradient steps on each batch of completions (GRPO's mu).")
+    learning_rate = forms.FloatField(min_value=0)
+    loss_type = forms.ChoiceField(choices=[("grpo", "GRPO: advantages / group std, per-sequence token mean"),
+                                           ("dr_grpo", "Dr. GRPO: no std scaling, constant length normaliser")],
+                                  label="Loss")
+    beta = forms.FloatField(min_value=0, label="KL coefficient beta",
+                            help_text="Weight of the k3 KL to the start model; 0 loads no reference model.")
+    epsilon = forms.FloatField(min_value=0.001, max_value=0.999, label="Clip range epsilon")
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=4096, help_text="Longest completion, in tokens.")
+    max_prompt_tokens = forms.IntegerField(min_value=1, max_value=32768,
+                                           help_text="Longer prompts lose their start; with max_new_tokens it must fit "
+                                                     "the model's positions.")
+    temperature = forms.FloatField(min_value=0.01, help_text="Sampling temperature (also of held-out accuracy).")
+    eval_steps = forms.IntegerField(min_value=0, label="Held-out accuracy every K steps",
+                                    help_text="0: only before the first and after the last step.")
+    save_every = forms.IntegerField(min_value=0, label="Checkpoint every K steps",
+                                    help_text="A cancelled or failed run resumes from its last checkpoint.")
+    sample_every = forms.IntegerField(min_value=1, initial=5, label="Keep samples every K steps",
+                                      help_text="The completions of those steps, with each term's reward and verdict.")
+
+    CONFIG_FIELDS = ("steps", "prompts_per_step", "num_generations", "num_iterations", "learning_rate", "loss_type",
+                     "beta", "epsilon", "max_new_tokens", "max_prompt_tokens", "temperature", "eval_steps", "save_every", "sample_every")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from training.grpo import GRPOConfig
+        from training.models import TaskSet
+
+        self.fields["task_set"].queryset = TaskSet.objects.order_by("name")
+        start_at_defaults(self, GRPOConfig())
+
+    def config(self) -> dict:
+        d = self.cleaned_data
+        config = {k: d[k] for k in self.CONFIG_FIELDS if d[k] is not None}
+        if d.get("reward_spec"):
+            config["reward_spec"] = d["reward_spec"]
+        return config

@@ -13,7 +13,11 @@ Read it top to bottom: `GRPOConfig`, `group_advantages`, `k3_kl`, `grpo_loss` (t
   4. reference   (beta > 0 only) log-probabilities of the frozen start model
   5. update      `num_iterations` clipped-ratio gradient steps on the whole batch
   6. log         metrics named as TRL's GRPOTrainer logs them; held-out accuracy every `eval_steps`
-  7. save        the final policy as a Hugging Face folder
+  7. save        a resumable checkpoint every `save_every` steps and when stopped; at the end the
+                 final policy as a Hugging Face folder
+A run whose `out_dir/checkpoint` exists resumes from it: the policy, the optimizer, the history;
+each step's prompts and sampling seed depend only on (seed, step), so a resumed run draws what an
+uninterrupted one would have drawn.
 
 Losses (A the sequence's advantage, broadcast over its tokens; ratio_t = pi(y_t) / pi_old(y_t);
 per-token loss l_t = -min(ratio_t A, clip(ratio_t, 1 - eps, 1 + eps) A) + beta * k3_t):
@@ -47,6 +51,7 @@ from training.rewards.spec import RewardSpec
 from training.rewards.tasks import Task
 from training.rollout import masked_mean, response_logits, response_mask_and_lengths, sample_responses
 
+CHECKPOINT = "checkpoint"
 FINAL = "final"
 LOSS_TYPES = ("grpo", "dr_grpo")
 STD_EPS = 1e-4
@@ -84,6 +89,12 @@ class GRPOConfig:
     """Clip the global gradient norm; None: no clipping."""
     eval_steps: int = 0
     """Held-out accuracy every this many steps, and after the last one (0: only after the last)."""
+    eval_generations: int = 1
+    """Completions sampled per held-out task for held-out accuracy (more: less noise)."""
+    eval_before: bool = True
+    """Also measure held-out accuracy of the start model, before step 1 (logged as step 0)."""
+    save_every: int = 0
+    """Write a resumable checkpoint every this many steps (0: only when stopped early)."""
     seed: int = 0
     """Seed of prompt order, sampling and initialisation."""
     mixed_precision: str = "auto"
@@ -102,7 +113,8 @@ class GRPOConfig:
             (self.max_new_tokens >= 1 and self.max_prompt_tokens >= 1,
              "max_new_tokens and max_prompt_tokens must be at least 1"),
             (self.max_grad_norm is None or self.max_grad_norm > 0, "max_grad_norm must be positive or None"),
-            (self.eval_steps >= 0, "eval_steps must be 0 or more"),
+            (self.eval_steps >= 0 and self.save_every >= 0, "eval_steps and save_every must be 0 or more"),
+            (self.eval_generations >= 1, "eval_generations must be at least 1"),
             (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),
         ]
         for ok, message in checks:
@@ -190,7 +202,8 @@ def _sample(cfg: GRPOConfig, policy, tokenizer, prompts: list[str], generator, d
     query, query_mask = enc["input_ids"].to(device), enc["attention_mask"].to(device)  # (B, P)
     responses, logprobs, _ = sample_responses(
         policy, query, query_mask, max_new_tokens=cfg.max_new_tokens, temperature=cfg.temperature, top_p=cfg.top_p,
-        eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id, generator=generator)  # (B, R), (B, R)
+        eos_id=tokenizer.eos_token_id, pad_id=tokenizer.pad_token_id, generator=generator,
+        sampler="inverse_cdf")  # (B, R), (B, R)
     mask, lengths, _ = response_mask_and_lengths(responses, tokenizer.eos_token_id)  # (B, R), (B,)
     texts = tokenizer.batch_decode(responses * mask + tokenizer.pad_token_id * ~mask, skip_special_tokens=True)
     return query, query_mask, responses, logprobs, mask, lengths, texts
@@ -199,12 +212,14 @@ def _sample(cfg: GRPOConfig, policy, tokenizer, prompts: list[str], generator, d
 @torch.no_grad()
 def held_out_accuracy(cfg: GRPOConfig, policy, tokenizer, tasks: list[Task], spec: RewardSpec, term: str, *,
                       device) -> dict:
-    """One completion per held-out task at the training temperature (a fixed sampling seed, so
-    that steps are compared on the same draws): `eval_accuracy` the share that `term` gives a full
-    reward, `eval_reward` the mean combined reward."""
+    """`eval_generations` completions per held-out task at the training temperature (a fixed
+    sampling seed, so that steps are compared on the same draws): `eval_accuracy` the share that
+    `term` gives a full reward, `eval_reward` the mean combined reward."""
     generator = torch.Generator(device=device).manual_seed(cfg.seed + 1)
-    texts = _sample(cfg, policy, tokenizer, [t.prompt for t in tasks], generator, device)[-1]
-    scored = spec.score([t.prompt for t in tasks], texts, [t.reference for t in tasks])
+    tasks = [t for t in tasks for _ in range(cfg.eval_generations)]
+    prompts = [t.prompt_text for t in tasks]
+    texts = _sample(cfg, policy, tokenizer, prompts, generator, device)[-1]
+    scored = spec.score(prompts, texts, [t.reference for t in tasks])
     return {"eval_accuracy": sum(v[term].reward == 1.0 for _, v in scored) / len(tasks),
             "eval_reward": sum(r for r, _ in scored) / len(tasks)}
 
@@ -239,12 +254,41 @@ def clipped_updates(cfg: GRPOConfig, accelerator, policy, optimizer, query, quer
     return stats_by_name
 
 
+def _sample_rows(step_tasks: list[Task], texts: list[str], scored: list, kls: list[float]) -> list[dict]:
+    """The batch as rows to keep and read: prompt, completion, combined reward, and each reward
+    term's reward and verdict (its reason: the sandbox's, the checker's)."""
+    return [{"task_id": task.id, "prompt": task.prompt_text, "completion": text, "reward": reward, "kl": kl,
+             "rewards": {name: v.reward for name, v in verdicts.items()},
+             "verdicts": {name: v.reason for name, v in verdicts.items()}}
+            for task, text, (reward, verdicts), kl in zip(step_tasks, texts, scored, kls)]
+
+
+def _step_metrics(rewards, zero_std, lengths, scored, names, iteration_stats, P: int, G: int) -> dict:
+    """Phase 6: one step's metrics, named as TRL's GRPOTrainer logs them (kl only when beta > 0)."""
+    metrics = {
+        "loss": _mean(iteration_stats["loss"]),
+        "reward": rewards.mean().item(),
+        "reward_std": rewards.view(P, G).std(dim=1).mean().item(),
+        **{f"rewards/{name}": sum(v[name].reward for _, v in scored) / len(scored) for name in names},
+        "frac_reward_zero_std": zero_std.float().mean().item(),
+        "completions/mean_length": lengths.float().mean().item(),
+        "entropy": _mean(iteration_stats["entropy"]),
+        "clip_ratio": _mean(iteration_stats["clip_ratio"]),
+    }
+    if iteration_stats["kl"]:
+        metrics["kl"] = _mean(iteration_stats["kl"])
+    return metrics
+
+
 def grpo_train(cfg: GRPOConfig, policy_path, tasks: list[Task], reward_spec: RewardSpec, out_dir,
-               on_step: Callable[[int, dict], bool] | None = None) -> dict:
+               on_step: Callable[[int, dict], bool] | None = None,
+               on_samples: Callable[[int, list[dict]], None] | None = None) -> dict:
     """Trains the causal LM in `policy_path` on the "train" tasks, scored by `reward_spec`, and
     evaluates on the "held_out" ones; the numbered phases of the module docstring. `on_step(step,
-    metrics)` returns True to stop. Returns a summary; "model_path" is the final folder (None when
-    stopped)."""
+    metrics)` returns True to stop (step 0: the start model's held-out accuracy, when
+    `eval_before`); `on_samples(step, rows)` receives each step's completions (`_sample_rows`).
+    Resumes from `out_dir/checkpoint` when it exists. Returns a summary; "model_path" is the final
+    folder (None when stopped)."""
     from transformers import AutoModelForCausalLM
 
     from common.ml.loading import from_pretrained_strict, load_tokenizer
@@ -255,36 +299,58 @@ def grpo_train(cfg: GRPOConfig, policy_path, tasks: list[Task], reward_spec: Rew
     if not train:
         raise ValueError("No training tasks (split \"train\").")
     term = correctness_term(reward_spec, held_out) if held_out else None
+    out_dir, ckpt = Path(out_dir), Path(out_dir) / CHECKPOINT
+    resume = (ckpt / "state.json").exists()
     accelerator = make_accelerator(cfg.mixed_precision)
     device = accelerator.device
     set_seed(cfg.seed)
     tokenizer = load_tokenizer(policy_path)
     tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
-    policy = from_pretrained_strict(AutoModelForCausalLM, policy_path).to(device)
+    policy = from_pretrained_strict(AutoModelForCausalLM, ckpt if resume else policy_path).to(device)
     disable_dropout(policy)  # the ratio compares two forward passes of the same weights
     reference = None
-    if cfg.beta > 0:
+    if cfg.beta > 0:  # always the start model, never the checkpoint
         reference = from_pretrained_strict(AutoModelForCausalLM, policy_path).to(device).eval().requires_grad_(False)
     optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learning_rate)
+    history, step = [], 0
+    if resume:
+        state = json.loads((ckpt / "state.json").read_text())
+        step, history = state["step"], state["history"]
+        optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=True))
+    resumed_from = step
     policy, optimizer = accelerator.prepare(policy, optimizer)
     unwrapped = accelerator.unwrap_model(policy)
-    rng = random.Random(cfg.seed)
-    generator = torch.Generator(device=device).manual_seed(cfg.seed)
-    order = rng.sample(range(len(train)), len(train))
+    order = random.Random(cfg.seed).sample(range(len(train)), len(train))
     P, G = cfg.prompts_per_step, cfg.num_generations
-    history, step, stopped = [], 0, False
+    stopped = False
 
-    while step < cfg.steps:
+    def save(target: Path, with_state: bool) -> None:
+        training_checkpoint_save(target, accelerator=accelerator, models={"": (policy, tokenizer)}, optimizer=optimizer,
+                                 state={"step": step, "history": history} if with_state else None)
+
+    def evaluate() -> dict:
+        policy.eval()
+        with accelerator.autocast():
+            return held_out_accuracy(cfg, unwrapped, tokenizer, held_out, reward_spec, term, device=device)
+
+    if term and cfg.eval_before and not resume:
+        metrics = evaluate()
+        history.append({"step": 0, **metrics})
+        stopped = bool(on_step(0, metrics)) if on_step else False
+
+    while step < cfg.steps and not stopped:
         step_tasks = [train[order[(step * P + i) % len(train)]] for i in range(P)]
         group_tasks = [t for t in step_tasks for _ in range(G)]  # B = P * G, each prompt's group contiguous
+        prompts = [t.prompt_text for t in group_tasks]
+        generator = torch.Generator(device=device).manual_seed(cfg.seed * 1_000_003 + step)
         with torch.no_grad(), accelerator.autocast():
             # 1. rollout: the sampler's log-probabilities are pi_old of the ratio.
             policy.eval()
             query, query_mask, responses, old_logprobs, mask, lengths, texts = _sample(
-                cfg, unwrapped, tokenizer, [t.prompt for t in group_tasks], generator, device)
+                cfg, unwrapped, tokenizer, prompts, generator, device)
 
             # 2. score every completion with every term of the spec.
-            scored = reward_spec.score([t.prompt for t in group_tasks], texts, [t.reference for t in group_tasks])
+            scored = reward_spec.score(prompts, texts, [t.reference for t in group_tasks])
             rewards = torch.tensor([r for r, _ in scored], device=device)  # (B,)
 
             # 3. advantages within each prompt's group.
@@ -303,35 +369,31 @@ def grpo_train(cfg: GRPOConfig, policy_path, tasks: list[Task], reward_spec: Rew
                                           old_logprobs, advantages, ref_logprobs)
         step += 1
 
-        # 6. log, named as TRL's GRPOTrainer does (kl only when beta > 0, as there).
-        metrics = {
-            "loss": _mean(iteration_stats["loss"]),
-            "reward": rewards.mean().item(),
-            "reward_std": rewards.view(P, G).std(dim=1).mean().item(),
-            **{f"rewards/{name}": sum(v[name].reward for _, v in scored) / len(scored) for name in reward_spec.weights},
-            "frac_reward_zero_std": zero_std.float().mean().item(),
-            "completions/mean_length": lengths.float().mean().item(),
-            "entropy": _mean(iteration_stats["entropy"]),
-            "clip_ratio": _mean(iteration_stats["clip_ratio"]),
-        }
-        if iteration_stats["kl"]:
-            metrics["kl"] = _mean(iteration_stats["kl"])
+        # 6. log; held-out accuracy every eval_steps and after the last step.
+        metrics = _step_metrics(rewards, zero_std, lengths, scored, reward_spec.weights, iteration_stats, P, G)
         if term and (step == cfg.steps or (cfg.eval_steps and step % cfg.eval_steps == 0)):
-            policy.eval()
-            with accelerator.autocast():
-                metrics.update(held_out_accuracy(cfg, unwrapped, tokenizer, held_out, reward_spec, term, device=device))
+            metrics.update(evaluate())
         history.append({"step": step, **metrics})
+        if on_samples:
+            maskf = mask.float()
+            kls = ([0.0] * len(texts) if ref_logprobs is None
+                   else ((k3_kl(old_logprobs, ref_logprobs) * maskf).sum(1) / maskf.sum(1).clamp(min=1)).tolist())
+            on_samples(step, _sample_rows(group_tasks, texts, scored, kls))
         stopped = bool(on_step(step, metrics)) if on_step else False
-        if stopped:
-            break
 
-    # 7. save the final policy.
-    summary = {"steps_done": step, "n_train_tasks": len(train), "n_held_out_tasks": len(held_out), "history": history}
+        # 7. save a resumable checkpoint.
+        if stopped or (cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps):
+            save(ckpt, with_state=True)
+
+    summary = {"steps_done": step, "resumed_from_step": resumed_from, "n_train_tasks": len(train),
+               "n_held_out_tasks": len(held_out), "history": history}
+    evals = [h for h in history if "eval_accuracy" in h]
+    if evals:
+        summary["eval_accuracy_first"], summary["eval_accuracy_last"] = evals[0]["eval_accuracy"], evals[-1]["eval_accuracy"]
     if stopped:
         return {**summary, "model_path": None}
-    target = Path(out_dir) / FINAL
-    training_checkpoint_save(target, accelerator=accelerator, models={"": (policy, tokenizer)})
-    return {**summary, "model_path": str(target)}
+    save(out_dir / FINAL, with_state=False)
+    return {**summary, "model_path": str(out_dir / FINAL)}
 
 
 def _mean(xs: list[float]) -> float:

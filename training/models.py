@@ -152,6 +152,8 @@ class PolicySample(models.Model):
     score = models.FloatField()
     kl = models.FloatField()
     held_out_score = models.FloatField(null=True, blank=True)
+    # GRPO: {"task_id", "rewards": {term: reward}, "verdicts": {term: reason}}: why it scored what it did.
+    details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-step", "id"]

@@ -29,7 +29,7 @@ def sft_run_list() -> QuerySet[SFTRun]:
 
 
 def policy_run_list() -> QuerySet[PolicyRun]:
-    return PolicyRun.objects.select_related("dataset", "sft_run", "reward_run").order_by("-created_at")
+    return PolicyRun.objects.select_related("dataset", "sft_run", "reward_run", "task_set").order_by("-created_at")
 
 
 def sft_runs_succeeded() -> QuerySet[SFTRun]:
@@ -92,3 +92,36 @@ def policy_run_options(*, run: PolicyRun) -> list[tuple[str, list[tuple[str, obj
             ("Samples and monitors", sorted((k, v) for k, v in config.items() if k in RUN_OPTIONS)),
         ]
     return [(group, rows) for group, rows in groups if rows]
+
+
+def task_set_list() -> list[dict]:
+    """Each task set with its task counts per split, newest first (the Data page's table)."""
+    from django.db.models import Count, Q
+
+    from training.models import TaskSet
+
+    return list(TaskSet.objects.order_by("-created_at").annotate(
+        n_train=Count("tasks", filter=Q(tasks__split="train")), n_held_out=Count("tasks", filter=Q(tasks__split="held_out")),
+    ).values("id", "name", "description", "source_filename", "created_at", "n_train", "n_held_out"))
+
+
+def task_set_tasks(*, task_set_id: int):
+    """The set's tasks as training/rewards/tasks.py's Task, in import order."""
+    from training.models import Task as TaskRow
+    from training.rewards.tasks import Task
+
+    rows = TaskRow.objects.filter(task_set_id=task_set_id).order_by("id").values_list(
+        "external_id", "prompt", "reference", "checker", "split")
+    return [Task(id=i, prompt=p, reference=r, checker=c, split=s) for i, p, r, c, s in rows]
+
+
+def task_set_checkers(*, task_set_id: int) -> list[str]:
+    from training.models import Task as TaskRow
+
+    return sorted(set(TaskRow.objects.filter(task_set_id=task_set_id).values_list("checker", flat=True)))
+
+
+def grpo_reward_names(*, run: PolicyRun) -> list[str]:
+    """The "rewards/<term>" metric names a GRPO run logs, in the order of its first step."""
+    first = PolicyStep.objects.filter(run=run, step__gte=1).order_by("step").values_list("metrics", flat=True).first()
+    return [k for k in (first or {}) if k.startswith("rewards/")]

@@ -238,3 +238,154 @@ def dpo_run_create(*, dataset: Dataset, sft_run: SFTRun | None = None, base_mode
     if enqueue:
         _enqueue(run)
     return run
+
+
+# ---- GRPO: task sets and runs ---------------------------------------------------------------------
+GRPO_RUN_OPTIONS = {"sample_every": 5}
+"""Options of a GRPO run's config that are not GRPOConfig fields (besides "reward_spec"): keep
+the step's completions every `sample_every` steps (and at steps 1 and the last)."""
+REFERENCE_READING = {"exact", "numeric", "code_tests"}
+
+
+class TaskImportRejected(ApplicationError):
+    """A task file with bad lines: nothing was written. `errors` is [(line, field, message)]."""
+
+    def __init__(self, message: str, errors: list[tuple[int, str, str]]):
+        super().__init__(message)
+        self.errors = errors
+
+
+@transaction.atomic
+def task_set_import(*, name: str, lines, description: str = "", source_filename: str = ""):
+    """A new TaskSet named `name` with the tasks of JSONL `lines` (training/rewards/tasks.py's
+    format). Every line is validated before anything is written: TaskImportRejected lists each bad
+    line with its field."""
+    from training.models import Task, TaskSet
+    from training.rewards.tasks import parse_task_lines
+
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise ApplicationError("A task set needs a name of 1 to 200 characters.")
+    if TaskSet.objects.filter(name=name).exists():
+        raise ApplicationError(f"A task set named “{name}” already exists; choose another name.")
+    tasks, errors = parse_task_lines(lines)
+    if errors:
+        raise TaskImportRejected(f"{len(errors)} bad line(s); nothing was imported", errors)
+    if not tasks:
+        raise ApplicationError("The file holds no tasks.")
+    task_set = TaskSet.objects.create(name=name, description=description, source_filename=source_filename[:500])
+    Task.objects.bulk_create([
+        Task(task_set=task_set, external_id=t.id, prompt=t.prompt, reference=t.reference, checker=t.checker,
+             split=t.split)
+        for t in tasks
+    ], batch_size=1000)
+    return task_set
+
+
+def grpo_run_configs(config: dict, *, checkers: set[str]):
+    """A GRPO run's config -> (GRPOConfig, reward spec entries, run options): GRPOConfig fields,
+    "reward_spec" (training/rewards/spec.py; default: one term per checker of the task set) and
+    GRPO_RUN_OPTIONS. ValueError naming a bad option."""
+    from training.grpo import grpo_config_from_dict
+
+    options = dict(config)
+    entries = options.pop("reward_spec", None) or [{"checker": c} for c in sorted(checkers)]
+    run_options = {k: options.pop(k) for k in list(options) if k in GRPO_RUN_OPTIONS}
+    errors = settings_type_errors(run_options, {k: type(v) for k, v in GRPO_RUN_OPTIONS.items()}, what="run", noun="option")
+    if errors:
+        raise ValueError("; ".join(errors))
+    if run_options.get("sample_every", 1) < 1:
+        raise ValueError("sample_every must be at least 1")
+    return grpo_config_from_dict(options), entries, {**GRPO_RUN_OPTIONS, **run_options}
+
+
+def _reward_spec_check(entries, *, tasks, reward_run: RewardModelRun | None) -> None:
+    """ValueError when the spec is invalid, asks for a learnt reward without a reward-model run (or
+    the reverse), reads a reference of another checker's kind, or cannot measure held-out accuracy."""
+    from training.grpo import correctness_term
+    from training.rewards.spec import parse_reward_spec
+
+    learnt = isinstance(entries, list) and any(isinstance(e, dict) and e.get("checker") == "reward_model" for e in entries)
+    if learnt != (reward_run is not None):
+        raise ValueError("A reward_model term needs a reward-model run, and a reward-model run needs a reward_model "
+                         "term in the reward spec.")
+    spec = parse_reward_spec(entries, learnt=(lambda prompts, completions: [0.0] * len(completions)) if learnt else None)
+    checkers = {t.checker for t in tasks}
+    for entry in entries:
+        reads = entry["checker"] in REFERENCE_READING or (entry["checker"] == "regex" and "pattern" not in entry) or (
+            entry["checker"] == "json_schema" and "schema" not in entry)
+        if reads and checkers != {entry["checker"]}:
+            raise ValueError(f"The {entry['checker']} term reads each task's reference, but the task set's tasks are "
+                             f"checked by {', '.join(sorted(checkers))}.")
+    held_out = [t for t in tasks if t.split == "held_out"]
+    if held_out:
+        correctness_term(spec, held_out)
+
+
+@transaction.atomic
+def grpo_run_create(*, task_set, sft_run: SFTRun | None = None, base_model_path: str = "",
+                    reward_run: RewardModelRun | None = None, config: dict | None = None, name: str = "",
+                    created_by=None, enqueue: bool = True) -> PolicyRun:
+    """A GRPO policy run on `task_set`'s train tasks, starting from a succeeded SFT run's model or a
+    local model folder (exactly one), rewarded by the config's reward spec, optionally mixed with
+    `reward_run`'s learnt reward. Everything is validated before the row is written."""
+    from training.selectors import task_set_tasks
+
+    config = dict(config or {})
+    tasks = task_set_tasks(task_set_id=task_set.pk)
+    if not any(t.split == "train" for t in tasks):
+        raise ApplicationError(f"Task set “{task_set.name}” has no train tasks to learn from.")
+    cfg, entries, _ = _validated(lambda c: grpo_run_configs(c, checkers={t.checker for t in tasks}), config, "GRPO")
+    if (sft_run is None) == (not base_model_path):
+        raise ApplicationError("Give either an SFT run or a base model folder to start from, not both or neither.")
+    for label, job in (("SFT run", sft_run), ("Reward-model run", reward_run)):
+        if job is not None and job.status != JobStatus.SUCCEEDED:
+            raise ApplicationError(f"{label} {job.pk} is {job.status}; only a succeeded run can be used.")
+    try:
+        _reward_spec_check(entries, tasks=tasks, reward_run=reward_run)
+    except ValueError as exc:
+        raise ApplicationError(f"Invalid reward spec: {exc}") from exc
+    start = sft_run.artifact_path if sft_run is not None else base_model_path
+    if not (Path(start) / "config.json").is_file():
+        raise ApplicationError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
+    problem = positions_problem(start, tokens=cfg.max_prompt_tokens + cfg.max_new_tokens,
+                                setting="max_prompt_tokens + max_new_tokens", model=f"the model in {start}")
+    if problem:
+        raise ApplicationError(problem)
+    run = PolicyRun.objects.create(kind=PolicyRun.Kind.GRPO, task_set=task_set, sft_run=sft_run,
+                                   base_model_path=base_model_path, reward_run=reward_run, config=config, name=name,
+                                   created_by=created_by)
+    if enqueue:
+        _enqueue(run)
+    return run
+
+
+def grpo_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, step: int | None = None,
+                                    n_prompts: int = 20, seed: int | None = None) -> list[Pair]:
+    """Pairs for labellers from a GRPO run's kept completions (of `step`, default the latest kept):
+    for each of up to `n_prompts` prompts, two different completions of its group, the best- and
+    the worst-rewarded, sides randomised, `origin_run` naming the run."""
+    from training.models import PolicySample
+    from training.text import prompt_messages
+
+    if run.kind != PolicyRun.Kind.GRPO:
+        raise ApplicationError(f"{run} is not a GRPO run.")
+    if not 1 <= n_prompts <= 1000:
+        raise ApplicationError("n_prompts must be between 1 and 1000.")
+    samples = PolicySample.objects.filter(run=run)
+    step = step if step is not None else samples.order_by("-step").values_list("step", flat=True).first()
+    groups: dict[str, list] = {}
+    for s in samples.filter(step=step).order_by("id"):
+        groups.setdefault(s.prompt, []).append(s)
+    items = []
+    for prompt, group in groups.items():
+        ranked = sorted(group, key=lambda s: s.score)
+        worst = next((s for s in ranked if s.response != ranked[-1].response), None)
+        if worst is not None:
+            items.append((prompt_messages(prompt), ranked[-1].response, worst.response))
+    if not items:
+        raise ApplicationError(f"{run} kept no group with two different completions at step {step}.")
+    rng = random.Random(seed)
+    items = rng.sample(items, min(n_prompts, len(items)))
+    source = f"{run.kind}:{run.pk}:step{step}"
+    return _pairs_create(dataset=dataset, run=run, items=items, sources=(source, source), rng=rng)

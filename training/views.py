@@ -125,6 +125,8 @@ def sft_detail(request, pk: int):
 @admin_required
 def policy_detail(request, pk: int):
     run = get_object_or_404(PolicyRun.objects.select_related("dataset", "sft_run", "reward_run", "held_out_reward_run"), pk=pk)
+    if run.kind == PolicyRun.Kind.GRPO:
+        return redirect("training:grpo_detail", pk=pk)
     last = selectors.policy_run_last_metrics(run=run)
     dpo = run.kind == PolicyRun.Kind.DPO
     chart_specs, headline = (DPO_CHARTS, DPO_HEADLINE) if dpo else (CHARTS, HEADLINE)
@@ -202,3 +204,73 @@ def run_download(request, kind: str, pk: int):
             shutil.copyfileobj(src, tmp)
     tmp.seek(0)
     return FileResponse(tmp, as_attachment=True, filename=f"{kind}-run-{run.pk}.zip")
+
+
+GRPO_HEADLINE = [("step", "step"), ("reward", "reward"), ("zero-variance groups", "frac_reward_zero_std"),
+                 ("held-out accuracy", "eval_accuracy"), ("entropy", "entropy"), ("length", "completions/mean_length")]
+GRPO_FIXED_CHARTS = [
+    ("Share of groups with zero reward variance (they teach nothing)", ["frac_reward_zero_std"]),
+    ("Response length (tokens)", ["completions/mean_length"]),
+    ("Entropy (nats / token)", ["entropy"]),
+    ("KL to the start model (k3, beta > 0 only)", ["kl"]),
+    ("Held-out task accuracy", ["eval_accuracy"]),
+    ("Clip ratio", ["clip_ratio"]),
+]
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def grpo_create(request):
+    from training.forms import GRPORunForm
+
+    form = GRPORunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            run = services.grpo_run_create(task_set=d["task_set"], sft_run=d["sft_run"],
+                                           base_model_path=d["base_model_path"].strip(), reward_run=d["reward_run"],
+                                           name=d["name"], created_by=request.user, config=form.config())
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("training:grpo_detail", pk=run.pk)
+    return render(request, "training/create.html", {"form": form, "title": "New GRPO run"})
+
+
+@require_GET
+@admin_required
+def grpo_detail(request, pk: int):
+    run = get_object_or_404(PolicyRun.objects.select_related("task_set", "sft_run", "reward_run"), pk=pk,
+                            kind=PolicyRun.Kind.GRPO)
+    last = selectors.policy_run_last_metrics(run=run)
+    reward_names = selectors.grpo_reward_names(run=run)
+    chart_specs = [("Reward: combined and per function", ["reward", *reward_names])] + GRPO_FIXED_CHARTS
+    series = selectors.policy_run_series(run=run, names=[n for _, ns in chart_specs for n in ns])
+    charts = [line_chart({n: series[n] for n in ns}, title=title, x_label="step") for title, ns in chart_specs
+              if any(series[n] for n in ns)]
+    context = {
+        "run": run, "kind": "ppo", "charts": charts, "reward_names": reward_names,
+        "headline": [(label, last[key]) for label, key in GRPO_HEADLINE if key in last],
+        "samples": selectors.policy_run_samples(run=run)[:64], "options": selectors.policy_run_options(run=run),
+        "send_form": SendToAnnotationForm(),
+    }
+    template = "training/grpo_detail.html" + ("#live" if request.htmx else "")
+    return render(request, template, context)
+
+
+@require_POST
+@admin_required
+def grpo_send(request, pk: int):
+    run = get_object_or_404(PolicyRun, pk=pk, kind=PolicyRun.Kind.GRPO)
+    form = SendToAnnotationForm(request.POST)
+    form.fields["mode"].required = False
+    if not form.is_valid():
+        messages.error(request, "Check the send form: " + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()))
+        return redirect("training:grpo_detail", pk=pk)
+    d = form.cleaned_data
+    try:
+        pairs = services.grpo_samples_send_to_annotation(run=run, dataset=d["dataset"], n_prompts=d["n_prompts"])
+        messages.success(request, f"{len(pairs)} new pairs added to “{d['dataset'].name}” for labellers.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("training:grpo_detail", pk=pk)

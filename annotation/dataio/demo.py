@@ -38,11 +38,19 @@ DEMO_DATASETS = [
 ]
 
 
+DEMO_TASK_SET = {
+    "name": "Arithmetic (demo)", "file": "arithmetic-tasks.jsonl",
+    "description": "400 questions a+b, a-b, a*b with operands 0-19 (320 train, 80 held out), checked by the numeric "
+                   "checker: GRPO's demo task (scripts/make_arithmetic_tasks.py, seed 0).",
+}
+
+
 @dataclass
 class DemoSeedResult:
     created_accounts: list[str] = field(default_factory=list)
     imported: list[ImportBatch] = field(default_factory=list)
     already_there: list[str] = field(default_factory=list)
+    task_sets: list[str] = field(default_factory=list)
 
 
 def demo_seed(*, demo_dir=DEMO_DIR, datasets=DEMO_DATASETS) -> DemoSeedResult:
@@ -64,7 +72,21 @@ def demo_seed(*, demo_dir=DEMO_DIR, datasets=DEMO_DATASETS) -> DemoSeedResult:
                                                    format=spec["format"], skip_invalid=True))
             dataset = Dataset.objects.get(name=spec["name"])
         dataset.labellers.add(*[lab for lab in labellers if lab.role == Labeller.Role.LABELLER])
+    _demo_task_set(demo_dir, result)
     return result
+
+
+def _demo_task_set(demo_dir, result: DemoSeedResult, spec=DEMO_TASK_SET) -> None:
+    """The shipped arithmetic task set for GRPO, unless a task set of that name exists."""
+    from training.models import TaskSet
+    from training.services import task_set_import
+
+    if TaskSet.objects.filter(name=spec["name"]).exists():
+        result.already_there.append(spec["name"])
+        return
+    with open(demo_dir / spec["file"], "rb") as lines:
+        task_set_import(name=spec["name"], lines=lines, description=spec["description"], source_filename=spec["file"])
+    result.task_sets.append(spec["name"])
 
 
 def _account(username: str, password: str, role: str, result: DemoSeedResult) -> Labeller:

@@ -16,3 +16,9 @@ class ImportForm(forms.Form):
                               widget=forms.TextInput(attrs={"list": "dataset-names", "autocomplete": "off"}))
     format = forms.ChoiceField(choices=FORMAT_CHOICES, initial="auto")
     skip_invalid = forms.BooleanField(required=False, label="Skip invalid lines (import the rest, list the bad ones)")
+
+
+class TaskSetImportForm(forms.Form):
+    file = forms.FileField(help_text="JSON Lines of tasks, plain or gzip (.jsonl, .jsonl.gz).")
+    name = forms.CharField(max_length=200, label="Task set name", help_text="A new name.")
+    description = forms.CharField(required=False, max_length=2000, widget=forms.TextInput)

@@ -3,12 +3,13 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from annotation.dataio import selectors
 from annotation.dataio.downloads import export_response
-from annotation.dataio.forms import ImportForm
+from annotation.dataio.forms import ImportForm, TaskSetImportForm
 from annotation.dataio.services import ImportRejected, import_file
 from annotation.dataio.uploads import import_upload_queue
 from annotation.models import Dataset
@@ -19,8 +20,11 @@ PAGE = "annotation/dataio/data.html"
 EXPORT_KINDS = ("trl", "judgements", "judgements-csv", "unpaired", "unpaired-csv")
 
 
-def _page(request, *, form, rejected=None, status=200):
+def _page(request, *, form, rejected=None, status=200, task_form=None, task_errors=None):
+    from training.selectors import task_set_list
+
     context = {
+        "task_sets": task_set_list(), "task_form": task_form or TaskSetImportForm(), "task_errors": task_errors,
         "datasets": selectors.datasets_with_counts(),
         "imports": selectors.import_history(limit=20),
         "uploads": selectors.uploads_in_progress(),
@@ -111,3 +115,26 @@ def export_download(request, dataset_id: int, kind: str):
     if kind.startswith("unpaired"):
         return export_response(dataset, kind="unpaired", csv=kind == "unpaired-csv")
     return export_response(dataset, kind="judgements", csv=kind == "judgements-csv")
+
+
+@require_POST
+@admin_required
+def task_set_import(request):
+    """A task file for GRPO into a new task set: all lines checked first, nothing written on any error."""
+    from annotation.dataio.reading import open_binary
+    from training.services import TaskImportRejected, task_set_import as import_tasks
+
+    task_form = TaskSetImportForm(request.POST, request.FILES)
+    if not task_form.is_valid():
+        return _page(request, form=ImportForm(), task_form=task_form, status=400)
+    v = task_form.cleaned_data
+    try:
+        task_set = import_tasks(name=v["name"], lines=open_binary(v["file"]), description=v["description"],
+                                source_filename=v["file"].name)
+    except TaskImportRejected as exc:
+        return _page(request, form=ImportForm(), task_form=task_form, task_errors=exc.errors, status=400)
+    except (ApplicationError, OSError, EOFError) as exc:
+        task_form.add_error(None, getattr(exc, "message", None) or f"The file cannot be read: {exc}")
+        return _page(request, form=ImportForm(), task_form=task_form, status=400)
+    messages.success(request, f"Imported task set “{task_set.name}”: {task_set.tasks.count()} tasks.")
+    return redirect(reverse("dataio:home") + "#task-sets")

@@ -127,7 +127,8 @@ def test_grpo_train_runs_steps_logs_finite_metrics_and_saves_a_loadable_policy(a
                               {"checker": "regex", "name": "digits", "weight": 0.5, "pattern": r"\s*-?\d+.*",
                                "mode": "fullmatch"}])
     seen = []
-    summary = grpo_train(cfg, arithmetic_policy, _few_tasks(), spec, tmp_path, on_step=lambda s, m: seen.append(m))
+    summary = grpo_train(cfg, arithmetic_policy, _few_tasks(), spec, tmp_path,
+                         on_step=lambda s, m: seen.append(m) if s > 0 else None)
     assert summary["steps_done"] == 2 and len(seen) == 2
     for metrics in seen:
         for name in ("reward", "reward_std", "rewards/numeric", "rewards/digits", "frac_reward_zero_std",
@@ -143,7 +144,7 @@ def test_grpo_train_runs_steps_logs_finite_metrics_and_saves_a_loadable_policy(a
 def test_grpo_train_stops_when_on_step_says_so(arithmetic_policy, tmp_path):
     cfg = GRPOConfig(steps=3, prompts_per_step=1, num_generations=2, max_new_tokens=3, mixed_precision="no")
     summary = grpo_train(cfg, arithmetic_policy, _few_tasks(), parse_reward_spec([{"checker": "numeric"}]), tmp_path,
-                         on_step=lambda step, metrics: True)
+                         on_step=lambda step, metrics: step >= 1)
     assert summary["steps_done"] == 1 and summary["model_path"] is None
 
 
@@ -164,7 +165,8 @@ def test_entry_point_trains_inline_and_prints_each_step(arithmetic_policy, tmp_p
     summary = main(["--tasks", str(DEMO_TASKS), "--base-model", arithmetic_policy, "--out", str(tmp_path),
                     "--config", '{"steps": 1}'])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert lines[0]["step"] == 1 and "eval_accuracy" in lines[0]
+    assert lines[0]["step"] == 0 and set(lines[0]) == {"step", "eval_accuracy", "eval_reward"}
+    assert lines[1]["step"] == 1 and "eval_accuracy" in lines[1]
     assert lines[-1] == {"model_path": str(tmp_path / "final"), "steps_done": 1}
     assert summary["model_path"] == str(tmp_path / "final")
 
@@ -192,3 +194,59 @@ def test_entry_point_refuses_an_unknown_option_by_name(arithmetic_policy, tmp_pa
         main(["--tasks", str(DEMO_TASKS), "--base-model", arithmetic_policy, "--out", str(tmp_path),
               "--config", '{"warp_speed": 9}'])
     assert "Unknown GRPO option(s): warp_speed" in capsys.readouterr().err
+
+
+def test_a_stopped_run_resumes_from_its_checkpoint_to_the_same_policy_as_an_uninterrupted_one(arithmetic_policy,
+                                                                                               tmp_path):
+    cfg = GRPOConfig(steps=3, prompts_per_step=2, num_generations=3, learning_rate=1e-3, max_new_tokens=4,
+                     mixed_precision="no", eval_before=False)
+    spec = parse_reward_spec([{"checker": "numeric"}])
+    whole = grpo_train(cfg, arithmetic_policy, _few_tasks(), spec, tmp_path / "whole")
+    stopped = grpo_train(cfg, arithmetic_policy, _few_tasks(), spec, tmp_path / "parts",
+                         on_step=lambda step, metrics: step == 2)
+    assert stopped["model_path"] is None and (tmp_path / "parts" / "checkpoint" / "state.json").exists()
+    resumed = grpo_train(cfg, arithmetic_policy, _few_tasks(), spec, tmp_path / "parts")
+    assert (resumed["resumed_from_step"], resumed["steps_done"]) == (2, 3)
+    assert [h["step"] for h in resumed["history"]] == [1, 2, 3]
+    assert resumed["history"][-1]["reward"] == whole["history"][-1]["reward"]
+    from safetensors.torch import load_file
+
+    a = load_file(Path(whole["model_path"]) / "model.safetensors")
+    b = load_file(Path(resumed["model_path"]) / "model.safetensors")
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_each_steps_samples_carry_every_terms_reward_and_verdict(arithmetic_policy, tmp_path):
+    cfg = GRPOConfig(steps=1, prompts_per_step=2, num_generations=2, max_new_tokens=4, mixed_precision="no")
+    spec = parse_reward_spec([{"checker": "numeric"}, {"checker": "regex", "name": "digits", "pattern": r"\s*\d+"}])
+    kept = []
+    grpo_train(cfg, arithmetic_policy, _few_tasks(), spec, tmp_path, on_samples=lambda step, rows: kept.extend(rows))
+    assert len(kept) == 4
+    for row in kept:
+        assert set(row["rewards"]) == set(row["verdicts"]) == {"numeric", "digits"}
+        assert row["reward"] == row["rewards"]["numeric"] + row["rewards"]["digits"]
+        assert row["verdicts"]["numeric"] in ("match", "no number found") or "wrong answer" in row["verdicts"]["numeric"]
+
+
+def test_the_inverse_cdf_sampler_draws_from_the_distribution_and_never_a_zero_probability_token():
+    from training.rollout import sample_responses
+
+    class Fixed(torch.nn.Module):
+        """A 'model' whose next-token distribution is always p = (0.5, 0, 0.3, 0.2)."""
+
+        def forward(self, input_ids, attention_mask, position_ids, use_cache, logits_to_keep=None, cache=None):
+            from types import SimpleNamespace
+
+            logits = torch.log(torch.tensor([0.5, 0.0, 0.3, 0.2])).expand(input_ids.shape[0], input_ids.shape[1], 4)
+            return SimpleNamespace(cache=None, logits=logits)
+
+    n = 20000
+    query = torch.zeros(n, 1, dtype=torch.long)
+    responses, logprobs, _ = sample_responses(
+        Fixed(), query, torch.ones_like(query), max_new_tokens=1, temperature=1.0, top_p=1.0, eos_id=99, pad_id=98,
+        generator=torch.Generator().manual_seed(0), sampler="inverse_cdf")
+    counts = torch.bincount(responses[:, 0], minlength=4).float() / n
+    assert counts[1].item() == 0.0
+    np.testing.assert_allclose(counts.numpy(), [0.5, 0.0, 0.3, 0.2], atol=0.015)  # 4.5 standard errors at n=20000
+    np.testing.assert_allclose(logprobs[:, 0].exp().numpy(), np.array([0.5, 0.0, 0.3, 0.2])[responses[:, 0].numpy()],
+                               rtol=1e-5)

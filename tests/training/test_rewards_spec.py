@@ -1,3 +1,4 @@
+import json
 """Reward specs: terms parsed and validated once, combined with weights, verifiable and learnt."""
 import numpy as np
 import pytest
@@ -37,7 +38,6 @@ def test_a_spec_scores_correctness_and_format_together():
     ([], "non-empty list"),
     ([{"checker": "numeric"}, "numeric"], "Reward term 1 must be an object"),
     ([{"checker": "bleu"}], "Reward term 0: checker must be one of"),
-    ([{"checker": "regex"}], "Reward term 0 \\(regex\\): missing pattern"),
     ([{"checker": "regex", "pattern": "(("}], "Reward term 0 \\(regex\\): .*not a valid regular expression"),
     ([{"checker": "regex", "pattern": "x", "mode": "match"}], "Reward term 0 \\(regex\\): .*mode"),
     ([{"checker": "json_schema", "schema": {"type": 3}}], "Reward term 0 \\(json_schema\\): The JSON schema is invalid"),
@@ -79,3 +79,16 @@ def test_a_learnt_reward_mixes_with_a_verifiable_one(tmp_path):
     raw, _ = score_conversations(model, tokenizer, list(zip(prompts, completions)), max_length=32)
     assert [r for r, _ in results] == pytest.approx([1.0 + 0.5 * expit(raw[0]), 0.5 * expit(raw[1])])
     assert results[0][1]["reward_model"].reward > results[1][1]["reward_model"].reward
+
+
+def test_a_regex_term_without_a_pattern_reads_each_task_reference_as_its_pattern():
+    spec = parse_reward_spec([{"checker": "regex"}])
+    scored = spec.score(["p", "p"], ["abc", "abc"], ["a.c", "x+"])
+    assert [r for r, _ in scored] == [1.0, 0.0]
+
+
+def test_a_json_schema_term_without_a_schema_reads_each_task_reference_as_its_schema():
+    spec = parse_reward_spec([{"checker": "json_schema"}])
+    needs_a, needs_b = json.dumps({"type": "object", "required": ["a"]}), json.dumps({"type": "object", "required": ["b"]})
+    scored = spec.score(["p", "p"], ['{"a": 1}', '{"a": 1}'], [needs_a, needs_b])
+    assert [r for r, _ in scored] == [1.0, 0.0]

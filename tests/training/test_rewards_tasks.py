@@ -43,13 +43,17 @@ TASK = {"id": "t1", "prompt": "1 + 1 =", "reference": "2", "checker": "numeric",
 
 
 @pytest.mark.parametrize("bad, message", [
-    ("{not json", "line 2: not JSON"),
-    ({**TASK, "id": "t2", "checker": "bleu"}, "line 2: checker must be one of"),
-    ({**TASK, "id": "t2", "split": "test"}, "line 2: split must be one of"),
-    ({k: v for k, v in TASK.items() if k != "reference"} | {"id": "t2"}, "line 2: missing reference"),
-    ({**TASK, "id": "t2", "reference": 2}, "line 2: reference must be non-empty strings"),
-    (TASK, "line 2: id 't1' is used by an earlier task"),
-    ({**TASK, "id": "t2", "reference": "two"}, "line 2: The reference 'two' is not a number"),
+    ("{not json", r"line 2, field \(line\): not JSON"),
+    ({**TASK, "id": "t2", "checker": "bleu"}, "line 2, field checker: must be one of"),
+    ({**TASK, "id": "t2", "split": "test"}, "line 2, field split: must be one of"),
+    ({k: v for k, v in TASK.items() if k != "reference"} | {"id": "t2"}, "line 2, field reference: is missing"),
+    ({**TASK, "id": "t2", "reference": ["2"]}, "line 2, field reference: must be a number or a string"),
+    (TASK, "line 2, field id: 't1' is used by an earlier task"),
+    ({**TASK, "id": "t2", "reference": "two"}, "line 2, field reference: The reference 'two' is not a number"),
+    ({**TASK, "id": "t2", "checker": "regex", "reference": "(unclosed"}, "line 2, field reference: .*not a valid regular"),
+    ({**TASK, "id": "t2", "checker": "json_schema", "reference": {"type": 3}}, "line 2, field reference: The JSON schema is invalid"),
+    ({**TASK, "id": "t2", "prompt": [{"role": "robot", "content": "hi"}]}, "line 2, field prompt: message 0: role"),
+    ({**TASK, "id": "t2", "answer": "2"}, "line 2, field answer: is not a task field"),
 ])
 def test_a_bad_task_line_is_named(tmp_path, bad, message):
     with pytest.raises(ValueError, match=message):

@@ -10,7 +10,8 @@ A reward spec is a list of terms, parsed and validated once, before anything run
 Each term: "checker" (one of CHECKERS), "weight" (a finite number, default 1), "name" (default:
 the checker; names must be unique), and that checker's parameters:
 - "exact": none (the task's reference);         - "numeric": rel_tol, abs_tol (the reference);
-- "regex": pattern (required), mode;             - "json_schema": schema (required);
+- "regex": pattern, mode;                       - "json_schema": schema;
+  (without pattern / schema, the task's reference is the pattern / the schema: per-task formats);
 - "code_tests": timeout_s, memory_mb, output_kb, open_files (the reference is the tests' source);
 - "reward_model": none; the learnt scorer is passed to `parse_reward_spec`, and its raw score s
   becomes the reward sigmoid(s) in (0, 1), the Bradley-Terry probability of beating a response
@@ -19,7 +20,7 @@ the checker; names must be unique), and that checker's parameters:
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 
 from scipy.special import expit
 
@@ -43,7 +44,7 @@ _PARAMETERS = {
     "exact": set(), "numeric": {"rel_tol", "abs_tol"}, "regex": {"pattern", "mode"}, "json_schema": {"schema"},
     "code_tests": {"timeout_s", "memory_mb", "output_kb", "open_files"}, "reward_model": set(),
 }
-_REQUIRED = {"regex": {"pattern"}, "json_schema": {"schema"}}
+_REQUIRED: dict[str, set] = {}
 
 
 @dataclass(frozen=True)
@@ -73,9 +74,14 @@ def _bind(checker: str, entry: dict, where: str) -> Callable[[str, str], Verdict
                        abs_tol=_tolerance(entry, "abs_tol", 1e-9, where))
     try:
         if checker == "regex":
-            pattern, bound_mode = compile_format(entry["pattern"]), check_format_mode(entry.get("mode", "fullmatch"))
+            bound_mode = check_format_mode(entry.get("mode", "fullmatch"))
+            if "pattern" not in entry:  # the task's reference is its pattern (re caches the compiled one)
+                return lambda completion, reference: regex_format(completion, reference, mode=bound_mode)
+            pattern = compile_format(entry["pattern"])
             return lambda completion, reference: regex_format(completion, pattern, mode=bound_mode)
         if checker == "json_schema":
+            if "schema" not in entry:  # the task's reference is its schema, as JSON text
+                return lambda completion, reference: json_schema_valid(completion, _reference_schema(reference))
             validator = json_schema_validator(entry["schema"])
             return lambda completion, reference: json_schema_valid(completion, validator)
         if checker == "code_tests":
@@ -84,6 +90,14 @@ def _bind(checker: str, entry: dict, where: str) -> Callable[[str, str], Verdict
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from exc
     return None
+
+
+@lru_cache(maxsize=256)
+def _reference_schema(reference: str):
+    """The validator of a task's JSON-schema reference (checked when the task was imported)."""
+    import json
+
+    return json_schema_validator(json.loads(reference))
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,8 @@ class Command(BaseCommand):
         for batch in result.imported:
             self.stdout.write(f"Imported {batch.filename} into '{batch.dataset.name}': {batch.n_pairs_created} pairs, "
                               f"{batch.n_judgements_created} judgements in {batch.duration_s:.1f} s")
+        for name in result.task_sets:
+            self.stdout.write(f"Imported the task set '{name}' (GRPO's demo tasks)")
         for name in result.already_there:
             self.stdout.write(f"'{name}' was already imported")
         self.stdout.write(self.style.SUCCESS("Demo logins (local demo only; the password is set when the account "
