@@ -4,7 +4,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from common.tasks import JobTask
-from training.execute import dpo_run_execute, policy_run_execute, sft_run_execute
+from training.execute import dpo_run_execute, kto_run_execute, policy_run_execute, sft_run_execute
 from training.models import PolicyRun, SFTRun
 from training.services import runs_fail_stale
 
@@ -19,6 +19,8 @@ def sft_run_task(self, run_id: int) -> str:
 def policy_run_task(self, run_id: int) -> str:
     run = PolicyRun.objects.get(pk=run_id)
     execute = dpo_run_execute if run.kind == PolicyRun.Kind.DPO else policy_run_execute
+    if run.kind == PolicyRun.Kind.KTO:
+        execute = kto_run_execute
     return execute(run=run, worker=self.request.hostname or "").status
 
 
