@@ -195,3 +195,15 @@ def test_the_run_page_of_a_kto_run_charts_its_trl_metrics_and_class_weights(clie
     assert "KL reference point z0" in html and "10 desirable, 20 undesirable" in html and "2.000" in html
     assert "Reward-model score" not in html and "Reward-hacking monitors" not in html
     assert "kto-delta" in listing and reverse("training:kto_create") in listing
+
+
+def test_a_kto_run_page_shows_its_options_grouped_kto_then_data_selection(admin_client):
+    from tests.factories import DatasetFactory
+
+    run = PolicyRun.objects.create(kind=PolicyRun.Kind.KTO, dataset=DatasetFactory(), base_model_path="/models/base",
+                                   config={"beta": 0.3, "source": "comparisons", "selection": {"min_agreement": 0.6}})
+
+    response = admin_client.get(reverse("training:policy_detail", args=[run.pk]))
+
+    assert response.context["options"] == [("KTO", [("beta", 0.3), ("source", "comparisons")]),
+                                           ("Data selection", [("min_agreement", 0.6)])]
