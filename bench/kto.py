@@ -9,8 +9,8 @@ keeps its last 256 tokens (prompt cut from the left). Held-out accuracy is the a
 `implicit_reward_acc` (trl_dpo_bench.py) on both sides.
 
 Arbiter's side (training/kto.py): length-grouped batches, the prompt run once for a completion and
-its KL completion, the reference log-probs precomputed in one pass (inside the timed part), AdamW at
-a constant lr with clipping at 1.0 (TRL: linear decay to 0, clipping at 1.0). Each run is its own
+its KL completion, the reference log-probs precomputed in one pass (inside the timed part), AdamW
+with the lr decaying linearly to 0 and clipping at 1.0, as TRL's defaults. Each run is its own
 process (so peak RSS is its own), the two alternate, and the medians are compared. Timing covers
 training only (model construction excluded; Arbiter's includes loading the start folder, the
 reference pass and saving the final folder).
@@ -69,7 +69,8 @@ def arbiter_worker(anchors: str, max_steps: int) -> None:
     start = Path(tempfile.mkdtemp(prefix="arbiter_kto_bench_"))
     D.build_policy(tok).save_pretrained(start / "start")
     tok.save_pretrained(start / "start")
-    cfg = KTOConfig(steps=steps, batch_size=A.BATCH, learning_rate=A.LR, warmup_steps=0, beta=D.BETA,
+    cfg = KTOConfig(steps=steps, batch_size=A.BATCH, learning_rate=A.LR, warmup_steps=0, lr_schedule="linear",
+                    beta=D.BETA,
                     desirable_weight=1.0, undesirable_weight=1.0, precompute_ref=True, max_length=A.MAX_LEN,
                     max_response_tokens=A.MAX_LEN - 1, save_every=0, seed=A.SEED, mixed_precision="no")
     history = []

@@ -8,7 +8,7 @@ Read it top to bottom: `KTOConfig`, `class_weights` (balancing the two classes),
   2. reference frozen copy of the start model, or its log-probs precomputed in one pass (then freed)
   3. schedule  length-grouped batches of completions, each cut into micro-batches under a token budget
   4. loss      the reference point z0 of the batch, then KTO's loss, normalised by the batch size
-  5. step      clip, AdamW, linear warm-up
+  5. step      clip, AdamW, linear warm-up (then constant, or linear decay)
   6. log       metrics named as TRL logs them (`rewards/chosen`, `logps/rejected`, `kl`, ...) and, every
                `eval_every` steps and at the end, held-out implicit-reward accuracy on paired eval data
   7. save      resumable checkpoint; at the end the policy as a plain Hugging Face folder
@@ -40,6 +40,8 @@ from common.validation import checked_config
 from rewardmodel.batching import EncodedPair, split_by_token_budget
 from training.dpo import CHECKPOINT, FINAL, DPOConfig, _step_batches, evaluate, pair_logps, reference_logps
 
+LR_SCHEDULES = ("constant", "linear")
+
 
 @dataclass
 class KTOConfig:
@@ -51,6 +53,8 @@ class KTOConfig:
     """AdamW peak learning rate (linear warm-up, then constant)."""
     warmup_steps: int = 10
     """Steps of linear learning-rate warm-up."""
+    lr_schedule: str = "constant"
+    """After the warm-up: "constant", or "linear" decay to 0 at the last step (TRL's default)."""
     beta: float = 0.1
     """Strength of the implicit KL to the reference: small beta lets the policy move further."""
     desirable_weight: float | None = None
@@ -87,6 +91,7 @@ class KTOConfig:
             (self.steps >= 1, "steps must be at least 1"),
             (self.batch_size >= 2, "batch_size must be at least 2 (KTO estimates its reference point on the batch)"),
             (self.beta > 0, f"beta must be positive, not {self.beta}"),
+            (self.lr_schedule in LR_SCHEDULES, f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}"),
             (all(w is None or w > 0 for w in (self.desirable_weight, self.undesirable_weight)),
              "desirable_weight and undesirable_weight must be positive"),
             (0 < self.max_response_tokens < self.max_length, "max_response_tokens must be positive and below max_length"),
@@ -117,6 +122,16 @@ def class_weights(*, desirable_weight: float | None, undesirable_weight: float |
         high = desirable_weight * n_desirable / n_undesirable  # lambda_U that gives a ratio of exactly 1
         return desirable_weight, min(max(1.0, high * 3 / 4), high)
     return desirable_weight, undesirable_weight
+
+
+def learning_rate(cfg: KTOConfig, step: int) -> float:
+    """The learning rate of optimizer step `step` (0-based): linear warm-up over `warmup_steps`,
+    then constant, or decaying linearly to 0 at `steps` (as transformers' linear schedule)."""
+    if step < cfg.warmup_steps:
+        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "linear":
+        return cfg.learning_rate * (cfg.steps - step) / max(cfg.steps - cfg.warmup_steps, 1)
+    return cfg.learning_rate
 
 
 def kl_reference_point(policy_kl_logps: torch.Tensor, ref_kl_logps: torch.Tensor) -> torch.Tensor:
@@ -262,7 +277,7 @@ def kto_train(cfg: KTOConfig, *, start_path, train_rows: list[EncodedPair], eval
     stopped = False
     while step < cfg.steps:
         for group in optimizer.param_groups:
-            group["lr"] = cfg.learning_rate * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+            group["lr"] = learning_rate(cfg, step)
         # 4. z0 and the loss's gradients, micro-batch by micro-batch
         metrics = _batch_backward(cfg, weights, accelerator, policy, reference, train_rows, schedule[step], train_ref,
                                   pad_id=pad_id, shared=shared)

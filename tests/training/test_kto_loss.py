@@ -78,3 +78,14 @@ def test_a_given_weight_is_kept_and_the_other_balances_it():
 def test_config_refuses_by_name(options, message):
     with pytest.raises(ValueError, match=message):
         KTOConfig(**options)
+
+
+def test_the_learning_rate_warms_up_then_stays_or_decays_linearly_to_zero():
+    from training.kto import learning_rate
+
+    constant = KTOConfig(steps=10, warmup_steps=2, learning_rate=1.0)
+    linear = KTOConfig(steps=10, warmup_steps=2, learning_rate=1.0, lr_schedule="linear")
+
+    assert [learning_rate(constant, s) for s in range(4)] == [0.5, 1.0, 1.0, 1.0]
+    # transformers' get_linear_schedule_with_warmup: (steps - s) / (steps - warmup) after the warm-up
+    assert [learning_rate(linear, s) for s in (0, 1, 2, 6, 9)] == pytest.approx([0.5, 1.0, 1.0, 0.5, 0.125])
