@@ -70,8 +70,7 @@ def arbiter_worker(anchors: str, max_steps: int) -> None:
     D.build_policy(tok).save_pretrained(start / "start")
     tok.save_pretrained(start / "start")
     cfg = KTOConfig(steps=steps, batch_size=A.BATCH, learning_rate=A.LR, warmup_steps=0, lr_schedule="linear",
-                    beta=D.BETA,
-                    desirable_weight=1.0, undesirable_weight=1.0, precompute_ref=True, max_length=A.MAX_LEN,
+                    beta=D.BETA, desirable_weight=1.0, undesirable_weight=1.0, precompute_ref=True, max_length=A.MAX_LEN,
                     max_response_tokens=A.MAX_LEN - 1, save_every=0, seed=A.SEED, mixed_precision="no")
     history = []
 
