@@ -155,6 +155,8 @@ class KTORunForm(forms.Form):
     batch_size = forms.IntegerField(min_value=2, max_value=4096, help_text="Responses per step (at least 2: KTO's "
                                     "reference point is estimated on the batch).")
     learning_rate = forms.FloatField(min_value=0)
+    lr_schedule = forms.ChoiceField(choices=[("constant", "Constant"), ("linear", "Linear decay to 0")],
+                                    label="Learning-rate schedule", help_text="After the warm-up steps.")
     max_length = forms.IntegerField(min_value=16, max_value=32768, help_text="Tokens of prompt + response; the "
                                     "prompt is cut from the left.")
     max_response_tokens = forms.IntegerField(min_value=1, max_value=32768)
@@ -165,7 +167,7 @@ class KTORunForm(forms.Form):
                                      help_text="Comparisons only: held-out pairs measure implicit-reward accuracy.")
 
     CONFIG_FIELDS = ("beta", "desirable_weight", "undesirable_weight", "precompute_ref", "steps", "batch_size",
-                     "learning_rate", "max_length", "max_response_tokens")
+                     "learning_rate", "lr_schedule", "max_length", "max_response_tokens")
     SELECTION_FIELDS = ("aggregation", "min_agreement", "eval_fraction")
 
     def __init__(self, *args, **kwargs):

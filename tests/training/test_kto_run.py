@@ -135,13 +135,14 @@ def test_the_kto_form_starts_at_the_defaults_and_creates_a_queued_run(client, dp
     with django_capture_on_commit_callbacks() as callbacks:
         response = client.post(reverse("training:kto_create"), {
             "dataset": dataset.pk, "source": "comparisons", "base_model_path": dpo_base_model, "beta": 0.3, "steps": 5,
-            "batch_size": 4, "learning_rate": 0.001, "max_length": 128, "max_response_tokens": 24,
-            "aggregation": "majority", "min_agreement": 0, "eval_fraction": 0.25})
+            "batch_size": 4, "learning_rate": 0.001, "lr_schedule": "linear", "max_length": 128,
+            "max_response_tokens": 24, "aggregation": "majority", "min_agreement": 0, "eval_fraction": 0.25})
 
     run = PolicyRun.objects.get()
     assert 'name="beta" value="0.1"' in form and 'name="batch_size" value="16"' in form and "4/3" in form
     assert response.status_code == 302 and response["Location"] == reverse("training:policy_detail", args=[run.pk])
     assert run.kind == PolicyRun.Kind.KTO and run.config["beta"] == 0.3 and run.config["source"] == "comparisons"
+    assert run.config["lr_schedule"] == "linear"
     assert run.config["selection"] == {"aggregation": "majority", "min_agreement": 0.0, "eval_fraction": 0.25}
     assert "desirable_weight" not in run.config and len(callbacks) == 1
 
@@ -152,8 +153,8 @@ def test_the_kto_form_refuses_a_batch_of_one_by_name(client, dpo_base_model):
 
     response = client.post(reverse("training:kto_create"), {
         "dataset": dataset.pk, "source": "comparisons", "base_model_path": dpo_base_model, "beta": 0.1, "steps": 5,
-        "batch_size": 1, "learning_rate": 0.001, "max_length": 128, "max_response_tokens": 24,
-        "aggregation": "majority", "min_agreement": 0, "eval_fraction": 0.1})
+        "batch_size": 1, "learning_rate": 0.001, "lr_schedule": "constant", "max_length": 128,
+        "max_response_tokens": 24, "aggregation": "majority", "min_agreement": 0, "eval_fraction": 0.1})
 
     assert response.status_code == 200 and "greater than or equal to 2" in response.content.decode()
     assert not PolicyRun.objects.exists()
