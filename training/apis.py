@@ -118,6 +118,29 @@ class DPORunCreateApi(_AdminAPI):
         return Response(PolicyRunOutput(run).data, status=status.HTTP_201_CREATED)
 
 
+class KTORunCreateApi(_AdminAPI):
+    @extend_schema_serializer(component_name="KTORunCreateInput")
+    class InputSerializer(serializers.Serializer):
+        dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
+        sft_run = serializers.PrimaryKeyRelatedField(queryset=SFTRun.objects.all(), required=False, allow_null=True,
+                                                     default=None)
+        base_model_path = serializers.CharField(required=False, allow_blank=True, default="",
+                                                max_length=PolicyRun._meta.get_field("base_model_path").max_length)
+        name = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=PolicyRun._meta.get_field("name").max_length)
+        config = serializers.DictField(required=False, default=dict,
+                                       help_text='KTOConfig fields; "source": "comparisons" (default) or "ratings"; '
+                                                 'for comparisons the data selection under "selection".')
+
+    @extend_schema(request=InputSerializer, responses={201: PolicyRunOutput},
+                   summary="Queue a KTO policy run (from an SFT run or a base model folder)")
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.kto_run_create(**data.validated_data, created_by=request.user)
+        return Response(PolicyRunOutput(run).data, status=status.HTTP_201_CREATED)
+
+
 @extend_schema_serializer(component_name="MonitorWarning")
 class MonitorWarningOutput(serializers.ModelSerializer):
     class Meta:

@@ -192,3 +192,74 @@ def dpo_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
         job_fail(run, error=f"{type(exc).__name__}: {exc}")
         raise
 
+
+
+def _kto_examples(run: PolicyRun, *, source: str, sel_cfg, seed: int, out: Path, resuming: bool):
+    """(unpaired training examples, held-out comparisons, data snapshot) of a KTO run. The ids of
+    what it trains on are kept in the run's folder, so that a resumed run reads exactly those."""
+    import hashlib
+
+    from rewardmodel.selection import select_examples, selection_empty_message
+    from training.kto_data import unpair, unpaired_from_ratings
+
+    ids_file = out / "source_ids.json"
+    kept = json.loads(ids_file.read_text()) if resuming and ids_file.exists() else None
+    if source == "comparisons":
+        selection = select_examples(dataset_id=run.dataset_id, config=sel_cfg, judgement_ids=kept)
+        if not selection.train:
+            raise ValueError(selection_empty_message(selection.snapshot))
+        ids_file.write_text(json.dumps(selection.judgement_ids))
+        return unpair(selection.train, seed=seed), selection.eval, selection.snapshot
+    examples = unpaired_from_ratings(dataset_id=run.dataset_id, seed=seed, rating_ids=kept)
+    ids = sorted(e.source_id for e in examples)
+    ids_file.write_text(json.dumps(ids))
+    return examples, [], {"n_ratings": len(ids), "rating_ids_sha256": hashlib.sha256(",".join(map(str, ids)).encode()).hexdigest()}
+
+
+def kto_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
+    """Reads the run's unpaired feedback (both sides of selected comparisons, or ratings), encodes
+    each completion with its mismatched KL completion, trains KTO, and records each step as a
+    PolicyStep; the class weights used are in the data snapshot."""
+    from common.ml.loading import load_tokenizer
+    from training.dpo import CHECKPOINT
+    from training.kto import class_weights, kto_train
+    from training.kto_data import encode_unpaired
+    from training.preference_data import encode_preference_pairs
+    from training.runner import checkpoint_step
+    from training.services import kto_run_configs
+
+    if run.status != JobStatus.QUEUED:
+        return run
+    job_start(run, worker=_worker_name(worker))
+    try:
+        cfg, sel_cfg, source = kto_run_configs(run.config)
+        start = _check_source("SFT run", run.sft_run) if run.sft_run_id else run.base_model_path
+        if not Path(start, "config.json").is_file():
+            raise ValueError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
+        out = run_dir(run)
+        out.mkdir(parents=True, exist_ok=True)
+        examples, eval_examples, snapshot = _kto_examples(run, source=source, sel_cfg=sel_cfg, seed=cfg.seed, out=out,
+                                                          resuming=(out / CHECKPOINT).exists())
+        tokenizer = load_tokenizer(start)
+        train_rows = encode_unpaired(tokenizer, examples, cfg)
+        eval_pairs = encode_preference_pairs(tokenizer, eval_examples, cfg)
+        n_desirable = sum(1 for e in examples if e.desirable)
+        weights = class_weights(desirable_weight=cfg.desirable_weight, undesirable_weight=cfg.undesirable_weight,
+                                n_desirable=n_desirable, n_undesirable=len(examples) - n_desirable)
+        PolicyRun.objects.filter(pk=run.pk).update(data_snapshot={
+            **snapshot, "source": source, "start_model": start, "n_train_completions": len(examples),
+            "n_desirable": n_desirable, "n_undesirable": len(examples) - n_desirable, "n_eval_pairs": len(eval_pairs),
+            "desirable_weight": weights[0], "undesirable_weight": weights[1]})
+        # Steps after the last checkpoint are run again: forget what they recorded.
+        PolicyStep.objects.filter(run=run, step__gt=checkpoint_step(out)).delete()
+
+        def on_step(step: int, metrics: dict) -> bool:
+            PolicyStep.objects.update_or_create(run=run, step=step, defaults={"metrics": metrics})
+            return job_heartbeat(run, progress=step / cfg.steps)
+
+        summary = kto_train(cfg, start_path=start, train_rows=train_rows, eval_pairs=eval_pairs, out_dir=out,
+                            on_step=on_step)
+        return _trained_run_end(run, summary)
+    except Exception as exc:
+        job_fail(run, error=f"{type(exc).__name__}: {exc}")
+        raise

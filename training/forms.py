@@ -127,6 +127,69 @@ class DPORunForm(forms.Form):
                 "selection": {k: d[k] for k in self.SELECTION_FIELDS}}
 
 
+class KTORunForm(forms.Form):
+    name = forms.CharField(required=False, max_length=200)
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"),
+                                     help_text="Where the feedback comes from (see Source).")
+    source = forms.ChoiceField(choices=[("comparisons", "Comparisons: chosen = desirable, rejected = undesirable"),
+                                        ("ratings", "Thumbs-up/down ratings of single responses")],
+                               initial="comparisons",
+                               help_text="KTO learns from unpaired feedback: each response marked good or bad on its "
+                                         "own. Comparisons give two such examples per pair (unpaired and shuffled); "
+                                         "ratings give one each. Held-out accuracy needs comparisons.")
+    sft_run = forms.ModelChoiceField(queryset=sft_runs_succeeded(), required=False, label="SFT run",
+                                     help_text="Starting policy and reference; or give a base model folder instead.")
+    base_model_path = forms.CharField(required=False, max_length=1024, label="Base model folder",
+                                      help_text="A local Hugging Face causal-LM folder (instead of an SFT run).")
+    beta = forms.FloatField(min_value=0.0001,
+                            help_text="How far the policy may move from the reference: smaller lets it move further.")
+    desirable_weight = forms.FloatField(required=False, min_value=0.0001, label="Desirable weight",
+                                        help_text="Loss weight of good responses. Blank: chosen from the data so that "
+                                                  "weight x count of good over weight x count of bad lies between 1 "
+                                                  "and 4/3, as the KTO paper advises.")
+    undesirable_weight = forms.FloatField(required=False, min_value=0.0001, label="Undesirable weight",
+                                          help_text="Loss weight of bad responses. Blank: 1, or what balancing needs.")
+    precompute_ref = forms.BooleanField(required=False, label="Precompute the reference log-probs",
+                                        help_text="One pass before training; the reference is then not kept in memory.")
+    steps = forms.IntegerField(min_value=1, max_value=1_000_000)
+    batch_size = forms.IntegerField(min_value=2, max_value=4096, help_text="Responses per step (at least 2: KTO's "
+                                    "reference point is estimated on the batch).")
+    learning_rate = forms.FloatField(min_value=0)
+    lr_schedule = forms.ChoiceField(choices=[("constant", "Constant"), ("linear", "Linear decay to 0")],
+                                    label="Learning-rate schedule", help_text="After the warm-up steps.")
+    max_length = forms.IntegerField(min_value=16, max_value=32768, help_text="Tokens of prompt + response; the "
+                                    "prompt is cut from the left.")
+    max_response_tokens = forms.IntegerField(min_value=1, max_value=32768)
+    aggregation = forms.ChoiceField(choices=[("majority", "Majority"), ("per_judgement", "Per judgement")],
+                                    help_text="Comparisons only: which pairs count.")
+    min_agreement = forms.FloatField(min_value=0, max_value=1, help_text="Comparisons only.")
+    eval_fraction = forms.FloatField(min_value=0, max_value=0.9, label="Held-out share of prompts",
+                                     help_text="Comparisons only: held-out pairs measure implicit-reward accuracy.")
+
+    CONFIG_FIELDS = ("beta", "desirable_weight", "undesirable_weight", "precompute_ref", "steps", "batch_size",
+                     "learning_rate", "lr_schedule", "max_length", "max_response_tokens")
+    SELECTION_FIELDS = ("aggregation", "min_agreement", "eval_fraction")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from rewardmodel.selection import SelectionConfig
+        from training.kto import KTOConfig
+
+        start_at_defaults(self, KTOConfig())
+        for name in self.SELECTION_FIELDS:
+            self.fields[name].initial = getattr(SelectionConfig(), name)
+
+    def config(self) -> dict:
+        """The run's config from the cleaned data: blank options left to the trainer's defaults;
+        the selection only for comparisons (ratings are read as they are)."""
+        d = self.cleaned_data
+        config = {k: d[k] for k in self.CONFIG_FIELDS if d[k] is not None}
+        config["source"] = d["source"]
+        if d["source"] == "comparisons":
+            config["selection"] = {k: d[k] for k in self.SELECTION_FIELDS}
+        return config
+
+
 class SendToAnnotationForm(forms.Form):
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"), label="Into dataset")
     mode = forms.ChoiceField(choices=list(zip(SEND_MODES, ["Policy sample vs SFT sample", "Two policy samples"])))

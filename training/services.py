@@ -389,3 +389,62 @@ def grpo_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, step: i
     items = rng.sample(items, min(n_prompts, len(items)))
     source = f"{run.kind}:{run.pk}:step{step}"
     return _pairs_create(dataset=dataset, run=run, items=items, sources=(source, source), rng=rng)
+
+
+def kto_run_configs(config: dict):
+    """A KTO run's config -> (KTOConfig, SelectionConfig, source): KTOConfig fields, "source"
+    ("comparisons", the default, or "ratings") and, for comparisons, the data selection
+    (rewardmodel/selection.py) under "selection". ValueError naming a bad option."""
+    from rewardmodel.selection import SelectionConfig
+    from training.kto import kto_config_from_dict
+    from training.kto_data import SOURCES
+
+    options = dict(config)
+    selection = options.pop("selection", None) or {}
+    source = options.pop("source", "comparisons")
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+    if source == "ratings" and selection:
+        raise ValueError("selection options are for source 'comparisons'; ratings are read as they are")
+    return kto_config_from_dict(options), checked_config(SelectionConfig, selection, what="selection", noun="option"), source
+
+
+@transaction.atomic
+def kto_run_create(*, dataset: Dataset, sft_run: SFTRun | None = None, base_model_path: str = "",
+                   config: dict | None = None, name: str = "", created_by=None, enqueue: bool = True) -> PolicyRun:
+    """A KTO policy run on `dataset`'s comparisons (each side an unpaired example: chosen =
+    desirable, rejected = undesirable) or thumbs-up/down ratings, starting from (and referenced to)
+    a succeeded SFT run's model or a local base model folder: exactly one of the two."""
+    from rewardmodel.selection import select_examples
+
+    config = dict(config or {})
+    cfg, sel_cfg, source = _validated(kto_run_configs, config, "KTO")
+    if (sft_run is None) == (not base_model_path):
+        raise ApplicationError("Give either an SFT run or a base model folder to start from, not both or neither.")
+    if sft_run is not None and sft_run.status != JobStatus.SUCCEEDED:
+        raise ApplicationError(f"SFT run {sft_run.pk} is {sft_run.status}; only a succeeded run can be used.")
+    start = sft_run.artifact_path if sft_run is not None else base_model_path
+    if not (Path(start) / "config.json").is_file():
+        raise ApplicationError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
+    problem = positions_problem(start, tokens=cfg.max_length, setting="max_length", model=f"the model in {start}")
+    if problem:
+        raise ApplicationError(problem)
+    if source == "comparisons":
+        for extra in sel_cfg.extra_dataset_ids:
+            if not Dataset.objects.filter(pk=extra).exists():
+                raise ApplicationError(f"No dataset with id {extra} (selection extra_dataset_ids).")
+        selection = select_examples(dataset_id=dataset.pk, config=sel_cfg)
+        if not selection.train:
+            raise ApplicationError(selection_empty_message(selection.snapshot))
+    else:
+        from training.kto_data import unpaired_from_ratings
+
+        try:
+            unpaired_from_ratings(dataset_id=dataset.pk, seed=cfg.seed)
+        except ValueError as exc:
+            raise ApplicationError(str(exc)) from exc
+    run = PolicyRun.objects.create(kind=PolicyRun.Kind.KTO, dataset=dataset, sft_run=sft_run,
+                                   base_model_path=base_model_path, config=config, name=name, created_by=created_by)
+    if enqueue:
+        _enqueue(run)
+    return run

@@ -12,6 +12,7 @@ urlpatterns = [
     path("grpo/new/", views.grpo_create, name="grpo_create"),
     path("grpo/<id:pk>/", views.grpo_detail, name="grpo_detail"),
     path("grpo/<id:pk>/send/", views.grpo_send, name="grpo_send"),
+    path("kto/new/", views.kto_create, name="kto_create"),
     path("ppo/<id:pk>/", views.policy_detail, name="policy_detail"),
     path("ppo/<id:pk>/send/", views.policy_send, name="policy_send"),
     path("<str:kind>/<id:pk>/cancel/", views.run_cancel, name="cancel"),

@@ -13,7 +13,7 @@ from common.charts import line_chart
 from common.exceptions import ApplicationError
 from common.permissions import admin_required
 from training import selectors, services
-from training.forms import DPORunForm, PolicyRunForm, SendToAnnotationForm, SFTRunForm
+from training.forms import DPORunForm, KTORunForm, PolicyRunForm, SendToAnnotationForm, SFTRunForm
 from training.models import PolicyRun, SFTRun
 
 KINDS = {"sft": SFTRun, "ppo": PolicyRun}
@@ -36,6 +36,16 @@ DPO_CHARTS = [
     ("Implicit rewards (beta x log-ratio to the reference)", ["rewards/chosen", "rewards/rejected"]),
     ("Reward margin", ["rewards/margins", "eval_rewards/margins"]),
     ("Preference accuracy", ["rewards/accuracies"]),
+    ("Held-out preference accuracy", ["eval_rewards/accuracies"]),
+    ("Log-probs of the responses", ["logps/chosen", "logps/rejected"]),
+]
+KTO_HEADLINE = [("step", "step"), ("loss", "loss"), ("reward margin", "rewards/margins"), ("KL (z0)", "kl"),
+                ("held-out accuracy", "eval_rewards/accuracies")]
+KTO_CHARTS = [
+    ("Loss", ["loss"]),
+    ("Implicit rewards of desirable (chosen) and undesirable (rejected) responses", ["rewards/chosen", "rewards/rejected"]),
+    ("Reward margin (desirable minus undesirable)", ["rewards/margins", "eval_rewards/margins"]),
+    ("KL reference point z0 (mismatched pairs, clamped at 0)", ["kl"]),
     ("Held-out preference accuracy", ["eval_rewards/accuracies"]),
     ("Log-probs of the responses", ["logps/chosen", "logps/rejected"]),
 ]
@@ -112,6 +122,23 @@ def dpo_create(request):
     return render(request, "training/create.html", {"form": form, "title": "New DPO run"})
 
 
+@require_http_methods(["GET", "POST"])
+@admin_required
+def kto_create(request):
+    form = KTORunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            run = services.kto_run_create(dataset=d["dataset"], sft_run=d["sft_run"],
+                                          base_model_path=d["base_model_path"].strip(), name=d["name"],
+                                          created_by=request.user, config=form.config())
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("training:policy_detail", pk=run.pk)
+    return render(request, "training/create.html", {"form": form, "title": "New KTO run"})
+
+
 @require_GET
 @admin_required
 def sft_detail(request, pk: int):
@@ -128,8 +155,10 @@ def policy_detail(request, pk: int):
     if run.kind == PolicyRun.Kind.GRPO:
         return redirect("training:grpo_detail", pk=pk)
     last = selectors.policy_run_last_metrics(run=run)
-    dpo = run.kind == PolicyRun.Kind.DPO
+    dpo = run.kind in (PolicyRun.Kind.DPO, PolicyRun.Kind.KTO)
     chart_specs, headline = (DPO_CHARTS, DPO_HEADLINE) if dpo else (CHARTS, HEADLINE)
+    if run.kind == PolicyRun.Kind.KTO:
+        chart_specs, headline = KTO_CHARTS, KTO_HEADLINE
     names = [n for _, ns in chart_specs for n in ns]
     series = selectors.policy_run_series(run=run, names=names)
     charts = [line_chart({n: series[n] for n in ns}, title=title, x_label="step") for title, ns in chart_specs]
