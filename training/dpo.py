@@ -146,22 +146,33 @@ def _targets(pairs: list[EncodedPair], *, shared: bool, shared_lengths: list[int
     return [torch.tensor(x, dtype=torch.long) for x in (rows, positions, tokens, owners)]
 
 
+def _response_logits(model, inputs: dict, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """(M, V) logits at the positions that predict a response token. The LM head runs on those
+    positions only: on a small model the output layer is a large share of the work, and the full
+    (rows, T, V) logits its largest activation. A model whose head does more than a linear map
+    (logit soft-capping or scaling) takes the full forward pass."""
+    head, config = model.get_output_embeddings(), model.config
+    if head is None or getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        return model(**inputs).logits[rows, positions]
+    hidden = model.base_model(**inputs).last_hidden_state  # (rows, T, H)
+    return head(hidden[rows, positions])
+
+
 def pair_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-probs of each side's response tokens and their counts, both (2n,): chosen of
     pairs 0..n-1, then rejected. One forward pass for chosen and rejected together."""
     n = len(pairs)
     if shared:
-        batch = collate_shared_prefix(pairs, pad_id)
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                       position_ids=batch["position_ids"].to(device)).logits  # (n, T, V)
+        batch = collate_shared_prefix(pairs, pad_id)  # n rows: prefix, chosen's tokens, rejected's tokens
+        keys = ("input_ids", "attention_mask", "position_ids")
         rows, positions, tokens, owners = _targets(pairs, shared=True, shared_lengths=batch["shared"].tolist())
     else:
-        batch = collate(pairs, pad_id)
-        logits = model(input_ids=batch["input_ids"].to(device),
-                       attention_mask=batch["attention_mask"].to(device)).logits  # (2n, T, V)
+        batch = collate(pairs, pad_id)  # 2n rows: chosen, then rejected
+        keys = ("input_ids", "attention_mask")
         rows, positions, tokens, owners = _targets(pairs, shared=False, shared_lengths=None)
     rows, positions, tokens, owners = (t.to(device) for t in (rows, positions, tokens, owners))
-    token_logps = torch.log_softmax(logits[rows, positions].float(), dim=-1).gather(-1, tokens[:, None])[:, 0]  # (M,)
+    logits = _response_logits(model, {k: batch[k].to(device) for k in keys}, rows, positions)  # (M, V)
+    token_logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens[:, None])[:, 0]  # (M,)
     sums = torch.zeros(2 * n, device=device).index_add(0, owners, token_logps)  # (2n,)
     counts = torch.zeros(2 * n, device=device).index_add(0, owners, torch.ones_like(token_logps))  # (2n,)
     return sums, counts
