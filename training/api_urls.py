@@ -12,6 +12,7 @@ urlpatterns = [
     path("policy-runs/", apis.PolicyRunListApi.as_view(), name="training-policy-list"),
     path("policy-runs/create/", apis.PolicyRunCreateApi.as_view(), name="training-policy-create"),
     path("policy-runs/dpo/create/", apis.DPORunCreateApi.as_view(), name="training-dpo-create"),
+    path("policy-runs/spin/create/", apis.SPINRunCreateApi.as_view(), name="training-spin-create"),
     path("policy-runs/<id:pk>/", apis.PolicyRunDetailApi.as_view(), name="training-policy-detail"),
     path("policy-runs/<id:pk>/steps/", apis.PolicyRunStepsApi.as_view(), name="training-policy-steps"),
     path("policy-runs/<id:pk>/samples/", apis.PolicyRunSamplesApi.as_view(), name="training-policy-samples"),

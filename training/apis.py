@@ -222,3 +222,24 @@ class PolicySendToAnnotationApi(_AdminAPI):
         data.is_valid(raise_exception=True)
         pairs = services.policy_samples_send_to_annotation(run=run, created_by=request.user, **data.validated_data)
         return Response(self.OutputSerializer({"created": len(pairs), "pairs": pairs}).data, status=status.HTTP_201_CREATED)
+
+
+class SPINRunCreateApi(_AdminAPI):
+    @extend_schema_serializer(component_name="SPINRunCreateInput")
+    class InputSerializer(serializers.Serializer):
+        dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
+        sft_run = serializers.PrimaryKeyRelatedField(queryset=SFTRun.objects.all(), required=False, allow_null=True,
+                                                     default=None)
+        base_model_path = serializers.CharField(required=False, allow_blank=True, default="",
+                                                max_length=PolicyRun._meta.get_field("base_model_path").max_length)
+        name = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=PolicyRun._meta.get_field("name").max_length)
+        config = serializers.DictField(required=False, default=dict, help_text="SPINConfig fields (training/spin.py).")
+
+    @extend_schema(request=InputSerializer, responses={201: PolicyRunOutput},
+                   summary="Queue a SPIN policy run (self-play on the dataset's demonstrations)")
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.spin_run_create(**data.validated_data, created_by=request.user)
+        return Response(PolicyRunOutput(run).data, status=status.HTTP_201_CREATED)

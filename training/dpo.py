@@ -10,7 +10,8 @@ chosen and rejected), then `dpo_train`, whose body runs the numbered phases:
   4. loss      DPO / IPO / conservative DPO on the micro-batches, normalised by the batch size
   5. step      clip, AdamW, linear warm-up
   6. log       metrics named as TRL logs them (`rewards/chosen`, `logps/rejected`, ...) and, every
-               `eval_every` steps and at the end, held-out implicit-reward accuracy
+               `eval_every` steps and at the end, held-out implicit-reward accuracy (eval split,
+               and gold pairs); every `sample_every` steps, a few sampled responses (`on_sample`)
   7. save      resumable checkpoint; at the end the policy as a plain Hugging Face folder
 
 Losses, with h = (log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l)):
@@ -85,6 +86,15 @@ class DPOConfig:
     """Write a resumable checkpoint every this many steps (0: only at the end)."""
     mixed_precision: str = "auto"
     """"auto": bf16 autocast on a GPU that supports it, fp32 elsewhere; or "no" / "bf16"."""
+    sample_every: int = 0
+    """Draw responses to a few held-out prompts every this many steps, before the first and at the
+    end (for reading, and for the reward-hacking monitors); 0: never."""
+    sample_prompts: int = 8
+    """Prompts sampled each time (held-out prompts first, then training ones)."""
+    sample_max_new_tokens: int = 48
+    """Longest sampled response."""
+    sample_temperature: float = 0.7
+    """Sampling temperature (seeded: the same step draws the same responses on a resumed run)."""
 
     def __post_init__(self):
         checks = [
@@ -97,6 +107,9 @@ class DPOConfig:
             (0 < self.max_response_tokens < self.max_length, "max_response_tokens must be positive and below max_length"),
             (self.max_tokens_per_micro_batch >= 2, "max_tokens_per_micro_batch must be at least 2"),
             (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),
+            (self.sample_every >= 0 and self.sample_prompts >= 1 and self.sample_max_new_tokens >= 1,
+             "sample_every must be at least 0, sample_prompts and sample_max_new_tokens at least 1"),
+            (self.sample_temperature > 0, f"sample_temperature must be positive, not {self.sample_temperature}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -264,9 +277,14 @@ def _step_batches(cfg: DPOConfig, pairs: list[EncodedPair]) -> list[list[int]]:
 
 
 def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eval_pairs: list[EncodedPair], out_dir,
-              on_step: Callable[[int, dict], bool] | None = None) -> dict:
+              on_step: Callable[[int, dict], bool] | None = None, gold_pairs: list[EncodedPair] = (),
+              on_sample: Callable[..., None] | None = None) -> dict:
     """Trains the policy in `start_path` (also the reference) on encoded pairs (see
-    training/preference_data.py); the numbered phases of the module docstring, in order. `on_step(step, metrics)` returns True to stop (cancel). Resumes
+    training/preference_data.py); the numbered phases of the module docstring, in order.
+    `on_step(step, metrics)` returns True to stop (cancel). `gold_pairs` (gold answer first, on
+    held-out prompts) are evaluated beside `eval_pairs`: `eval_gold_rewards/accuracies`.
+    `on_sample(step, policy, reference, tokenizer)` is called every `cfg.sample_every` steps,
+    before the first step and after the last (reference None when precomputed). Resumes
     from `out_dir/checkpoint` when it exists. Returns a summary; "model_path" is the final HF
     folder, or None when stopped early."""
     from transformers import AutoModelForCausalLM
@@ -300,13 +318,14 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
 
     # 2. reference: always the start model (never the checkpoint); precomputed, or kept frozen
     reference = from_pretrained_strict(AutoModelForCausalLM, start_path).to(device).eval().requires_grad_(False)
-    train_ref = eval_ref = None
+    gold_pairs = list(gold_pairs)
+    train_ref = eval_ref = gold_ref = None
     if cfg.precompute_ref:
         with accelerator.autocast():
-            train_ref = reference_logps(reference, train_pairs, pad_id=pad_id, shared=shared,
-                                        max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
-            eval_ref = reference_logps(reference, eval_pairs, pad_id=pad_id, shared=shared,
-                                       max_tokens=cfg.max_tokens_per_micro_batch, device=device)
+            train_ref, eval_ref, gold_ref = (
+                reference_logps(reference, chosen_pairs, pad_id=pad_id, shared=shared,
+                                max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
+                for chosen_pairs in (train_pairs, eval_pairs, gold_pairs))
         reference = None
     policy, optimizer = accelerator.prepare(policy, optimizer)
     policy.train()
@@ -316,14 +335,25 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
                                  state={"step": step, "history": history, "config": asdict(cfg)} if with_state else None)
 
     def run_eval() -> dict:
-        if not eval_pairs:
-            return {}
+        out = {}
         with accelerator.autocast():
-            return evaluate(cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared, device=device)
+            if eval_pairs:
+                out.update(evaluate(cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared, device=device))
+            if gold_pairs:
+                gold = evaluate(cfg, policy, reference, gold_pairs, gold_ref, pad_id=pad_id, shared=shared, device=device)
+                out["eval_gold_rewards/accuracies"] = gold["eval_rewards/accuracies"]
+        return out
+
+    def draw(at_step: int) -> None:
+        if on_sample is not None and cfg.sample_every:
+            with accelerator.autocast():
+                on_sample(at_step, accelerator.unwrap_model(policy), reference, tokenizer)
 
     # 3. schedule
     schedule = _step_batches(cfg, train_pairs)
     stopped = False
+    if step == 0:
+        draw(0)  # the start model's own responses: the monitors' baseline
     while step < cfg.steps:
         batch = schedule[step]
         for group in optimizer.param_groups:
@@ -341,6 +371,8 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
         metrics["grad_norm"] = float(grad_norm)
         if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
             metrics.update(run_eval())
+        if step == cfg.steps or (cfg.sample_every and step % cfg.sample_every == 0):
+            draw(step)
         history.append({"step": step, **metrics})
         stopped = bool(on_step(step, metrics)) if on_step else False
         # 7. save

@@ -152,6 +152,8 @@ class PolicySample(models.Model):
     score = models.FloatField()
     kl = models.FloatField()
     held_out_score = models.FloatField(null=True, blank=True)
+    # SPIN: the iteration whose "rejected" side this sample is (None for other kinds).
+    iteration = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-step", "id"]

@@ -4,7 +4,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from common.tasks import JobTask
-from training.execute import dpo_run_execute, policy_run_execute, sft_run_execute
+from training.execute import dpo_run_execute, policy_run_execute, sft_run_execute, spin_run_execute
 from training.models import PolicyRun, SFTRun
 from training.services import runs_fail_stale
 
@@ -18,7 +18,7 @@ def sft_run_task(self, run_id: int) -> str:
 @shared_task(bind=True, base=JobTask, job_model=PolicyRun, acks_late=True)
 def policy_run_task(self, run_id: int) -> str:
     run = PolicyRun.objects.get(pk=run_id)
-    execute = dpo_run_execute if run.kind == PolicyRun.Kind.DPO else policy_run_execute
+    execute = {PolicyRun.Kind.DPO: dpo_run_execute, PolicyRun.Kind.SPIN: spin_run_execute}.get(run.kind, policy_run_execute)
     return execute(run=run, worker=self.request.hostname or "").status
 
 

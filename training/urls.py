@@ -9,6 +9,7 @@ urlpatterns = [
     path("sft/<id:pk>/", views.sft_detail, name="sft_detail"),
     path("ppo/new/", views.policy_create, name="policy_create"),
     path("dpo/new/", views.dpo_create, name="dpo_create"),
+    path("spin/new/", views.spin_create, name="spin_create"),
     path("ppo/<id:pk>/", views.policy_detail, name="policy_detail"),
     path("ppo/<id:pk>/send/", views.policy_send, name="policy_send"),
     path("<str:kind>/<id:pk>/cancel/", views.run_cancel, name="cancel"),

@@ -13,7 +13,7 @@ from common.charts import line_chart
 from common.exceptions import ApplicationError
 from common.permissions import admin_required
 from training import selectors, services
-from training.forms import DPORunForm, PolicyRunForm, SendToAnnotationForm, SFTRunForm
+from training.forms import DPORunForm, PolicyRunForm, SendToAnnotationForm, SFTRunForm, SPINRunForm
 from training.models import PolicyRun, SFTRun
 
 KINDS = {"sft": SFTRun, "ppo": PolicyRun}
@@ -126,7 +126,7 @@ def sft_detail(request, pk: int):
 def policy_detail(request, pk: int):
     run = get_object_or_404(PolicyRun.objects.select_related("dataset", "sft_run", "reward_run", "held_out_reward_run"), pk=pk)
     last = selectors.policy_run_last_metrics(run=run)
-    dpo = run.kind == PolicyRun.Kind.DPO
+    dpo = run.kind in (PolicyRun.Kind.DPO, PolicyRun.Kind.SPIN)  # SPIN trains with DPO's loop and metrics
     chart_specs, headline = (DPO_CHARTS, DPO_HEADLINE) if dpo else (CHARTS, HEADLINE)
     names = [n for _, ns in chart_specs for n in ns]
     series = selectors.policy_run_series(run=run, names=names)
@@ -202,3 +202,20 @@ def run_download(request, kind: str, pk: int):
             shutil.copyfileobj(src, tmp)
     tmp.seek(0)
     return FileResponse(tmp, as_attachment=True, filename=f"{kind}-run-{run.pk}.zip")
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def spin_create(request):
+    form = SPINRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            run = services.spin_run_create(dataset=d["dataset"], sft_run=d["sft_run"],
+                                           base_model_path=d["base_model_path"].strip(), name=d["name"],
+                                           created_by=request.user, config=form.config())
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("training:policy_detail", pk=run.pk)
+    return render(request, "training/create.html", {"form": form, "title": "New SPIN run"})
