@@ -157,9 +157,11 @@ class SPINRunForm(forms.Form):
     max_new_tokens = forms.IntegerField(min_value=1, max_value=4096, help_text="Longest response the policy generates.")
     temperature = forms.FloatField(min_value=0.01, help_text="Sampling temperature of the policy's own responses.")
     max_length = forms.IntegerField(min_value=16, max_value=32768, help_text="Tokens per side, prompt cut from the left.")
+    max_response_tokens = forms.IntegerField(min_value=1, max_value=32768,
+                                             help_text="Longest response kept in a pair (cut from the right).")
 
     CONFIG_FIELDS = ("iterations", "steps_per_iteration", "prompts_per_iteration", "loss_type", "beta", "batch_size",
-                     "learning_rate", "max_new_tokens", "temperature", "max_length")
+                     "learning_rate", "max_new_tokens", "temperature", "max_length", "max_response_tokens")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
