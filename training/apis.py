@@ -161,7 +161,7 @@ class PolicyRunSamplesApi(_AdminAPI):
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = PolicySample
-            fields = ["step", "prompt", "response", "score", "kl", "held_out_score"]
+            fields = ["step", "prompt", "response", "score", "kl", "held_out_score", "iteration"]
 
     @extend_schema(responses=OutputSerializer(many=True),
                    summary="A policy run's logged samples, latest step first (at most 500)")
