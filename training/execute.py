@@ -288,6 +288,7 @@ def spin_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
             PolicySample.objects.filter(run=run, iteration__gte=iteration).delete()  # drawn again on a resume
             recorder.record_samples(step, [{"prompt": d.prompt, "response": d.response, "score": d.logp, "kl": 0.0}
                                            for d in drawn], iteration=iteration)
+            job_heartbeat(run, progress=step / cfg.total_steps)  # generation can take a while: still alive
 
         def on_step(step: int, metrics: dict) -> bool:
             PolicyStep.objects.update_or_create(run=run, step=step, defaults={"metrics": metrics})

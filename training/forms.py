@@ -103,12 +103,17 @@ class DPORunForm(forms.Form):
     learning_rate = forms.FloatField(min_value=0)
     max_length = forms.IntegerField(min_value=16, max_value=32768)
     max_response_tokens = forms.IntegerField(min_value=1, max_value=32768)
+    sample_every = forms.IntegerField(min_value=0, max_value=1_000_000, required=False, label="Sample every K steps",
+                                      help_text="Draw responses to a few held-out prompts before training, every K steps "
+                                                "and at the end: shown on the run page with their implicit rewards, and "
+                                                "watched by the reward-hacking monitors (length, repetition, formatting). "
+                                                "0: never.")
     aggregation = forms.ChoiceField(choices=[("majority", "Majority"), ("per_judgement", "Per judgement (soft labels)")])
     min_agreement = forms.FloatField(min_value=0, max_value=1)
     eval_fraction = forms.FloatField(min_value=0, max_value=0.9, label="Held-out share of prompts")
 
     CONFIG_FIELDS = ("loss_type", "beta", "label_smoothing", "precompute_ref", "steps", "batch_size", "learning_rate",
-                     "max_length", "max_response_tokens")
+                     "max_length", "max_response_tokens", "sample_every")
     SELECTION_FIELDS = ("aggregation", "min_agreement", "eval_fraction")
 
     def __init__(self, *args, **kwargs):

@@ -112,3 +112,26 @@ def test_a_sampled_nul_byte_is_dropped_before_storing():
     from training.text import clean_response
 
     assert clean_response(" yes\x00 no\n\nHuman: more") == "yes no"
+
+
+def test_the_dpo_form_and_run_dpo_take_sample_every(client, dpo_base_model, capsys, artifacts):
+    import json
+
+    from django.core.management import call_command
+
+    client.force_login(AdminLabellerFactory().user)
+    dataset = dataset_with_preferences(4, name="dpo-sampled")
+    assert "Sample every K steps" in client.get(reverse("training:dpo_create")).content.decode()
+    client.post(reverse("training:dpo_create"), {
+        "dataset": dataset.pk, "base_model_path": dpo_base_model, "loss_type": "sigmoid", "beta": 0.1, "steps": 5,
+        "batch_size": 2, "learning_rate": 0.001, "max_length": 128, "max_response_tokens": 24, "sample_every": 2,
+        "aggregation": "majority", "min_agreement": 0, "eval_fraction": 0.25})
+    assert PolicyRun.objects.get().config["sample_every"] == 2
+
+    call_command("run_dpo", "--dataset", "dpo-sampled", "--base-model", dpo_base_model, "--steps", "1",
+                 "--sample-every", "1", "--config", json.dumps({**TINY, "sample_prompts": 2, "sample_max_new_tokens": 4}),
+                 "--inline", "--json")
+
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == JobStatus.SUCCEEDED, out["error"]
+    assert list(PolicySample.objects.filter(run_id=out["id"]).values_list("step", flat=True).order_by("step")) == [0, 0, 1, 1]
