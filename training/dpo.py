@@ -323,9 +323,9 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     if cfg.precompute_ref:
         with accelerator.autocast():
             train_ref, eval_ref, gold_ref = (
-                reference_logps(reference, chosen_pairs, pad_id=pad_id, shared=shared,
+                reference_logps(reference, split, pad_id=pad_id, shared=shared,
                                 max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
-                for chosen_pairs in (train_pairs, eval_pairs, gold_pairs))
+                for split in (train_pairs, eval_pairs, gold_pairs))
         reference = None
     policy, optimizer = accelerator.prepare(policy, optimizer)
     policy.train()
