@@ -8,7 +8,7 @@ BPE of 8,000 tokens; policy GPT-2 LM 4 layers x 256, random init (seed 1234), no
 reference is the same initial model; batch 16 pairs, lr 1e-4, beta 0.1, sigmoid loss, 1 epoch =
 50 steps, fp32, 2 threads. Where the two differ: TRL decays the learning rate linearly to 0 over
 the 50 steps and uses AdamW without weight decay; Arbiter keeps it constant (no warm-up here) with
-AdamW's default weight decay 0.01. Arbiter runs its own defaults otherwise: chosen and rejected
+AdamW's default weight decay 0.01, unless `--match-schedule` (linear decay, no weight decay). Arbiter runs its own defaults otherwise: chosen and rejected
 share the prompt's forward pass, length-grouped batches, and the
 reference log-probs precomputed in one pass (the reference is then freed); `--live-ref` keeps a
 frozen reference beside the policy instead, as TRL does. The token budget per micro-batch is
@@ -50,7 +50,7 @@ def _anchor_pairs(A, T, tok, triples):
     return out
 
 
-def arbiter_worker(anchors: str, max_steps: int, live_ref: bool) -> None:
+def arbiter_worker(anchors: str, max_steps: int, live_ref: bool, group_window: int, match_schedule: bool) -> None:
     """Runs Arbiter's DPO on the peer's configuration and prints one RESULT line."""
     sys.path.insert(0, anchors)
     sys.path.insert(0, str(ROOT))
@@ -78,9 +78,10 @@ def arbiter_worker(anchors: str, max_steps: int, live_ref: bool) -> None:
     start.save_pretrained(tmp / "start")
     tok.save_pretrained(tmp / "start")
     del start
-    cfg = DPOConfig(steps=steps, batch_size=A.BATCH, learning_rate=A.LR, warmup_steps=0, beta=T.BETA,
+    schedule = {"lr_schedule": "linear", "weight_decay": 0.0} if match_schedule else {}
+    cfg = DPOConfig(steps=steps, batch_size=A.BATCH, learning_rate=A.LR, warmup_steps=0, beta=T.BETA, **schedule,
                     loss_type="sigmoid", precompute_ref=not live_ref, max_length=A.MAX_LEN,
-                    max_response_tokens=A.MAX_LEN - 1, max_tokens_per_micro_batch=8192, save_every=0, seed=A.SEED, mixed_precision="no")
+                    max_response_tokens=A.MAX_LEN - 1, max_tokens_per_micro_batch=8192, length_group_window=group_window, save_every=0, seed=A.SEED, mixed_precision="no")
     losses = []
 
     def keep(step, metrics):
@@ -95,7 +96,8 @@ def arbiter_worker(anchors: str, max_steps: int, live_ref: bool) -> None:
     acc, len_base = T.implicit_reward_acc(policy, reference, tok, evl)
     n_used = steps * A.BATCH
     A.report(
-        "arbiter_dpo", precompute_ref=cfg.precompute_ref, shared_prompt=summary["shared_prompt_prefix"],
+        "arbiter_dpo", precompute_ref=cfg.precompute_ref, lr_schedule=cfg.lr_schedule, weight_decay=cfg.weight_decay,
+        group_window=cfg.length_group_window, shared_prompt=summary["shared_prompt_prefix"],
         pairs_used=n_used, pairs_prompt_differs=n_diff, steps=steps, train_s=round(t.dt, 2), cpu_s=round(t.cpu, 1),
         load1=round(t.load1, 2), pairs_per_s=round(n_used / t.dt, 2), peak_rss_mib=round(A.peak_rss_mib(), 1),
         mean_train_loss=round(sum(losses) / len(losses), 4), final_loss=round(losses[-1], 4),
@@ -118,18 +120,23 @@ def main():
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each side")
     parser.add_argument("--max-steps", type=int, default=-1, help="probe only: stop both after N steps")
     parser.add_argument("--live-ref", action="store_true", help="Arbiter keeps a frozen reference instead of precomputing")
+    parser.add_argument("--group-window", type=int, default=8,
+                        help="Arbiter's length_group_window (batches sorted by length together; 1: random batches)")
+    parser.add_argument("--match-schedule", action="store_true",
+                        help="Arbiter decays the learning rate linearly to 0 without weight decay, as TRL does")
     parser.add_argument("--only", choices=["trl", "arbiter"], help="run one side only (a probe, no ratios)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return arbiter_worker(args.anchors, args.max_steps, args.live_ref)
+        return arbiter_worker(args.anchors, args.max_steps, args.live_ref, args.group_window, args.match_schedule)
 
     anchors = str(Path(args.anchors).resolve())
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": "false",
            "N_TRAIN": "800", "N_EVAL": "200"}
     trl_cmd = [args.peer_python, os.path.join(anchors, "trl_dpo_bench.py"), "--max-steps", str(args.max_steps)]
-    ours_cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--anchors", anchors,
-                "--max-steps", str(args.max_steps)] + (["--live-ref"] if args.live_ref else [])
+    ours_cmd = ([sys.executable, str(Path(__file__).resolve()), "--worker", "--anchors", anchors,
+                 "--max-steps", str(args.max_steps), "--group-window", str(args.group_window)]
+                + (["--live-ref"] if args.live_ref else []) + (["--match-schedule"] if args.match_schedule else []))
     sides = [(name, cmd) for name, cmd in (("trl", trl_cmd), ("arbiter", ours_cmd)) if args.only in (None, name)]
     results = {name: [] for name, _ in sides}
     for i in range(args.rounds):
@@ -144,7 +151,8 @@ def main():
             r["pairs_per_cpu_s"] = r["pairs_used"] / r["cpu_s"]
     metrics = ("pairs_per_s", "pairs_per_cpu_s", "peak_rss_mib", "heldout_acc")
     med = {k: {m: statistics.median(r[m] for r in v) for m in metrics} for k, v in results.items()}
-    summary = {"rounds": args.rounds, "max_steps": args.max_steps, "live_ref": args.live_ref, **med,
+    summary = {"rounds": args.rounds, "max_steps": args.max_steps, "live_ref": args.live_ref,
+               "group_window": args.group_window, "match_schedule": args.match_schedule, **med,
                "load1_now": round(os.getloadavg()[0], 2)}
     if len(med) == 2:
         summary["trl_version"] = results["trl"][0].get("trl")

@@ -8,7 +8,7 @@ chosen and rejected), then `dpo_train`, whose body runs the numbered phases:
                (then freed: the reference is not held in memory during training)
   3. schedule  length-grouped batches, each cut into micro-batches under a token budget
   4. loss      DPO / IPO / conservative DPO on the micro-batches, normalised by the batch size
-  5. step      clip, AdamW, linear warm-up
+  5. step      clip, AdamW, linear warm-up, then a constant or linearly decaying learning rate
   6. log       metrics named as TRL logs them (`rewards/chosen`, `logps/rejected`, ...) and, every
                `eval_every` steps and at the end, held-out implicit-reward accuracy (eval split,
                and gold pairs); every `sample_every` steps, a few sampled responses (`on_sample`)
@@ -55,6 +55,10 @@ class DPOConfig:
     """AdamW peak learning rate (linear warm-up, then constant)."""
     warmup_steps: int = 10
     """Steps of linear learning-rate warm-up."""
+    lr_schedule: str = "constant"
+    """After the warm-up: "constant", or "linear", down to 0 at the last step (the Trainer's and TRL's default)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (torch's default; the Trainer and TRL use 0)."""
     beta: float = 0.1
     """Strength of the implicit KL to the reference: small beta lets the policy move further."""
     loss_type: str = "sigmoid"
@@ -100,6 +104,8 @@ class DPOConfig:
         checks = [
             (self.steps >= 1 and self.batch_size >= 1, "steps and batch_size must be at least 1"),
             (self.beta > 0, f"beta must be positive, not {self.beta}"),
+            (self.lr_schedule in ("constant", "linear"), f"lr_schedule must be constant or linear, not {self.lr_schedule!r}"),
+            (self.weight_decay >= 0, f"weight_decay must be at least 0, not {self.weight_decay}"),
             (self.loss_type in LOSS_TYPES, f"loss_type must be one of {', '.join(LOSS_TYPES)}, not {self.loss_type!r}"),
             (self.label_smoothing is None or 0 <= self.label_smoothing < 0.5,
              f"label_smoothing must be in [0, 0.5), not {self.label_smoothing}"),
@@ -266,6 +272,16 @@ def _batch_backward(cfg: DPOConfig, accelerator, policy, reference, pairs, batch
     return metrics
 
 
+def _lr_scale(cfg: DPOConfig, step: int) -> float:
+    """The learning rate of (0-based) step `step` over the peak: linear warm-up, then constant or
+    linear decay to 0 at the last step (as transformers' get_linear_schedule_with_warmup)."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "linear":
+        return max(0.0, (cfg.steps - step) / max(cfg.steps - cfg.warmup_steps, 1))
+    return 1.0
+
+
 def _step_batches(cfg: DPOConfig, pairs: list[EncodedPair]) -> list[list[int]]:
     """Enough length-grouped batches for every step, epoch after epoch (epoch e shuffled with
     seed + e): the batch of step s depends only on the seed, so a resumed run sees the same data."""
@@ -308,7 +324,7 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     disable_dropout(policy)  # the policy's and the reference's log-probs must be comparable
     shared = cfg.share_prompt_prefix and is_decoder(policy)
     pad_id = tokenizer.pad_token_id
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learning_rate, fused=True)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
     step, history = 0, []
     if resume:
         state = json.loads((ckpt / "state.json").read_text())
@@ -357,7 +373,7 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     while step < cfg.steps:
         batch = schedule[step]
         for group in optimizer.param_groups:
-            group["lr"] = cfg.learning_rate * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+            group["lr"] = cfg.learning_rate * _lr_scale(cfg, step)
         # 4. loss and gradients of the batch, micro-batch by micro-batch
         metrics = _batch_backward(cfg, accelerator, policy, reference, train_pairs, batch, train_ref, pad_id=pad_id,
                                   shared=shared)

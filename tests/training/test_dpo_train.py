@@ -210,3 +210,27 @@ def test_held_out_gold_accuracy_is_the_share_of_gold_pairs_whose_gold_side_gets_
     assert 0 < correct < len(gold)
     assert metrics[-1]["eval_gold_rewards/accuracies"] == pytest.approx(correct / len(gold))
     assert "eval_gold_rewards/accuracies" not in metrics[0]  # evaluated at the end (eval_every 0)
+
+
+@pytest.mark.parametrize("warmup_steps, expected", [(0, [1.0, 0.75, 0.5, 0.25]), (2, [0.5, 1.0, 1.0, 0.5])])
+def test_the_linear_schedule_decays_the_learning_rate_as_transformers_does(toy_dpo, tmp_path, warmup_steps, expected):
+    from torch.optim.lr_scheduler import LambdaLR
+    from transformers import get_linear_schedule_with_warmup
+
+    path, _, train, _ = toy_dpo
+    cfg = DPOConfig(**{**TINY, "steps": 4, "warmup_steps": warmup_steps, "lr_schedule": "linear", "weight_decay": 0.0})
+    rates = []
+
+    dpo_train(cfg, start_path=path, train_pairs=train, eval_pairs=[], out_dir=tmp_path,
+              on_step=lambda step, m: rates.append(m["learning_rate"]) and False)
+
+    assert rates == pytest.approx([cfg.learning_rate * e for e in expected])
+    if warmup_steps == 0:  # transformers' own schedule agrees (its warm-up starts at 0, ours at 1/warmup)
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.learning_rate)
+        sched: LambdaLR = get_linear_schedule_with_warmup(opt, num_warmup_steps=0, num_training_steps=4)
+        theirs = []
+        for _ in range(4):
+            theirs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        assert rates == pytest.approx(theirs)
