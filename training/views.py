@@ -30,13 +30,14 @@ CHARTS = [
     ("Approximate KL (per update)", ["policy/approxkl"]),
 ]
 DPO_HEADLINE = [("step", "step"), ("loss", "loss"), ("reward margin", "rewards/margins"),
-                ("accuracy", "rewards/accuracies"), ("held-out accuracy", "eval_rewards/accuracies")]
+                ("accuracy", "rewards/accuracies"), ("held-out accuracy", "eval_rewards/accuracies"),
+                ("gold accuracy", "eval_gold_rewards/accuracies")]
 DPO_CHARTS = [
     ("Loss", ["loss", "eval_loss"]),
     ("Implicit rewards (beta x log-ratio to the reference)", ["rewards/chosen", "rewards/rejected"]),
     ("Reward margin", ["rewards/margins", "eval_rewards/margins"]),
     ("Preference accuracy", ["rewards/accuracies"]),
-    ("Held-out preference accuracy", ["eval_rewards/accuracies"]),
+    ("Held-out preference accuracy (eval split, gold pairs)", ["eval_rewards/accuracies", "eval_gold_rewards/accuracies"]),
     ("Log-probs of the responses", ["logps/chosen", "logps/rejected"]),
 ]
 
