@@ -14,6 +14,7 @@ urlpatterns = [
     path("policy-runs/dpo/create/", apis.DPORunCreateApi.as_view(), name="training-dpo-create"),
     path("policy-runs/grpo/create/", apis.GRPORunCreateApi.as_view(), name="training-grpo-create"),
     path("policy-runs/kto/create/", apis.KTORunCreateApi.as_view(), name="training-kto-create"),
+    path("policy-runs/spin/create/", apis.SPINRunCreateApi.as_view(), name="training-spin-create"),
     path("policy-runs/<id:pk>/", apis.PolicyRunDetailApi.as_view(), name="training-policy-detail"),
     path("policy-runs/<id:pk>/steps/", apis.PolicyRunStepsApi.as_view(), name="training-policy-steps"),
     path("policy-runs/<id:pk>/samples/", apis.PolicyRunSamplesApi.as_view(), name="training-policy-samples"),

@@ -184,7 +184,7 @@ class PolicyRunSamplesApi(_AdminAPI):
     class OutputSerializer(serializers.ModelSerializer):
         class Meta:
             model = PolicySample
-            fields = ["step", "prompt", "response", "score", "kl", "held_out_score", "details"]
+            fields = ["step", "prompt", "response", "score", "kl", "held_out_score", "details", "iteration"]
 
     @extend_schema(responses=OutputSerializer(many=True),
                    summary="A policy run's logged samples, latest step first (at most 500)")
@@ -277,3 +277,24 @@ class GRPORunCreateApi(_AdminAPI):
         data.is_valid(raise_exception=True)
         run = services.grpo_run_create(**data.validated_data, created_by=request.user)
         return Response(GRPORunOutput(run).data, status=status.HTTP_201_CREATED)
+
+
+class SPINRunCreateApi(_AdminAPI):
+    @extend_schema_serializer(component_name="SPINRunCreateInput")
+    class InputSerializer(serializers.Serializer):
+        dataset = serializers.PrimaryKeyRelatedField(queryset=Dataset.objects.all())
+        sft_run = serializers.PrimaryKeyRelatedField(queryset=SFTRun.objects.all(), required=False, allow_null=True,
+                                                     default=None)
+        base_model_path = serializers.CharField(required=False, allow_blank=True, default="",
+                                                max_length=PolicyRun._meta.get_field("base_model_path").max_length)
+        name = serializers.CharField(required=False, allow_blank=True, default="",
+                                     max_length=PolicyRun._meta.get_field("name").max_length)
+        config = serializers.DictField(required=False, default=dict, help_text="SPINConfig fields (training/spin.py).")
+
+    @extend_schema(request=InputSerializer, responses={201: PolicyRunOutput},
+                   summary="Queue a SPIN policy run (self-play on the dataset's demonstrations)")
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        run = services.spin_run_create(**data.validated_data, created_by=request.user)
+        return Response(PolicyRunOutput(run).data, status=status.HTTP_201_CREATED)

@@ -8,9 +8,10 @@ chosen and rejected), then `dpo_train`, whose body runs the numbered phases:
                (then freed: the reference is not held in memory during training)
   3. schedule  length-grouped batches, each cut into micro-batches under a token budget
   4. loss      DPO / IPO / conservative DPO on the micro-batches, normalised by the batch size
-  5. step      clip, AdamW, linear warm-up
+  5. step      clip, AdamW, linear warm-up, then a constant or linearly decaying learning rate
   6. log       metrics named as TRL logs them (`rewards/chosen`, `logps/rejected`, ...) and, every
-               `eval_every` steps and at the end, held-out implicit-reward accuracy
+               `eval_every` steps and at the end, held-out implicit-reward accuracy (eval split,
+               and gold pairs); every `sample_every` steps, a few sampled responses (`on_sample`)
   7. save      resumable checkpoint; at the end the policy as a plain Hugging Face folder
 
 Losses, with h = (log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l)):
@@ -54,6 +55,10 @@ class DPOConfig:
     """AdamW peak learning rate (linear warm-up, then constant)."""
     warmup_steps: int = 10
     """Steps of linear learning-rate warm-up."""
+    lr_schedule: str = "constant"
+    """After the warm-up: "constant", or "linear", down to 0 at the last step (the Trainer's and TRL's default)."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (torch's default; the Trainer and TRL use 0)."""
     beta: float = 0.1
     """Strength of the implicit KL to the reference: small beta lets the policy move further."""
     loss_type: str = "sigmoid"
@@ -85,11 +90,22 @@ class DPOConfig:
     """Write a resumable checkpoint every this many steps (0: only at the end)."""
     mixed_precision: str = "auto"
     """"auto": bf16 autocast on a GPU that supports it, fp32 elsewhere; or "no" / "bf16"."""
+    sample_every: int = 0
+    """Draw responses to a few held-out prompts every this many steps, before the first and at the
+    end (for reading, and for the reward-hacking monitors); 0: never."""
+    sample_prompts: int = 8
+    """Prompts sampled each time (held-out prompts first, then training ones)."""
+    sample_max_new_tokens: int = 48
+    """Longest sampled response."""
+    sample_temperature: float = 0.7
+    """Sampling temperature (seeded: the same step draws the same responses on a resumed run)."""
 
     def __post_init__(self):
         checks = [
             (self.steps >= 1 and self.batch_size >= 1, "steps and batch_size must be at least 1"),
             (self.beta > 0, f"beta must be positive, not {self.beta}"),
+            (self.lr_schedule in ("constant", "linear"), f"lr_schedule must be constant or linear, not {self.lr_schedule!r}"),
+            (self.weight_decay >= 0, f"weight_decay must be at least 0, not {self.weight_decay}"),
             (self.loss_type in LOSS_TYPES, f"loss_type must be one of {', '.join(LOSS_TYPES)}, not {self.loss_type!r}"),
             (self.label_smoothing is None or 0 <= self.label_smoothing < 0.5,
              f"label_smoothing must be in [0, 0.5), not {self.label_smoothing}"),
@@ -97,6 +113,9 @@ class DPOConfig:
             (0 < self.max_response_tokens < self.max_length, "max_response_tokens must be positive and below max_length"),
             (self.max_tokens_per_micro_batch >= 2, "max_tokens_per_micro_batch must be at least 2"),
             (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),
+            (self.sample_every >= 0 and self.sample_prompts >= 1 and self.sample_max_new_tokens >= 1,
+             "sample_every must be at least 0, sample_prompts and sample_max_new_tokens at least 1"),
+            (self.sample_temperature > 0, f"sample_temperature must be positive, not {self.sample_temperature}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -146,22 +165,33 @@ def _targets(pairs: list[EncodedPair], *, shared: bool, shared_lengths: list[int
     return [torch.tensor(x, dtype=torch.long) for x in (rows, positions, tokens, owners)]
 
 
+def _response_logits(model, inputs: dict, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """(M, V) logits at the positions that predict a response token. The LM head runs on those
+    positions only: on a small model the output layer is a large share of the work, and the full
+    (rows, T, V) logits its largest activation. A model whose head does more than a linear map
+    (logit soft-capping or scaling) takes the full forward pass."""
+    head, config = model.get_output_embeddings(), model.config
+    if head is None or getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+        return model(**inputs).logits[rows, positions]
+    hidden = model.base_model(**inputs).last_hidden_state  # (rows, T, H)
+    return head(hidden[rows, positions])
+
+
 def pair_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-probs of each side's response tokens and their counts, both (2n,): chosen of
     pairs 0..n-1, then rejected. One forward pass for chosen and rejected together."""
     n = len(pairs)
     if shared:
-        batch = collate_shared_prefix(pairs, pad_id)
-        logits = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device),
-                       position_ids=batch["position_ids"].to(device)).logits  # (n, T, V)
+        batch = collate_shared_prefix(pairs, pad_id)  # n rows: prefix, chosen's tokens, rejected's tokens
+        keys = ("input_ids", "attention_mask", "position_ids")
         rows, positions, tokens, owners = _targets(pairs, shared=True, shared_lengths=batch["shared"].tolist())
     else:
-        batch = collate(pairs, pad_id)
-        logits = model(input_ids=batch["input_ids"].to(device),
-                       attention_mask=batch["attention_mask"].to(device)).logits  # (2n, T, V)
+        batch = collate(pairs, pad_id)  # 2n rows: chosen, then rejected
+        keys = ("input_ids", "attention_mask")
         rows, positions, tokens, owners = _targets(pairs, shared=False, shared_lengths=None)
     rows, positions, tokens, owners = (t.to(device) for t in (rows, positions, tokens, owners))
-    token_logps = torch.log_softmax(logits[rows, positions].float(), dim=-1).gather(-1, tokens[:, None])[:, 0]  # (M,)
+    logits = _response_logits(model, {k: batch[k].to(device) for k in keys}, rows, positions)  # (M, V)
+    token_logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens[:, None])[:, 0]  # (M,)
     sums = torch.zeros(2 * n, device=device).index_add(0, owners, token_logps)  # (2n,)
     counts = torch.zeros(2 * n, device=device).index_add(0, owners, torch.ones_like(token_logps))  # (2n,)
     return sums, counts
@@ -242,6 +272,17 @@ def _batch_backward(cfg: DPOConfig, accelerator, policy, reference, pairs, batch
     return metrics
 
 
+def lr_scale(cfg, step: int) -> float:
+    """The learning rate of (0-based) step `step` over the peak: linear warm-up, then constant or
+    linear decay to 0 at the last step (as transformers' get_linear_schedule_with_warmup). `cfg`
+    is any trainer config with `warmup_steps`, `lr_schedule` and `steps` (DPO's, KTO's)."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "linear":
+        return max(0.0, (cfg.steps - step) / max(cfg.steps - cfg.warmup_steps, 1))
+    return 1.0
+
+
 def _step_batches(cfg: DPOConfig, pairs: list[EncodedPair]) -> list[list[int]]:
     """Enough length-grouped batches for every step, epoch after epoch (epoch e shuffled with
     seed + e): the batch of step s depends only on the seed, so a resumed run sees the same data."""
@@ -253,9 +294,14 @@ def _step_batches(cfg: DPOConfig, pairs: list[EncodedPair]) -> list[list[int]]:
 
 
 def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eval_pairs: list[EncodedPair], out_dir,
-              on_step: Callable[[int, dict], bool] | None = None) -> dict:
+              on_step: Callable[[int, dict], bool] | None = None, gold_pairs: list[EncodedPair] = (),
+              on_sample: Callable[..., None] | None = None) -> dict:
     """Trains the policy in `start_path` (also the reference) on encoded pairs (see
-    training/preference_data.py); the numbered phases of the module docstring, in order. `on_step(step, metrics)` returns True to stop (cancel). Resumes
+    training/preference_data.py); the numbered phases of the module docstring, in order.
+    `on_step(step, metrics)` returns True to stop (cancel). `gold_pairs` (gold answer first, on
+    held-out prompts) are evaluated beside `eval_pairs`: `eval_gold_rewards/accuracies`.
+    `on_sample(step, policy, reference, tokenizer)` is called every `cfg.sample_every` steps,
+    before the first step and after the last (reference None when precomputed). Resumes
     from `out_dir/checkpoint` when it exists. Returns a summary; "model_path" is the final HF
     folder, or None when stopped early."""
     from transformers import AutoModelForCausalLM
@@ -279,7 +325,7 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     disable_dropout(policy)  # the policy's and the reference's log-probs must be comparable
     shared = cfg.share_prompt_prefix and is_decoder(policy)
     pad_id = tokenizer.pad_token_id
-    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learning_rate, fused=True)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay, fused=True)
     step, history = 0, []
     if resume:
         state = json.loads((ckpt / "state.json").read_text())
@@ -289,13 +335,14 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
 
     # 2. reference: always the start model (never the checkpoint); precomputed, or kept frozen
     reference = from_pretrained_strict(AutoModelForCausalLM, start_path).to(device).eval().requires_grad_(False)
-    train_ref = eval_ref = None
+    gold_pairs = list(gold_pairs)
+    train_ref = eval_ref = gold_ref = None
     if cfg.precompute_ref:
         with accelerator.autocast():
-            train_ref = reference_logps(reference, train_pairs, pad_id=pad_id, shared=shared,
-                                        max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
-            eval_ref = reference_logps(reference, eval_pairs, pad_id=pad_id, shared=shared,
-                                       max_tokens=cfg.max_tokens_per_micro_batch, device=device)
+            train_ref, eval_ref, gold_ref = (
+                reference_logps(reference, split, pad_id=pad_id, shared=shared,
+                                max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
+                for split in (train_pairs, eval_pairs, gold_pairs))
         reference = None
     policy, optimizer = accelerator.prepare(policy, optimizer)
     policy.train()
@@ -305,18 +352,29 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
                                  state={"step": step, "history": history, "config": asdict(cfg)} if with_state else None)
 
     def run_eval() -> dict:
-        if not eval_pairs:
-            return {}
+        out = {}
         with accelerator.autocast():
-            return evaluate(cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared, device=device)
+            if eval_pairs:
+                out.update(evaluate(cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared, device=device))
+            if gold_pairs:
+                gold = evaluate(cfg, policy, reference, gold_pairs, gold_ref, pad_id=pad_id, shared=shared, device=device)
+                out["eval_gold_rewards/accuracies"] = gold["eval_rewards/accuracies"]
+        return out
+
+    def draw(at_step: int) -> None:
+        if on_sample is not None and cfg.sample_every:
+            with accelerator.autocast():
+                on_sample(at_step, accelerator.unwrap_model(policy), reference, tokenizer)
 
     # 3. schedule
     schedule = _step_batches(cfg, train_pairs)
     stopped = False
+    if step == 0:
+        draw(0)  # the start model's own responses: the monitors' baseline
     while step < cfg.steps:
         batch = schedule[step]
         for group in optimizer.param_groups:
-            group["lr"] = cfg.learning_rate * min(1.0, (step + 1) / max(cfg.warmup_steps, 1))
+            group["lr"] = cfg.learning_rate * lr_scale(cfg, step)
         # 4. loss and gradients of the batch, micro-batch by micro-batch
         metrics = _batch_backward(cfg, accelerator, policy, reference, train_pairs, batch, train_ref, pad_id=pad_id,
                                   shared=shared)
@@ -330,6 +388,8 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
         metrics["grad_norm"] = float(grad_norm)
         if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
             metrics.update(run_eval())
+        if step == cfg.steps or (cfg.sample_every and step % cfg.sample_every == 0):
+            draw(step)
         history.append({"step": step, **metrics})
         stopped = bool(on_step(step, metrics)) if on_step else False
         # 7. save

@@ -177,16 +177,27 @@ def dpo_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
         tokenizer = load_tokenizer(start)
         train_pairs = encode_preference_pairs(tokenizer, selection.train, cfg)
         eval_pairs = encode_preference_pairs(tokenizer, selection.eval, cfg)
+        gold_pairs = encode_preference_pairs(tokenizer, selection.gold, cfg)
         PolicyRun.objects.filter(pk=run.pk).update(data_snapshot={**selection.snapshot, "start_model": start})
         # Steps after the last checkpoint are run again: forget what they recorded.
-        PolicyStep.objects.filter(run=run, step__gt=checkpoint_step(out)).delete()
+        done = checkpoint_step(out)
+        PolicyStep.objects.filter(run=run, step__gt=done).delete()
+        PolicySample.objects.filter(run=run, step__gt=done).delete()
+        recorder = _SampleRecorder(run, cfg.steps, options=RUN_OPTIONS)
+        prompts = _sample_prompts(tokenizer, selection.eval + selection.train, cfg.sample_prompts)
+
+        def on_sample(step: int, policy, reference, tokenizer) -> None:
+            recorder.record_samples(step, _implicit_reward_samples(
+                policy, reference, tokenizer, prompts, start=start, beta=cfg.beta, seed=cfg.seed + step,
+                max_new_tokens=cfg.sample_max_new_tokens, temperature=cfg.sample_temperature,
+                max_prompt_tokens=cfg.max_length - cfg.sample_max_new_tokens))
 
         def on_step(step: int, metrics: dict) -> bool:
             PolicyStep.objects.update_or_create(run=run, step=step, defaults={"metrics": metrics})
             return job_heartbeat(run, progress=step / cfg.steps)
 
         summary = dpo_train(cfg, start_path=start, train_pairs=train_pairs, eval_pairs=eval_pairs, out_dir=out,
-                            on_step=on_step)
+                            on_step=on_step, gold_pairs=gold_pairs, on_sample=on_sample)
         return _trained_run_end(run, summary)
     except Exception as exc:
         job_fail(run, error=f"{type(exc).__name__}: {exc}")
@@ -259,6 +270,103 @@ def kto_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
 
         summary = kto_train(cfg, start_path=start, train_rows=train_rows, eval_pairs=eval_pairs, out_dir=out,
                             on_step=on_step)
+        return _trained_run_end(run, summary)
+    except Exception as exc:
+        job_fail(run, error=f"{type(exc).__name__}: {exc}")
+        raise
+
+
+class _SampleRecorder(_PolicyRecorder):
+    """DPO's and SPIN's samples: stored as PolicySample rows, and the text monitors run on them (the
+    first draw, before any update, is the baseline). Their metrics are stored by the run's on_step."""
+
+    def record_samples(self, step: int, batch: list[dict], *, iteration: int | None = None) -> None:
+        run = self.run
+        responses = [b["response"] for b in batch]
+        with transaction.atomic():
+            PolicySample.objects.bulk_create([
+                PolicySample(run=run, step=step, prompt=b["prompt"], response=b["response"], score=b["score"], kl=b["kl"],
+                             iteration=iteration)
+                for b in batch
+            ])
+            if not run.baseline:
+                run.baseline = text_stats(responses)
+                PolicyRun.objects.filter(pk=run.pk).update(baseline=run.baseline)
+            self.recent.append(responses)
+            for alert in check_text(run.baseline, text_stats([r for rs in self.recent for r in rs]), self.thresholds):
+                self._record(step, alert)
+
+
+def _sample_prompts(tokenizer, examples, n: int) -> list[str]:
+    """The first `n` distinct prompts of `examples` as the policy reads them (chat template or HH)."""
+    from rewardmodel.text import as_messages
+    from training.preference_data import policy_prompt_and_response
+
+    out = []
+    for e in examples:
+        prompt, _ = policy_prompt_and_response(tokenizer, as_messages(e.messages), "")
+        if prompt not in out:
+            out.append(prompt)
+        if len(out) == n:
+            break
+    return out
+
+
+def _implicit_reward_samples(policy, reference, tokenizer, prompts: list[str], *, start: str, beta: float, seed: int,
+                             max_new_tokens: int, temperature: float, max_prompt_tokens: int) -> list[dict]:
+    """One seeded response per prompt, with score = its implicit reward beta * (log pi - log ref)
+    and kl = the log-ratio, summed over its tokens. With precomputed reference log-probs the
+    reference is loaded from `start` for the draw and dropped after it."""
+    from transformers import AutoModelForCausalLM
+
+    from common.ml.loading import from_pretrained_strict
+    from training.samples import draw_samples
+
+    if reference is None:
+        device = next(policy.parameters()).device
+        reference = from_pretrained_strict(AutoModelForCausalLM, start).to(device).eval()
+    drawn = draw_samples(policy, tokenizer, prompts, reference=reference, max_new_tokens=max_new_tokens,
+                         max_prompt_tokens=max(max_prompt_tokens, 1), temperature=temperature, seed=seed)
+    return [{"prompt": d.prompt, "response": d.response, "score": beta * (d.logp - d.ref_logp), "kl": d.logp - d.ref_logp}
+            for d in drawn]
+
+
+def spin_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
+    """SPIN on the dataset's demonstrations: each iteration's generated responses stored as
+    PolicySample rows (with the iteration; the text monitors watch them), each step as a PolicyStep."""
+    from training.services import spin_run_configs
+    from training.spin import spin_steps_done, spin_train
+
+    if run.status != JobStatus.QUEUED:
+        return run
+    job_start(run, worker=_worker_name(worker))
+    try:
+        cfg = spin_run_configs(run.config)
+        start = _check_source("SFT run", run.sft_run) if run.sft_run_id else run.base_model_path
+        if not Path(start, "config.json").is_file():
+            raise ValueError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
+        demonstrations = sft_demonstrations(dataset_id=run.dataset_id)
+        if not demonstrations:
+            raise ValueError(f"Dataset “{run.dataset.name}” has no pair with a majority-preferred response to learn from.")
+        out = run_dir(run)
+        PolicyRun.objects.filter(pk=run.pk).update(
+            data_snapshot={"n_demonstrations": len(demonstrations), "start_model": start})
+        # Steps after the last checkpoint are run again: forget what they recorded.
+        PolicyStep.objects.filter(run=run, step__gt=spin_steps_done(cfg, out)).delete()
+        recorder = _SampleRecorder(run, cfg.total_steps, options=RUN_OPTIONS)
+
+        def on_samples(iteration: int, step: int, drawn) -> None:
+            PolicySample.objects.filter(run=run, iteration__gte=iteration).delete()  # drawn again on a resume
+            recorder.record_samples(step, [{"prompt": d.prompt, "response": d.response, "score": d.logp, "kl": 0.0}
+                                           for d in drawn], iteration=iteration)
+            job_heartbeat(run, progress=step / cfg.total_steps)  # generation can take a while: still alive
+
+        def on_step(step: int, metrics: dict) -> bool:
+            PolicyStep.objects.update_or_create(run=run, step=step, defaults={"metrics": metrics})
+            return job_heartbeat(run, progress=step / cfg.total_steps)
+
+        summary = spin_train(cfg, start_path=start, demonstrations=demonstrations, out_dir=out, on_step=on_step,
+                             on_samples=on_samples)
         return _trained_run_end(run, summary)
     except Exception as exc:
         job_fail(run, error=f"{type(exc).__name__}: {exc}")

@@ -103,12 +103,17 @@ class DPORunForm(forms.Form):
     learning_rate = forms.FloatField(min_value=0)
     max_length = forms.IntegerField(min_value=16, max_value=32768)
     max_response_tokens = forms.IntegerField(min_value=1, max_value=32768)
+    sample_every = forms.IntegerField(min_value=0, max_value=1_000_000, required=False, label="Sample every K steps",
+                                      help_text="Draw responses to a few held-out prompts before training, every K steps "
+                                                "and at the end: shown on the run page with their implicit rewards, and "
+                                                "watched by the reward-hacking monitors (length, repetition, formatting). "
+                                                "0: never.")
     aggregation = forms.ChoiceField(choices=[("majority", "Majority"), ("per_judgement", "Per judgement (soft labels)")])
     min_agreement = forms.FloatField(min_value=0, max_value=1)
     eval_fraction = forms.FloatField(min_value=0, max_value=0.9, label="Held-out share of prompts")
 
     CONFIG_FIELDS = ("loss_type", "beta", "label_smoothing", "precompute_ref", "steps", "batch_size", "learning_rate",
-                     "max_length", "max_response_tokens")
+                     "max_length", "max_response_tokens", "sample_every")
     SELECTION_FIELDS = ("aggregation", "min_agreement", "eval_fraction")
 
     def __init__(self, *args, **kwargs):
@@ -259,3 +264,43 @@ class GRPORunForm(forms.Form):
         if d.get("reward_spec"):
             config["reward_spec"] = d["reward_spec"]
         return config
+
+
+class SPINRunForm(forms.Form):
+    name = forms.CharField(required=False, max_length=200)
+    dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"),
+                                     help_text="Demonstrations: each pair's majority-preferred response is the reference "
+                                               "(\"chosen\"); the policy's own response to its prompt is \"rejected\".")
+    sft_run = forms.ModelChoiceField(queryset=sft_runs_succeeded(), required=False, label="SFT run",
+                                     help_text="Starting policy (usually the SFT model of the same data); or give a base "
+                                               "model folder instead.")
+    base_model_path = forms.CharField(required=False, max_length=1024, label="Base model folder",
+                                      help_text="A local Hugging Face causal-LM folder (instead of an SFT run).")
+    iterations = forms.IntegerField(min_value=1, max_value=100,
+                                    help_text="Rounds of generate-then-train; each trains against the previous round's "
+                                              "policy as its reference.")
+    steps_per_iteration = forms.IntegerField(min_value=1, max_value=1_000_000, help_text="DPO steps per round.")
+    prompts_per_iteration = forms.IntegerField(min_value=0, max_value=1_000_000,
+                                               help_text="Demonstrations generated for each round (0: all).")
+    loss_type = forms.ChoiceField(choices=[("sigmoid", "Logistic (SPIN paper, DPO)"), ("ipo", "IPO")], label="Loss")
+    beta = forms.FloatField(min_value=0.0001, help_text="How far each round may move from the previous one: smaller "
+                                                        "moves further.")
+    batch_size = forms.IntegerField(min_value=1, max_value=4096)
+    learning_rate = forms.FloatField(min_value=0)
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=4096, help_text="Longest response the policy generates.")
+    temperature = forms.FloatField(min_value=0.01, help_text="Sampling temperature of the policy's own responses.")
+    max_length = forms.IntegerField(min_value=16, max_value=32768, help_text="Tokens per side, prompt cut from the left.")
+    max_response_tokens = forms.IntegerField(min_value=1, max_value=32768,
+                                             help_text="Longest response kept in a pair (cut from the right).")
+
+    CONFIG_FIELDS = ("iterations", "steps_per_iteration", "prompts_per_iteration", "loss_type", "beta", "batch_size",
+                     "learning_rate", "max_new_tokens", "temperature", "max_length", "max_response_tokens")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from training.spin import SPINConfig
+
+        start_at_defaults(self, SPINConfig())
+
+    def config(self) -> dict:
+        return {k: self.cleaned_data[k] for k in self.CONFIG_FIELDS if self.cleaned_data[k] is not None}

@@ -38,7 +38,7 @@ from common.artifacts import training_checkpoint_save
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
 from common.validation import checked_config
 from rewardmodel.batching import EncodedPair, split_by_token_budget
-from training.dpo import CHECKPOINT, FINAL, DPOConfig, _step_batches, evaluate, pair_logps, reference_logps
+from training.dpo import CHECKPOINT, FINAL, DPOConfig, _step_batches, evaluate, lr_scale, pair_logps, reference_logps
 
 LR_SCHEDULES = ("constant", "linear")
 
@@ -125,13 +125,8 @@ def class_weights(*, desirable_weight: float | None, undesirable_weight: float |
 
 
 def learning_rate(cfg: KTOConfig, step: int) -> float:
-    """The learning rate of optimizer step `step` (0-based): linear warm-up over `warmup_steps`,
-    then constant, or decaying linearly to 0 at `steps` (as transformers' linear schedule)."""
-    if step < cfg.warmup_steps:
-        return cfg.learning_rate * (step + 1) / cfg.warmup_steps
-    if cfg.lr_schedule == "linear":
-        return cfg.learning_rate * (cfg.steps - step) / max(cfg.steps - cfg.warmup_steps, 1)
-    return cfg.learning_rate
+    """The learning rate of optimizer step `step` (0-based), on DPO's schedule."""
+    return cfg.learning_rate * lr_scale(cfg, step)
 
 
 def kl_reference_point(policy_kl_logps: torch.Tensor, ref_kl_logps: torch.Tensor) -> torch.Tensor:

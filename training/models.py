@@ -154,6 +154,8 @@ class PolicySample(models.Model):
     held_out_score = models.FloatField(null=True, blank=True)
     # GRPO: {"task_id", "rewards": {term: reward}, "verdicts": {term: reason}}: why it scored what it did.
     details = models.JSONField(default=dict, blank=True)
+    # SPIN: the iteration whose "rejected" side this sample is (None for other kinds).
+    iteration = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["-step", "id"]

@@ -18,21 +18,30 @@ def policy_prompt_and_response(tokenizer, messages: list[dict], response: str) -
     return render_prompt(messages), render_response(response)
 
 
+def encode_text_pair(tokenizer, prompt: str, chosen: str, rejected: str, cfg, **fields) -> EncodedPair:
+    """One pair from the prompt text and the two responses' texts (as `policy_prompt_and_response`
+    gives them), each side tokenised as SFT tokenises a demonstration. `cfg` has max_length and
+    max_response_tokens (a DPOConfig). Each side's prompt length (its tokens that are not learnt) is
+    in meta["prompt_len"] as (chosen, rejected): they differ when a long prompt is cut to make room
+    for responses of different lengths. `fields`: the EncodedPair's other fields; a "meta" is merged."""
+    sides = []
+    for response in (chosen, rejected):
+        ids, labels = encode_example(tokenizer, prompt, response, cfg)
+        sides.append((ids, sum(1 for label in labels if label == -100)))
+    (chosen_ids, chosen_prompt), (rejected_ids, rejected_prompt) = sides
+    meta = {**fields.pop("meta", {}), "prompt_len": (chosen_prompt, rejected_prompt)}
+    return EncodedPair(chosen_ids=chosen_ids, rejected_ids=rejected_ids, meta=meta, **fields)
+
+
 def encode_preference_pairs(tokenizer, examples: list[PairExample], cfg) -> list[EncodedPair]:
-    """`cfg` has max_length and max_response_tokens (a DPOConfig). Each side's prompt length (its
-    tokens that are not learnt) is in meta["prompt_len"] as (chosen, rejected): they differ when a
-    long prompt is cut to make room for responses of different lengths."""
+    """Labelled pairs through the policy's chat template (or the HH layout), encoded by `encode_text_pair`."""
     out = []
     for e in examples:
         messages = as_messages(e.messages)
-        sides = []
-        for text in (e.chosen, e.rejected):
-            prompt, response = policy_prompt_and_response(tokenizer, messages, text)
-            ids, labels = encode_example(tokenizer, prompt, response, cfg)
-            sides.append((ids, sum(1 for label in labels if label == -100)))
-        (chosen, chosen_prompt), (rejected, rejected_prompt) = sides
-        out.append(EncodedPair(
-            chosen_ids=chosen, rejected_ids=rejected, p_win=e.p_win, weight=e.weight,
-            meta={"pair_id": e.pair_id, "agreement": e.agreement, "prompt_len": (chosen_prompt, rejected_prompt)},
-        ))
+        prompt, chosen = policy_prompt_and_response(tokenizer, messages, e.chosen)
+        rejected_prompt, rejected = policy_prompt_and_response(tokenizer, messages, e.rejected)
+        if rejected_prompt != prompt:  # cannot happen with one conversation; kept honest
+            raise ValueError(f"Pair {e.pair_id}: the two sides render different prompts.")
+        out.append(encode_text_pair(tokenizer, prompt, chosen, rejected, cfg, p_win=e.p_win, weight=e.weight,
+                                    meta={"pair_id": e.pair_id, "agreement": e.agreement}))
     return out

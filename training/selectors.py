@@ -81,7 +81,9 @@ def policy_run_options(*, run: PolicyRun) -> list[tuple[str, list[tuple[str, obj
     from training.execute import RUN_OPTIONS
 
     config = run.config or {}
-    if run.kind in (PolicyRun.Kind.DPO, PolicyRun.Kind.KTO):
+    if run.kind == PolicyRun.Kind.SPIN:
+        groups = [("SPIN", sorted(config.items()))]
+    elif run.kind in (PolicyRun.Kind.DPO, PolicyRun.Kind.KTO):
         groups = [
             (run.get_kind_display(), sorted((k, v) for k, v in config.items() if k != "selection")),
             ("Data selection", sorted((config.get("selection") or {}).items())),

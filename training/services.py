@@ -448,3 +448,39 @@ def kto_run_create(*, dataset: Dataset, sft_run: SFTRun | None = None, base_mode
     if enqueue:
         _enqueue(run)
     return run
+
+
+def spin_run_configs(config: dict):
+    """A SPIN run's config -> SPINConfig (ValueError naming a bad option)."""
+    from training.spin import spin_config_from_dict
+
+    return spin_config_from_dict(dict(config))
+
+
+@transaction.atomic
+def spin_run_create(*, dataset: Dataset, sft_run: SFTRun | None = None, base_model_path: str = "",
+                    config: dict | None = None, name: str = "", created_by=None, enqueue: bool = True) -> PolicyRun:
+    """A SPIN policy run on `dataset`'s demonstrations (each pair's majority-preferred response),
+    starting from a succeeded SFT run's model or a local base model folder: exactly one of the two."""
+    from training.selectors import sft_demonstrations
+
+    config = dict(config or {})
+    cfg = _validated(spin_run_configs, config, "SPIN")
+    if (sft_run is None) == (not base_model_path):
+        raise ApplicationError("Give either an SFT run or a base model folder to start from, not both or neither.")
+    if sft_run is not None and sft_run.status != JobStatus.SUCCEEDED:
+        raise ApplicationError(f"SFT run {sft_run.pk} is {sft_run.status}; only a succeeded run can be used.")
+    start = sft_run.artifact_path if sft_run is not None else base_model_path
+    if not (Path(start) / "config.json").is_file():
+        raise ApplicationError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
+    problem = positions_problem(start, tokens=cfg.max_length, setting="max_length", model=f"the model in {start}")
+    if problem:
+        raise ApplicationError(problem)
+    if not sft_demonstrations(dataset_id=dataset.pk):
+        raise ApplicationError(f"Dataset “{dataset.name}” has no pair with a majority-preferred response: "
+                               "SPIN has no reference responses to learn from.")
+    run = PolicyRun.objects.create(kind=PolicyRun.Kind.SPIN, dataset=dataset, sft_run=sft_run,
+                                   base_model_path=base_model_path, config=config, name=name, created_by=created_by)
+    if enqueue:
+        _enqueue(run)
+    return run

@@ -4,7 +4,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from common.tasks import JobTask
-from training.execute import dpo_run_execute, kto_run_execute, policy_run_execute, sft_run_execute
+from training.execute import dpo_run_execute, kto_run_execute, policy_run_execute, sft_run_execute, spin_run_execute
 from training.execute_grpo import grpo_run_execute
 from training.models import PolicyRun, SFTRun
 from training.services import runs_fail_stale
@@ -13,6 +13,7 @@ POLICY_RUN_EXECUTORS = {
     PolicyRun.Kind.PPO: policy_run_execute,
     PolicyRun.Kind.DPO: dpo_run_execute,
     PolicyRun.Kind.KTO: kto_run_execute,
+    PolicyRun.Kind.SPIN: spin_run_execute,
     PolicyRun.Kind.GRPO: grpo_run_execute,
 }
 

@@ -29,6 +29,8 @@ def render_response(text: str) -> str:
 
 
 def clean_response(generated: str) -> str:
-    """A sampled continuation, cut where the model starts writing the next turn itself."""
+    """A sampled continuation, cut where the model starts writing the next turn itself, without NUL
+    characters (a byte-level model can sample the byte 0; PostgreSQL cannot store it)."""
+    generated = generated.replace("\x00", "")
     cut = min((i for i in (generated.find("\n\nHuman:"), generated.find("\n\nAssistant:")) if i >= 0), default=-1)
     return (generated[:cut] if cut >= 0 else generated).strip()

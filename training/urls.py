@@ -13,6 +13,7 @@ urlpatterns = [
     path("grpo/<id:pk>/", views.grpo_detail, name="grpo_detail"),
     path("grpo/<id:pk>/send/", views.grpo_send, name="grpo_send"),
     path("kto/new/", views.kto_create, name="kto_create"),
+    path("spin/new/", views.spin_create, name="spin_create"),
     path("ppo/<id:pk>/", views.policy_detail, name="policy_detail"),
     path("ppo/<id:pk>/send/", views.policy_send, name="policy_send"),
     path("<str:kind>/<id:pk>/cancel/", views.run_cancel, name="cancel"),

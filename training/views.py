@@ -13,7 +13,7 @@ from common.charts import line_chart
 from common.exceptions import ApplicationError
 from common.permissions import admin_required
 from training import selectors, services
-from training.forms import DPORunForm, KTORunForm, PolicyRunForm, SendToAnnotationForm, SFTRunForm
+from training.forms import DPORunForm, KTORunForm, PolicyRunForm, SendToAnnotationForm, SFTRunForm, SPINRunForm
 from training.models import PolicyRun, SFTRun
 
 KINDS = {"sft": SFTRun, "ppo": PolicyRun}
@@ -30,13 +30,14 @@ CHARTS = [
     ("Approximate KL (per update)", ["policy/approxkl"]),
 ]
 DPO_HEADLINE = [("step", "step"), ("loss", "loss"), ("reward margin", "rewards/margins"),
-                ("accuracy", "rewards/accuracies"), ("held-out accuracy", "eval_rewards/accuracies")]
+                ("accuracy", "rewards/accuracies"), ("held-out accuracy", "eval_rewards/accuracies"),
+                ("gold accuracy", "eval_gold_rewards/accuracies")]
 DPO_CHARTS = [
     ("Loss", ["loss", "eval_loss"]),
     ("Implicit rewards (beta x log-ratio to the reference)", ["rewards/chosen", "rewards/rejected"]),
     ("Reward margin", ["rewards/margins", "eval_rewards/margins"]),
     ("Preference accuracy", ["rewards/accuracies"]),
-    ("Held-out preference accuracy", ["eval_rewards/accuracies"]),
+    ("Held-out preference accuracy (eval split, gold pairs)", ["eval_rewards/accuracies", "eval_gold_rewards/accuracies"]),
     ("Log-probs of the responses", ["logps/chosen", "logps/rejected"]),
 ]
 KTO_HEADLINE = [("step", "step"), ("loss", "loss"), ("reward margin", "rewards/margins"), ("KL (z0)", "kl"),
@@ -155,7 +156,7 @@ def policy_detail(request, pk: int):
     if run.kind == PolicyRun.Kind.GRPO:
         return redirect("training:grpo_detail", pk=pk)
     last = selectors.policy_run_last_metrics(run=run)
-    dpo = run.kind in (PolicyRun.Kind.DPO, PolicyRun.Kind.KTO)
+    dpo = run.kind in (PolicyRun.Kind.DPO, PolicyRun.Kind.KTO, PolicyRun.Kind.SPIN)  # SPIN trains with DPO's loop
     chart_specs, headline = (DPO_CHARTS, DPO_HEADLINE) if dpo else (CHARTS, HEADLINE)
     if run.kind == PolicyRun.Kind.KTO:
         chart_specs, headline = KTO_CHARTS, KTO_HEADLINE
@@ -303,3 +304,20 @@ def grpo_send(request, pk: int):
     except ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("training:grpo_detail", pk=pk)
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def spin_create(request):
+    form = SPINRunForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            run = services.spin_run_create(dataset=d["dataset"], sft_run=d["sft_run"],
+                                           base_model_path=d["base_model_path"].strip(), name=d["name"],
+                                           created_by=request.user, config=form.config())
+        except ApplicationError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("training:policy_detail", pk=run.pk)
+    return render(request, "training/create.html", {"form": form, "title": "New SPIN run"})

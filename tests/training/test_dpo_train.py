@@ -178,3 +178,59 @@ def test_bf16_autocast_trains_with_finite_metrics_and_saves_float32_weights(toy_
 
     assert all(torch.isfinite(torch.tensor(m["loss"])) for m in history)
     assert AutoModelForCausalLM.from_pretrained(summary["model_path"]).dtype == torch.float32
+
+
+def _summed_response_logps(model, ids: list[int], prompt_len: int) -> float:
+    """log p(response | prompt) by a plain full forward pass (independent of pair_logps)."""
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0]
+    start = max(prompt_len, 1)
+    return float(torch.log_softmax(logits, -1)[torch.arange(start - 1, len(ids) - 1), ids[start:]].sum())
+
+
+def test_held_out_gold_accuracy_is_the_share_of_gold_pairs_whose_gold_side_gets_the_higher_implicit_reward(toy_dpo, tmp_path):
+    path, tok, train, _ = toy_dpo
+    cfg = DPOConfig(**{**TINY, "steps": 3})
+    gold_examples = toy_examples(10, seed=7)
+    for e in gold_examples[::2]:  # half the gold answers are the non-marker side: accuracy is not trivially 1
+        e.chosen, e.rejected = e.rejected, e.chosen
+    gold = encode_preference_pairs(tok, gold_examples, cfg)
+    metrics = []
+
+    summary = dpo_train(cfg, start_path=path, train_pairs=train, eval_pairs=[], gold_pairs=gold, out_dir=tmp_path,
+                        on_step=lambda step, m: metrics.append(m) and False)
+
+    policy = AutoModelForCausalLM.from_pretrained(summary["model_path"]).eval()
+    reference = AutoModelForCausalLM.from_pretrained(path).eval()
+    correct = 0
+    for p in gold:
+        rewards = [cfg.beta * (_summed_response_logps(policy, ids, n) - _summed_response_logps(reference, ids, n))
+                   for ids, n in ((p.chosen_ids, p.meta["prompt_len"][0]), (p.rejected_ids, p.meta["prompt_len"][1]))]
+        correct += rewards[0] > rewards[1]
+    assert 0 < correct < len(gold)
+    assert metrics[-1]["eval_gold_rewards/accuracies"] == pytest.approx(correct / len(gold))
+    assert "eval_gold_rewards/accuracies" not in metrics[0]  # evaluated at the end (eval_every 0)
+
+
+@pytest.mark.parametrize("warmup_steps, expected", [(0, [1.0, 0.75, 0.5, 0.25]), (2, [0.5, 1.0, 1.0, 0.5])])
+def test_the_linear_schedule_decays_the_learning_rate_as_transformers_does(toy_dpo, tmp_path, warmup_steps, expected):
+    from torch.optim.lr_scheduler import LambdaLR
+    from transformers import get_linear_schedule_with_warmup
+
+    path, _, train, _ = toy_dpo
+    cfg = DPOConfig(**{**TINY, "steps": 4, "warmup_steps": warmup_steps, "lr_schedule": "linear", "weight_decay": 0.0})
+    rates = []
+
+    dpo_train(cfg, start_path=path, train_pairs=train, eval_pairs=[], out_dir=tmp_path,
+              on_step=lambda step, m: rates.append(m["learning_rate"]) and False)
+
+    assert rates == pytest.approx([cfg.learning_rate * e for e in expected])
+    if warmup_steps == 0:  # transformers' own schedule agrees (its warm-up starts at 0, ours at 1/warmup)
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.learning_rate)
+        sched: LambdaLR = get_linear_schedule_with_warmup(opt, num_warmup_steps=0, num_training_steps=4)
+        theirs = []
+        for _ in range(4):
+            theirs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        assert rates == pytest.approx(theirs)

@@ -27,6 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--learning-rate", type=float, dest="learning_rate")
         parser.add_argument("--precompute-ref", action="store_true", default=None, dest="precompute_ref",
                             help="reference log-probs in one pass before training, then the reference is freed")
+        parser.add_argument("--sample-every", type=int, dest="sample_every",
+                            help="draw samples (and run the monitors on them) every K steps; 0: never")
         add_common_arguments(parser)
 
     def handle(self, *args, **options):
@@ -39,7 +41,7 @@ class Command(BaseCommand):
             if sft_run is None:
                 raise CommandError(f"No SFT run with id {options['sft_run']}.")
         config = parse_config(options, ["steps", "loss_type", "beta", "label_smoothing", "batch_size", "learning_rate",
-                                        "precompute_ref"])
+                                        "precompute_ref", "sample_every"])
         try:
             run = dpo_run_create(dataset=dataset, sft_run=sft_run, base_model_path=options["base_model"] or "",
                                  config=config, name=options["name"], enqueue=not options["inline"])
