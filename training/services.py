@@ -193,6 +193,22 @@ def _pairs_create(*, dataset, run, items, sources, rng) -> list[Pair]:
     return pairs
 
 
+def _start_model_checked(*, sft_run: SFTRun | None, base_model_path: str, tokens: int, setting: str) -> str:
+    """The folder a DPO, KTO, SPIN or GRPO run starts from (and is referenced to): exactly one of a
+    succeeded SFT run's model and a local HF folder, with room for `tokens` positions."""
+    if (sft_run is None) == (not base_model_path):
+        raise ApplicationError("Give either an SFT run or a base model folder to start from, not both or neither.")
+    if sft_run is not None and sft_run.status != JobStatus.SUCCEEDED:
+        raise ApplicationError(f"SFT run {sft_run.pk} is {sft_run.status}; only a succeeded run can be used.")
+    start = sft_run.artifact_path if sft_run is not None else base_model_path
+    if not (Path(start) / "config.json").is_file():
+        raise ApplicationError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
+    problem = positions_problem(start, tokens=tokens, setting=setting, model=f"the model in {start}")
+    if problem:
+        raise ApplicationError(problem)
+    return start
+
+
 def dpo_run_configs(config: dict):
     """A DPO run's config -> (DPOConfig, SelectionConfig): DPOConfig fields, and the data selection
     (rewardmodel/selection.py) under "selection". ValueError naming a bad option."""
@@ -217,16 +233,7 @@ def dpo_run_create(*, dataset: Dataset, sft_run: SFTRun | None = None, base_mode
 
     config = dict(config or {})
     cfg, sel_cfg = _validated(dpo_run_configs, config, "DPO")
-    if (sft_run is None) == (not base_model_path):
-        raise ApplicationError("Give either an SFT run or a base model folder to start from, not both or neither.")
-    if sft_run is not None and sft_run.status != JobStatus.SUCCEEDED:
-        raise ApplicationError(f"SFT run {sft_run.pk} is {sft_run.status}; only a succeeded run can be used.")
-    start = sft_run.artifact_path if sft_run is not None else base_model_path
-    if not (Path(start) / "config.json").is_file():
-        raise ApplicationError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
-    problem = positions_problem(start, tokens=cfg.max_length, setting="max_length", model=f"the model in {start}")
-    if problem:
-        raise ApplicationError(problem)
+    _start_model_checked(sft_run=sft_run, base_model_path=base_model_path, tokens=cfg.max_length, setting="max_length")
     for extra in sel_cfg.extra_dataset_ids:
         if not Dataset.objects.filter(pk=extra).exists():
             raise ApplicationError(f"No dataset with id {extra} (selection extra_dataset_ids).")
@@ -336,22 +343,14 @@ def grpo_run_create(*, task_set, sft_run: SFTRun | None = None, base_model_path:
     if not any(t.split == "train" for t in tasks):
         raise ApplicationError(f"Task set “{task_set.name}” has no train tasks to learn from.")
     cfg, entries, _ = _validated(lambda c: grpo_run_configs(c, checkers={t.checker for t in tasks}), config, "GRPO")
-    if (sft_run is None) == (not base_model_path):
-        raise ApplicationError("Give either an SFT run or a base model folder to start from, not both or neither.")
-    for label, job in (("SFT run", sft_run), ("Reward-model run", reward_run)):
-        if job is not None and job.status != JobStatus.SUCCEEDED:
-            raise ApplicationError(f"{label} {job.pk} is {job.status}; only a succeeded run can be used.")
+    if reward_run is not None and reward_run.status != JobStatus.SUCCEEDED:
+        raise ApplicationError(f"Reward-model run {reward_run.pk} is {reward_run.status}; only a succeeded run can be used.")
     try:
         _reward_spec_check(entries, tasks=tasks, reward_run=reward_run)
     except ValueError as exc:
         raise ApplicationError(f"Invalid reward spec: {exc}") from exc
-    start = sft_run.artifact_path if sft_run is not None else base_model_path
-    if not (Path(start) / "config.json").is_file():
-        raise ApplicationError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
-    problem = positions_problem(start, tokens=cfg.max_prompt_tokens + cfg.max_new_tokens,
-                                setting="max_prompt_tokens + max_new_tokens", model=f"the model in {start}")
-    if problem:
-        raise ApplicationError(problem)
+    _start_model_checked(sft_run=sft_run, base_model_path=base_model_path,
+                         tokens=cfg.max_prompt_tokens + cfg.max_new_tokens, setting="max_prompt_tokens + max_new_tokens")
     run = PolicyRun.objects.create(kind=PolicyRun.Kind.GRPO, task_set=task_set, sft_run=sft_run,
                                    base_model_path=base_model_path, reward_run=reward_run, config=config, name=name,
                                    created_by=created_by)
@@ -419,16 +418,7 @@ def kto_run_create(*, dataset: Dataset, sft_run: SFTRun | None = None, base_mode
 
     config = dict(config or {})
     cfg, sel_cfg, source = _validated(kto_run_configs, config, "KTO")
-    if (sft_run is None) == (not base_model_path):
-        raise ApplicationError("Give either an SFT run or a base model folder to start from, not both or neither.")
-    if sft_run is not None and sft_run.status != JobStatus.SUCCEEDED:
-        raise ApplicationError(f"SFT run {sft_run.pk} is {sft_run.status}; only a succeeded run can be used.")
-    start = sft_run.artifact_path if sft_run is not None else base_model_path
-    if not (Path(start) / "config.json").is_file():
-        raise ApplicationError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
-    problem = positions_problem(start, tokens=cfg.max_length, setting="max_length", model=f"the model in {start}")
-    if problem:
-        raise ApplicationError(problem)
+    _start_model_checked(sft_run=sft_run, base_model_path=base_model_path, tokens=cfg.max_length, setting="max_length")
     if source == "comparisons":
         for extra in sel_cfg.extra_dataset_ids:
             if not Dataset.objects.filter(pk=extra).exists():
@@ -466,16 +456,7 @@ def spin_run_create(*, dataset: Dataset, sft_run: SFTRun | None = None, base_mod
 
     config = dict(config or {})
     cfg = _validated(spin_run_configs, config, "SPIN")
-    if (sft_run is None) == (not base_model_path):
-        raise ApplicationError("Give either an SFT run or a base model folder to start from, not both or neither.")
-    if sft_run is not None and sft_run.status != JobStatus.SUCCEEDED:
-        raise ApplicationError(f"SFT run {sft_run.pk} is {sft_run.status}; only a succeeded run can be used.")
-    start = sft_run.artifact_path if sft_run is not None else base_model_path
-    if not (Path(start) / "config.json").is_file():
-        raise ApplicationError(f"“{start}” is not a Hugging Face model folder (no config.json there).")
-    problem = positions_problem(start, tokens=cfg.max_length, setting="max_length", model=f"the model in {start}")
-    if problem:
-        raise ApplicationError(problem)
+    _start_model_checked(sft_run=sft_run, base_model_path=base_model_path, tokens=cfg.max_length, setting="max_length")
     if not sft_demonstrations(dataset_id=dataset.pk):
         raise ApplicationError(f"Dataset “{dataset.name}” has no pair with a majority-preferred response: "
                                "SPIN has no reference responses to learn from.")

@@ -1,4 +1,4 @@
-"""What run_sft, run_ppo and run_dpo share: queue or run inline, wait, print."""
+"""What the run_* commands share: the start model's flags, queue or run inline, wait, print."""
 import json
 import time
 
@@ -15,6 +15,34 @@ def add_common_arguments(parser):
     parser.add_argument("--inline", action="store_true", help="run in this process instead of a Celery worker")
     parser.add_argument("--wait", action="store_true", help="wait for the worker to finish the run")
     parser.add_argument("--json", action="store_true", help="print the run as JSON")
+
+
+def add_start_model_arguments(parser):
+    """--sft-run ID | --base-model PATH: what a DPO, KTO, SPIN or GRPO run starts from."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--sft-run", type=int, help="start from this SFT run's model")
+    source.add_argument("--base-model", help="start from a local Hugging Face causal-LM folder")
+
+
+def start_sft_run(options):
+    """The SFT run named by --sft-run, or None (--base-model)."""
+    from training.models import SFTRun
+
+    if options["sft_run"] is None:
+        return None
+    sft_run = SFTRun.objects.filter(pk=options["sft_run"]).first()
+    if sft_run is None:
+        raise CommandError(f"No SFT run with id {options['sft_run']}.")
+    return sft_run
+
+
+def named_dataset(name: str):
+    from annotation.models import Dataset
+
+    dataset = Dataset.objects.filter(name=name).first()
+    if dataset is None:
+        raise CommandError(f"No dataset named “{name}”.")
+    return dataset
 
 
 def parse_config(options, names: list[str]) -> dict:

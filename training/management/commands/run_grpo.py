@@ -3,8 +3,10 @@ from django.core.management.base import BaseCommand, CommandError
 from common.exceptions import ApplicationError
 from training.execute_grpo import grpo_run_execute
 from training.grpo import LOSS_TYPES
-from training.management.commands._runs import add_common_arguments, finish, parse_config
-from training.models import SFTRun, TaskSet
+from training.management.commands._runs import (
+    add_common_arguments, add_start_model_arguments, finish, parse_config, start_sft_run,
+)
+from training.models import TaskSet
 from training.services import grpo_run_create
 
 
@@ -16,9 +18,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--tasks", required=True, help="task set name")
-        source = parser.add_mutually_exclusive_group(required=True)
-        source.add_argument("--sft-run", type=int, help="start from this SFT run's model")
-        source.add_argument("--base-model", help="start from a local Hugging Face causal-LM folder")
+        add_start_model_arguments(parser)
         parser.add_argument("--steps", type=int)
         parser.add_argument("--num-generations", type=int, dest="num_generations", help="group size G")
         parser.add_argument("--prompts-per-step", type=int, dest="prompts_per_step")
@@ -31,11 +31,7 @@ class Command(BaseCommand):
         task_set = TaskSet.objects.filter(name=options["tasks"]).first()
         if task_set is None:
             raise CommandError(f"No task set named “{options['tasks']}”.")
-        sft_run = None
-        if options["sft_run"] is not None:
-            sft_run = SFTRun.objects.filter(pk=options["sft_run"]).first()
-            if sft_run is None:
-                raise CommandError(f"No SFT run with id {options['sft_run']}.")
+        sft_run = start_sft_run(options)
         config = parse_config(options, ["steps", "num_generations", "prompts_per_step", "learning_rate", "loss_type",
                                         "beta"])
         try:

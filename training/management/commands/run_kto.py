@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.models import Dataset
 from common.exceptions import ApplicationError
 from training.execute import kto_run_execute
 from training.kto_data import SOURCES
-from training.management.commands._runs import add_common_arguments, finish, parse_config
-from training.models import SFTRun
+from training.management.commands._runs import (
+    add_common_arguments, add_start_model_arguments, finish, named_dataset, parse_config, start_sft_run,
+)
 from training.services import kto_run_create
 
 
@@ -17,9 +17,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dataset", required=True, help="dataset name")
-        start = parser.add_mutually_exclusive_group(required=True)
-        start.add_argument("--sft-run", type=int, help="start from this SFT run's model")
-        start.add_argument("--base-model", help="start from a local Hugging Face causal-LM folder")
+        add_start_model_arguments(parser)
         parser.add_argument("--source", choices=SOURCES, help="comparisons (default) or ratings")
         parser.add_argument("--steps", type=int)
         parser.add_argument("--beta", type=float)
@@ -33,14 +31,8 @@ class Command(BaseCommand):
         add_common_arguments(parser)
 
     def handle(self, *args, **options):
-        dataset = Dataset.objects.filter(name=options["dataset"]).first()
-        if dataset is None:
-            raise CommandError(f"No dataset named “{options['dataset']}”.")
-        sft_run = None
-        if options["sft_run"] is not None:
-            sft_run = SFTRun.objects.filter(pk=options["sft_run"]).first()
-            if sft_run is None:
-                raise CommandError(f"No SFT run with id {options['sft_run']}.")
+        dataset = named_dataset(options["dataset"])
+        sft_run = start_sft_run(options)
         config = parse_config(options, ["source", "steps", "beta", "desirable_weight", "undesirable_weight",
                                         "batch_size", "learning_rate", "precompute_ref"])
         try:

@@ -1,10 +1,10 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.models import Dataset
 from common.exceptions import ApplicationError
 from training.execute import spin_run_execute
-from training.management.commands._runs import add_common_arguments, finish, parse_config
-from training.models import SFTRun
+from training.management.commands._runs import (
+    add_common_arguments, add_start_model_arguments, finish, named_dataset, parse_config, start_sft_run,
+)
 from training.services import spin_run_create
 
 
@@ -16,9 +16,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--dataset", required=True, help="dataset name")
-        source = parser.add_mutually_exclusive_group(required=True)
-        source.add_argument("--sft-run", type=int, help="start from this SFT run's model")
-        source.add_argument("--base-model", help="start from a local Hugging Face causal-LM folder")
+        add_start_model_arguments(parser)
         parser.add_argument("--iterations", type=int)
         parser.add_argument("--steps-per-iteration", type=int, dest="steps_per_iteration")
         parser.add_argument("--prompts-per-iteration", type=int, dest="prompts_per_iteration")
@@ -30,14 +28,8 @@ class Command(BaseCommand):
         add_common_arguments(parser)
 
     def handle(self, *args, **options):
-        dataset = Dataset.objects.filter(name=options["dataset"]).first()
-        if dataset is None:
-            raise CommandError(f"No dataset named “{options['dataset']}”.")
-        sft_run = None
-        if options["sft_run"] is not None:
-            sft_run = SFTRun.objects.filter(pk=options["sft_run"]).first()
-            if sft_run is None:
-                raise CommandError(f"No SFT run with id {options['sft_run']}.")
+        dataset = named_dataset(options["dataset"])
+        sft_run = start_sft_run(options)
         config = parse_config(options, ["iterations", "steps_per_iteration", "prompts_per_iteration", "loss_type", "beta",
                                         "batch_size", "learning_rate", "max_new_tokens"])
         try:
