@@ -36,8 +36,9 @@ def test_cancel_stops_a_running_run_and_resume_judges_only_the_rest(celery_worke
 
     dataset, pairs = make_pairs(40)
     with StubEndpoint(slow_answer) as server:
+        # the default rate limit (60 requests a minute) would make the resumed run last over a minute
         ai = ai_labeller_create(username="slow-judge", backend="openai", endpoint_url=server.url,
-                                endpoint_model="judge-1")
+                                endpoint_model="judge-1", settings={"requests_per_minute": 60_000})
         run = ai_label_run_create(ai_labeller=ai, dataset=dataset)
         wait_for(lambda: AILabelRun.objects.get(pk=run.pk).n_judged >= 2, message="two pairs judged")
         ai_label_run_cancel(run=run)
