@@ -122,7 +122,7 @@ class AILabellerFactory(factory.django.DjangoModelFactory):
 
 
 def ai_detail(*, verdicts=("a", "a"), judge_model="judge-model", principle="Choose the less harmful response.") -> dict:
-    """The record slice 5's ai_label job writes: one entry per order judged ("ab" then "ba"), the
+    """The record the ai_label job writes: one entry per order judged ("ab" then "ba"), the
     verdicts given in the pair's own terms (a / b / tie / None)."""
     orders = [{"order": o, "verdict": v, "p_a": None, "raw": str(v)} for o, v in zip(("ab", "ba"), verdicts)]
     agreed = len(verdicts) == 1 or len(set(verdicts)) == 1

@@ -5,14 +5,17 @@ from annotation.models import Pair, Prompt
 from annotation.selectors import judgements_counted, pair_votes
 from common.models import JobStatus
 from rewardmodel.models import RewardModelRun
+from rewardmodel.selection import judgements_of_source
 from training.models import MonitorWarning, PolicyRun, PolicySample, PolicyStep, SFTRun
 from training.text import render_prompt, render_response
 
 
 def sft_demonstrations(*, dataset_id: int) -> list[tuple[str, str]]:
-    """(prompt text, response text) for every pair whose counted judgements give one side a strict
-    majority: the labellers' preferred response is the demonstration, its conversation the prompt."""
-    winners = {v.pair_id: v.winner for v in pair_votes(judgements_counted(dataset_id=dataset_id)) if v.winner}
+    """(prompt text, response text) for every pair whose counted human judgements give one side a
+    strict majority: the people's preferred response is the demonstration, its conversation the
+    prompt. AI labellers' votes are left out, as reward-model selection leaves them out by default."""
+    counted = judgements_of_source(judgements_counted(dataset_id=dataset_id), "human")
+    winners = {v.pair_id: v.winner for v in pair_votes(counted) if v.winner}
     pairs = Pair.objects.filter(pk__in=winners).select_related("prompt", "response_a", "response_b").order_by("pk")
     return [
         (render_prompt(p.prompt.messages), render_response((p.response_a if winners[p.pk] == "a" else p.response_b).text))
