@@ -60,8 +60,12 @@
   });
 
   // The judgement and skip forms replace #work; focus its new heading so keys and Tab start there.
+  // A key pressed before the swap settled (s, r) may already have put the labeller in a text box of
+  // the new content: leave the focus there rather than pull it back mid-word.
   document.body.addEventListener("htmx:afterSettle", function () {
-    if (document.querySelector("#work [data-focus-on-load]") !== document.activeElement) focusNewContent();
+    if (document.querySelector("#work [data-focus-on-load]") === document.activeElement) return;
+    if (typing(document.activeElement)) shownAt = performance.now();
+    else focusNewContent();
   });
   focusNewContent();
 })();

@@ -50,10 +50,12 @@ def test_rate_responses_with_the_keyboard_alone(live_server, transactional_db, m
         expect(heading).not_to_have_text(shown)
         expect(heading).to_be_focused()
 
+        # htmx focuses the new heading once the swap has settled: a person reads before pressing a key
+        page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
         shown = heading.inner_text()
         page.keyboard.press("s")  # skip, with a reason
         expect(page.locator("#skip-reason")).to_be_focused()
-        page.keyboard.type("Language I do not read")
+        page.keyboard.type("Unreadable to me")  # not a datalist option: Enter submits, never picks one
         page.keyboard.press("Enter")
         expect(heading).not_to_have_text(shown)
 
@@ -68,4 +70,4 @@ def test_rate_responses_with_the_keyboard_alone(live_server, transactional_db, m
     assert [r.rationale for r in ratings] == ["", "Made up a citation", ""]
     assert all(r.time_ms is not None for r in ratings)
     assert RatingAssignment.objects.filter(labeller=labeller, status=RatingAssignment.Status.SKIPPED,
-                                           skip_reason="Language I do not read").count() == 1
+                                           skip_reason="Unreadable to me").count() == 1
