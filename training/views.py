@@ -106,38 +106,32 @@ def policy_create(request):
     return render(request, "training/create.html", {"form": form, "title": "New PPO run"})
 
 
-@require_http_methods(["GET", "POST"])
-@admin_required
-def dpo_create(request):
-    form = DPORunForm(request.POST or None)
+def _preference_run_create(request, form_class, create, *, title: str):
+    """The create page of a run trained on a dataset from an SFT run or a model folder (DPO, KTO,
+    SPIN): the form, then the kind's create service, its refusal shown on the form."""
+    form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
-            run = services.dpo_run_create(dataset=d["dataset"], sft_run=d["sft_run"],
-                                          base_model_path=d["base_model_path"].strip(), name=d["name"],
-                                          created_by=request.user, config=form.config())
+            run = create(dataset=d["dataset"], sft_run=d["sft_run"], base_model_path=d["base_model_path"].strip(),
+                         name=d["name"], created_by=request.user, config=form.config())
         except ApplicationError as exc:
             form.add_error(None, exc.message)
         else:
             return redirect("training:policy_detail", pk=run.pk)
-    return render(request, "training/create.html", {"form": form, "title": "New DPO run"})
+    return render(request, "training/create.html", {"form": form, "title": title})
+
+
+@require_http_methods(["GET", "POST"])
+@admin_required
+def dpo_create(request):
+    return _preference_run_create(request, DPORunForm, services.dpo_run_create, title="New DPO run")
 
 
 @require_http_methods(["GET", "POST"])
 @admin_required
 def kto_create(request):
-    form = KTORunForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        try:
-            run = services.kto_run_create(dataset=d["dataset"], sft_run=d["sft_run"],
-                                          base_model_path=d["base_model_path"].strip(), name=d["name"],
-                                          created_by=request.user, config=form.config())
-        except ApplicationError as exc:
-            form.add_error(None, exc.message)
-        else:
-            return redirect("training:policy_detail", pk=run.pk)
-    return render(request, "training/create.html", {"form": form, "title": "New KTO run"})
+    return _preference_run_create(request, KTORunForm, services.kto_run_create, title="New KTO run")
 
 
 @require_GET
@@ -309,15 +303,4 @@ def grpo_send(request, pk: int):
 @require_http_methods(["GET", "POST"])
 @admin_required
 def spin_create(request):
-    form = SPINRunForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        d = form.cleaned_data
-        try:
-            run = services.spin_run_create(dataset=d["dataset"], sft_run=d["sft_run"],
-                                           base_model_path=d["base_model_path"].strip(), name=d["name"],
-                                           created_by=request.user, config=form.config())
-        except ApplicationError as exc:
-            form.add_error(None, exc.message)
-        else:
-            return redirect("training:policy_detail", pk=run.pk)
-    return render(request, "training/create.html", {"form": form, "title": "New SPIN run"})
+    return _preference_run_create(request, SPINRunForm, services.spin_run_create, title="New SPIN run")
