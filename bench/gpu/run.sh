@@ -40,6 +40,7 @@ else  # the issue's: reward models GPT-2 12x768 (92M) and Llama 16x2048 (0.84B) 
 fi
 
 if [ "${SKIP_WHEELS:-0}" != 1 ]; then  # as the anchors' run.sh: no package index on the GPU machine
+  [ -d "$PEER/whl" ] && [ -d "$PEER/whl112" ] || { echo "no $PEER/whl or $PEER/whl112: see bench/gpu/README.md"; exit 1; }
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$PEER"/whl/*.whl || exit 1
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$TRL112" "$PEER"/whl112/*.whl || exit 1
   export PYTHONPATH=/tmp/site

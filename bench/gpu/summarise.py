@@ -47,7 +47,7 @@ def summarise(results: list[dict]) -> str:
         trl = [r for r in runs if r["impl"] == "trl"]
         base_speed, base_mem = _median(trl, speed), _median(trl, "peak_mem_gib")
         out.append(f"\n{shape}  (device: {runs[0].get('device')}; memory: {runs[0].get('peak_mem_is')})")
-        extra = "  real tok/s      MFU" if rm else "  " + "  ".join(f"{p[5:-2]:>9s}" for p in PHASES)
+        extra = "  real tok/s    MFU %" if rm else "  " + "  ".join(f"{p[5:-2]:>9s}" for p in PHASES)
         out.append(f"  {'implementation':34s} runs  {speed + ' (each run)':30s} {'median':>8s} {'x TRL':>6s}"
                    f"  {'peak GiB':>8s} {'x TRL':>6s}{extra}")
         for variant in dict.fromkeys(_variant(r) for r in runs):
@@ -57,7 +57,8 @@ def summarise(results: list[dict]) -> str:
             line = (f"  {variant:34s} {len(group):4d}  {each:30s} {_fmt(med_speed):>8s} {_ratio(med_speed, base_speed):>6s}"
                     f"  {_fmt(med_mem, '.3f'):>8s} {_ratio(med_mem, base_mem):>6s}")
             if rm:
-                line += f"  {_fmt(_median(group, 'real_tokens_per_s'), '.0f'):>11s}  {_fmt(_median(group, 'mfu'), '.4f'):>7s}"
+                mfu = _median(group, "mfu")
+                line += f"  {_fmt(_median(group, 'real_tokens_per_s'), '.0f'):>11s}  {_fmt(mfu and 100 * mfu):>7s}"
             else:  # summed over the run's steps; TRL does not log them
                 line += "  " + "  ".join(f"{_fmt(_median(group, p)):>9s}" for p in PHASES)
             out.append(line)

@@ -78,7 +78,7 @@ def test_summary_ratios_are_medians_against_trl():
     proc = subprocess.run([sys.executable, str(SUMMARISE)], input="\n".join(lines) + "\n",
                           capture_output=True, text=True, check=True)
     trl_row, arbiter_row = [line.split() for line in proc.stdout.splitlines() if line.strip().startswith(("trl", "arbiter "))]
-    assert trl_row[1:] == ["1", "40.00", "40.00", "1.00x", "10.000", "1.00x", "1000", "0.1000"]
+    assert trl_row[1:] == ["1", "40.00", "40.00", "1.00x", "10.000", "1.00x", "1000", "10.00"]  # MFU in %
     assert arbiter_row[1:7] == ["3", "50.00", "70.00", "60.00", "60.00", "1.50x"]  # median 60 / 40
     assert arbiter_row[7:9] == ["4.000", "0.40x"]  # median 4 / 10
     assert '{"packing":true}: ValueError: no option packing' in proc.stdout
