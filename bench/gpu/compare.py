@@ -20,114 +20,26 @@ synchronised; peak memory is torch.cuda.max_memory_allocated on a GPU, the proce
 a CPU. The reward model also reports real (unpadded) tokens per second and model-FLOPs utilisation.
 """
 import argparse
-import gzip
 import json
 import os
-import resource
+import shutil
 import statistics
 import sys
 import tempfile
-import time
 import traceback
 from dataclasses import fields
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-HH_FILE = ROOT / "data" / "demo" / "hh-harmless-1000.jsonl.gz"
-SEED = 1234
-PROMPT_TOKENS = 64
+from workload import PROMPT_TOKENS, ROOT, SEED, Device, bench_tokenizer, encode_pairs, first_turn, load_rows, \
+    model_flops_utilisation, reward_backbone
+
 PHASES = ("time/rollout_s", "time/score_s", "time/ref_value_s", "time/update_s", "time/step_s")
 """PPO's per-phase step metrics, summed over the steps when Arbiter logs them."""
 
 
-def model_flops_utilisation(n_params: int, real_tokens: int, seconds: float, peak_tflops: float) -> float:
-    """Share of the device's peak spent on the model's training arithmetic: 6 FLOPs per parameter
-    per real (unpadded) token (2 forward, 4 backward; attention's own FLOPs and padding left out),
-    over `peak_tflops` (the H200's measured bf16 matmul rate is about 790)."""
-    return 6 * n_params * real_tokens / seconds / (peak_tflops * 1e12)
-
-
-# -- the device ------------------------------------------------------------------------------------
-
-class Device:
-    """Where the work runs, a synchronised clock and peak memory in GiB."""
-
-    def __init__(self):
-        import torch
-
-        self.torch = torch
-        self.cuda = torch.cuda.is_available()
-        self.name = torch.cuda.get_device_name() if self.cuda else "cpu"
-        self.type = "cuda" if self.cuda else "cpu"
-        self.memory = "torch.cuda.max_memory_allocated" if self.cuda else "peak RSS"
-
-    def now(self) -> float:
-        if self.cuda:
-            self.torch.cuda.synchronize()
-        return time.perf_counter()
-
-    def reset_peak(self) -> None:
-        if self.cuda:
-            self.torch.cuda.reset_peak_memory_stats()
-
-    def peak_gib(self) -> float:
-        if self.cuda:
-            return round(self.torch.cuda.max_memory_allocated() / 2**30, 3)
-        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)  # KiB on Linux
-
-
-# -- data and models, the same for both sides --------------------------------------------------------
-
-def load_rows() -> list[dict]:
-    with gzip.open(HH_FILE, "rt", encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def bench_tokenizer(cache_dir: Path):
-    """The 8k byte-level BPE trained on the HH sample, trained once and read back after."""
-    from transformers import PreTrainedTokenizerFast
-
-    from common.ml.tokenizers import train_bpe_tokenizer
-
-    path = cache_dir / "bpe8000"
-    if not (path / "tokenizer.json").exists():
-        rows = load_rows()
-        texts = [t for r in rows for t in (r["chosen"], r["rejected"])]
-        train_bpe_tokenizer(texts, vocab_size=8000, save_dir=path)
-    tok = PreTrainedTokenizerFast.from_pretrained(str(path))
-    tok.padding_side = "right"
-    return tok
-
-
-def encode_pairs(tok, rows: list[dict], max_len: int) -> list[tuple[list[int], list[int]]]:
-    """(chosen ids, rejected ids), each with EOS appended and cut from the left to `max_len`."""
-    enc = tok([t for r in rows for t in (r["chosen"], r["rejected"])], add_special_tokens=False)["input_ids"]
-    eos = tok.eos_token_id
-    return [((enc[i] + [eos])[-max_len:], (enc[i + 1] + [eos])[-max_len:]) for i in range(0, len(enc), 2)]
-
-
-def first_turn(text: str) -> str:
-    cut = text.find("\n\nAssistant:")
-    return text[: cut + len("\n\nAssistant:")] if cut >= 0 else text
-
-
-def reward_backbone(args, tok, *, positions: int, seed: int):
-    """A scalar-head sequence classifier, random init: GPT-2 (common/ml/tiny.py) or Llama-shaped."""
-    import torch
-
-    if args.arch == "gpt2":
-        from common.ml.tiny import tiny_reward_model
-
-        return tiny_reward_model(tok, seed=seed, n_layer=args.layers, n_embd=args.embd, n_head=args.heads,
-                                 n_positions=positions)
-    from transformers import LlamaConfig, LlamaForSequenceClassification
-
-    torch.manual_seed(seed)
-    return LlamaForSequenceClassification(LlamaConfig(
-        vocab_size=len(tok), hidden_size=args.embd, num_hidden_layers=args.layers, num_attention_heads=args.heads,
-        num_key_value_heads=args.heads, intermediate_size=int(args.embd * 2.75) // 64 * 64,
-        max_position_embeddings=positions, num_labels=1, pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.eos_token_id, eos_token_id=tok.eos_token_id))
+def sig(x: float) -> float:
+    """`x` to 5 significant digits: a RESULT figure."""
+    return float(f"{x:.5g}")
 
 
 def check_options(config_cls, overrides: dict) -> None:
@@ -155,6 +67,7 @@ def rm_arbiter(args, dev, tok, model, train_ids) -> dict:
         mixed_precision="auto", checkpoint_steps=0), args.arbiter_config)
     accelerator = make_accelerator("bf16" if dev.cuda else "no")
     pairs = [EncodedPair(chosen_ids=c, rejected_ids=r) for c, r in train_ids]
+    model.to(accelerator.device)  # before the clock, as TRL's Trainer does in its constructor
     t0 = dev.now()
     result = train(cfg, model=model, pad_token_id=tok.pad_token_id, train_pairs=pairs, eval_pairs=[],
                    accelerator=accelerator)
@@ -216,10 +129,10 @@ def rm(args, dev) -> dict:
     losses = out.pop("losses")
     seconds = out.pop("train_s")
     return {
-        "params": n_params, "pairs": len(train_ids), "train_s": round(seconds, 3),
-        "pairs_per_s": round(len(train_ids) / seconds, 2), "real_tokens": real_tokens,
-        "real_tokens_per_s": round(real_tokens / seconds, 1),
-        "mfu": float(f"{model_flops_utilisation(n_params, real_tokens, seconds, args.peak_tflops):.4g}"),
+        "params": n_params, "pairs": len(train_ids), "train_s": sig(seconds),
+        "pairs_per_s": sig(len(train_ids) / seconds), "real_tokens": real_tokens,
+        "real_tokens_per_s": sig(real_tokens / seconds),
+        "mfu": sig(model_flops_utilisation(n_params, real_tokens, seconds, args.peak_tflops)),
         "peak_tflops": args.peak_tflops, "peak_mem_gib": peak,
         "final_loss": round(statistics.fmean(losses[-8:]), 4) if losses else None,
         "heldout_acc": round(heldout_accuracy(dev, model, eval_ids, tok.pad_token_id), 4), **out,
@@ -245,6 +158,7 @@ def ppo_arbiter(args, dev, tok, policy, reward, prompts) -> dict:
         tok.save_pretrained(folder / name)
     accelerator = make_accelerator(cfg.mixed_precision)
     models = load_ppo_models(sft_path=folder / "sft", reward_path=folder / "rm", device=accelerator.device)
+    shutil.rmtree(folder)  # a GPT-2 12x768 pair is 1 GB of disk
     optimizer = make_optimizer(cfg, models)
     models.policy, models.value_model, optimizer = accelerator.prepare(models.policy, models.value_model, optimizer)
     steps = []
@@ -256,7 +170,7 @@ def ppo_arbiter(args, dev, tok, policy, reward, prompts) -> dict:
     t0 = dev.now()
     ppo_train(cfg, models, prompts, accelerator, optimizer, on_step=keep)
     seconds = dev.now() - t0
-    phases = {k: round(sum(m[k] for m in steps), 3) if all(k in m for m in steps) else None for k in PHASES}
+    phases = {k: sig(sum(m[k] for m in steps)) if all(k in m for m in steps) else None for k in PHASES}
     return {"train_s": seconds, "last": steps[-1] if steps else {}, **phases}
 
 
@@ -300,7 +214,7 @@ def ppo(args, dev) -> dict:
     dev.reset_peak()
     out = (ppo_arbiter if args.impl == "arbiter" else ppo_trl)(args, dev, tok, policy, reward, prompts)
     last, seconds = out.pop("last"), out.pop("train_s")
-    return {"episodes": episodes, "train_s": round(seconds, 3), "episodes_per_s": round(episodes / seconds, 2),
+    return {"episodes": episodes, "train_s": sig(seconds), "episodes_per_s": sig(episodes / seconds),
             "peak_mem_gib": dev.peak_gib(), "last_kl": last.get("objective/kl"),
             "last_score": last.get("objective/scores"), **out}
 

@@ -49,11 +49,11 @@ def test_ppo_result_has_throughput_memory_and_phase_sums(cache_dir):
     rc, r = run_compare("ppo", *TINY, "--steps", "2", "--batch", "4", "--resp", "8", "--cache-dir", str(cache_dir))
     assert rc == 0
     assert (r["what"], r["impl"], r["episodes"]) == ("ppo", "arbiter", 8)
-    assert r["episodes_per_s"] == pytest.approx(8 / r["train_s"], rel=1e-2)
+    assert r["episodes_per_s"] == pytest.approx(8 / r["train_s"], rel=1e-3)
     assert r["peak_mem_gib"] > 0 and r["last_kl"] is not None
     for key in ("time/rollout_s", "time/score_s", "time/ref_value_s", "time/update_s"):
         assert key in r  # None until the trainer logs the phase
-    assert r["time/step_s"] <= r["train_s"]
+    assert 0 < r["time/step_s"] <= r["train_s"] * 1.001  # the steps are (nearly) all of the training
 
 
 def test_an_option_arbiter_lacks_is_a_result_with_the_error(cache_dir):
