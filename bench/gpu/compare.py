@@ -17,7 +17,8 @@ the left to --max-len; PPO prompts = the first human turn, last 64 tokens), a by
 without dropout (as the anchors' gpu_check.py; TRL's PPO gets its own random value model, Arbiter
 builds its value model from the policy). Timing covers training only, with the device
 synchronised; peak memory is torch.cuda.max_memory_allocated on a GPU, the process's peak RSS on
-a CPU. The reward model also reports real (unpadded) tokens per second and model-FLOPs utilisation.
+a CPU. The reward model also reports real tokens per second (the tokens its forward passes held,
+padding excluded; Arbiter computes a pair's shared prompt once) and model-FLOPs utilisation.
 """
 import argparse
 import json
@@ -31,10 +32,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from workload import PROMPT_TOKENS, ROOT, SEED, Device, bench_tokenizer, encode_pairs, first_turn, load_rows, \
-    model_flops_utilisation, reward_backbone
+    model_flops_utilisation, non_embedding_parameters, reward_backbone
 
-PHASES = ("time/rollout_s", "time/score_s", "time/ref_value_s", "time/update_s", "time/step_s")
-"""PPO's per-phase step metrics, summed over the steps when Arbiter logs them."""
+PHASES = ("time/rollout_s", "time/score_s", "time/ref_value_s", "time/advantages_s", "time/update_s", "time/step_s")
+"""PPO's per-phase step metrics, summed over the steps (null where Arbiter does not log one)."""
 
 
 def sig(x: float) -> float:
@@ -64,7 +65,7 @@ def rm_arbiter(args, dev, tok, model, train_ids) -> dict:
 
     cfg = merged(RewardTrainConfig, dict(
         max_length=args.max_len, batch_size=args.batch, learning_rate=1e-4, num_train_epochs=1, seed=SEED,
-        mixed_precision="auto", checkpoint_steps=0), args.arbiter_config)
+        mixed_precision="auto", checkpoint_steps=0, logging_steps=1), args.arbiter_config)
     accelerator = make_accelerator("bf16" if dev.cuda else "no")
     pairs = [EncodedPair(chosen_ids=c, rejected_ids=r) for c, r in train_ids]
     model.to(accelerator.device)  # before the clock, as TRL's Trainer does in its constructor
@@ -72,9 +73,11 @@ def rm_arbiter(args, dev, tok, model, train_ids) -> dict:
     result = train(cfg, model=model, pad_token_id=tok.pad_token_id, train_pairs=pairs, eval_pairs=[],
                    accelerator=accelerator)
     seconds = dev.now() - t0
+    if len(result.history) != result.steps:
+        raise ValueError("the token count needs every step logged: leave logging_steps at 1")
     return {"train_s": seconds, "steps": result.steps, "losses": [h["loss"] for h in result.history],
-            # tokens the forward passes held (a shared prompt counted once), logged every step
-            "model_tokens": sum(h["num_tokens"] for h in result.history) if cfg.logging_steps == 1 else None}
+            # the tokens its forward passes held, padding excluded (a shared prompt counted once)
+            "real_tokens": sum(h["num_tokens"] for h in result.history)}
 
 
 def rm_trl(args, dev, tok, model, train_ids) -> dict:
@@ -95,6 +98,7 @@ def rm_trl(args, dev, tok, model, train_ids) -> dict:
     trainer.train()
     seconds = dev.now() - t0
     return {"train_s": seconds, "steps": trainer.state.global_step, "trl": trl.__version__,
+            "real_tokens": sum(len(c) + len(r) for c, r in train_ids),  # each side its own row
             "losses": [h["loss"] for h in trainer.state.log_history if "loss" in h]}
 
 
@@ -121,16 +125,15 @@ def rm(args, dev) -> dict:
     train_ids = encode_pairs(tok, rows[:args.n_train], args.max_len)
     eval_ids = encode_pairs(tok, rows[-args.n_eval:], args.max_len)
     model = reward_backbone(args, tok, positions=args.max_len, seed=SEED)
-    n_params = sum(p.numel() for p in model.parameters())
-    real_tokens = sum(len(c) + len(r) for c, r in train_ids)  # (chosen + rejected, unpadded)
+    n_params = non_embedding_parameters(model)
     dev.reset_peak()
     out = (rm_arbiter if args.impl == "arbiter" else rm_trl)(args, dev, tok, model, train_ids)
     peak = dev.peak_gib()
-    losses = out.pop("losses")
-    seconds = out.pop("train_s")
+    losses, seconds, real_tokens = out.pop("losses"), out.pop("train_s"), out.pop("real_tokens")
     return {
-        "params": n_params, "pairs": len(train_ids), "train_s": sig(seconds),
+        "params_non_embedding": n_params, "pairs": len(train_ids), "train_s": sig(seconds),
         "pairs_per_s": sig(len(train_ids) / seconds), "real_tokens": real_tokens,
+        "pair_tokens": sum(len(c) + len(r) for c, r in train_ids),  # chosen + rejected, the same for both sides
         "real_tokens_per_s": sig(real_tokens / seconds),
         "mfu": sig(model_flops_utilisation(n_params, real_tokens, seconds, args.peak_tflops)),
         "peak_tflops": args.peak_tflops, "peak_mem_gib": peak,

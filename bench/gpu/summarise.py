@@ -10,7 +10,7 @@ import json
 import statistics
 import sys
 
-PHASES = ("time/rollout_s", "time/score_s", "time/ref_value_s", "time/update_s")
+PHASES = ("time/rollout_s", "time/score_s", "time/ref_value_s", "time/advantages_s", "time/update_s")
 
 
 def read_results(lines) -> list[dict]:

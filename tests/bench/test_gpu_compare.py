@@ -27,22 +27,30 @@ def run_compare(*args) -> tuple[int, dict]:
 
 
 def test_rm_result_counts_the_real_tokens_and_their_flops_utilisation(cache_dir):
-    rc, r = run_compare("rm", *TINY, "--max-len", "32", "--n-train", "8", "--n-eval", "4", "--batch", "4",
+    rc, r = run_compare("rm", *TINY, "--max-len", "256", "--n-train", "8", "--n-eval", "4", "--batch", "4",
                         "--peak-tflops", "100", "--cache-dir", str(cache_dir))
     assert rc == 0
     assert (r["what"], r["impl"], r["pairs"], r["steps"]) == ("rm", "arbiter", 8, 2)
     assert r["peak_mem_gib"] > 0 and r["train_s"] > 0 and 0 <= r["heldout_acc"] <= 1
-    # independently: the first 8 pairs, EOS appended, each side cut to 32 tokens
+    # independently: the first 8 pairs, EOS appended, each side cut to its last 256 tokens; Arbiter
+    # runs a pair's shared prefix once (each side keeps at least its last token)
     from transformers import PreTrainedTokenizerFast
 
     tok = PreTrainedTokenizerFast.from_pretrained(str(cache_dir / "bpe8000"))
     with gzip.open(ROOT / "data" / "demo" / "hh-harmless-1000.jsonl.gz", "rt") as f:
         rows = [json.loads(next(f)) for _ in range(8)]
-    expected = sum(min(32, len(tok(row[side], add_special_tokens=False)["input_ids"]) + 1)
-                   for row in rows for side in ("chosen", "rejected"))
-    assert r["real_tokens"] == expected
-    assert r["real_tokens_per_s"] == pytest.approx(expected / r["train_s"], rel=1e-3)
-    assert r["mfu"] == pytest.approx(6 * r["params"] * r["real_tokens_per_s"] / 100e12, rel=1e-3)
+    pair_tokens = real_tokens = 0
+    for row in rows:
+        c, rj = ((tok(row[side], add_special_tokens=False)["input_ids"] + [tok.eos_token_id])[-256:]
+                 for side in ("chosen", "rejected"))
+        shared = next((k for k in range(min(len(c), len(rj)) - 1) if c[k] != rj[k]), min(len(c), len(rj)) - 1)
+        pair_tokens += len(c) + len(rj)
+        real_tokens += len(c) + len(rj) - shared
+    assert r["pair_tokens"] == pair_tokens
+    assert r["real_tokens"] == real_tokens < pair_tokens
+    assert r["real_tokens_per_s"] == pytest.approx(real_tokens / r["train_s"], rel=1e-3)
+    assert r["params_non_embedding"] == 12 * 32**2 + 16 * 32  # GPT-2, 1 layer of width 32, scalar head
+    assert r["mfu"] == pytest.approx(6 * r["params_non_embedding"] * r["real_tokens_per_s"] / 100e12, rel=1e-3)
 
 
 def test_ppo_result_has_throughput_memory_and_phase_sums(cache_dir):
