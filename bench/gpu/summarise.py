@@ -47,7 +47,7 @@ def summarise(results: list[dict]) -> str:
         trl = [r for r in runs if r["impl"] == "trl"]
         base_speed, base_mem = _median(trl, speed), _median(trl, "peak_mem_gib")
         out.append(f"\n{shape}  (device: {runs[0].get('device')}; memory: {runs[0].get('peak_mem_is')})")
-        extra = "  real tok/s    MFU %" if rm else "  " + "  ".join(f"{p[5:-2]:>9s}" for p in PHASES)
+        extra = "  real tok/s    MFU %" if rm else "  " + "  ".join(f"{p[5:-2]:>10s}" for p in PHASES)
         out.append(f"  {'implementation':34s} runs  {speed + ' (each run)':30s} {'median':>8s} {'x TRL':>6s}"
                    f"  {'peak GiB':>8s} {'x TRL':>6s}{extra}")
         for variant in dict.fromkeys(_variant(r) for r in runs):
@@ -60,7 +60,7 @@ def summarise(results: list[dict]) -> str:
                 mfu = _median(group, "mfu")
                 line += f"  {_fmt(_median(group, 'real_tokens_per_s'), '.0f'):>11s}  {_fmt(mfu and 100 * mfu):>7s}"
             else:  # summed over the run's steps; TRL does not log them
-                line += "  " + "  ".join(f"{_fmt(_median(group, p)):>9s}" for p in PHASES)
+                line += "  " + "  ".join(f"{_fmt(_median(group, p)):>10s}" for p in PHASES)
             out.append(line)
     if failed:
         out.append("\nfailed, timed out or skipped:")
