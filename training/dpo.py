@@ -22,9 +22,16 @@ Losses, with h = (log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l)):
   ipo:                (h - 1 / (2 beta))^2 on log-probs averaged over response tokens (as TRL)
 Implicit rewards are beta * (log pi - log ref) per side (the same log-probs the loss uses).
 
-One device: through the Celery task or `manage.py run_dpo`. The loop is not sharded across
-processes (unlike the reward-model trainer); bf16 autocast on a GPU that supports it.
+Launch: through the Celery task or `manage.py run_dpo` (one device), or without Django:
+  one device:  python -m training.dpo --pairs PAIRS.jsonl --start DIR --out DIR [--config JSON]
+  several:     accelerate launch -m training.dpo --pairs PAIRS.jsonl --start DIR --out DIR [--config JSON]
+Each of N processes takes its share of the step's N x batch_size pairs, and DDP averages the
+gradients of a loss normalised by the pairs of the whole step, so N processes take the step one
+process takes with N x batch_size; the logged metrics are the whole step's. bf16 autocast on a GPU
+that supports it.
 """
+import argparse
+import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -36,9 +43,11 @@ import torch.nn.functional as F
 from transformers import set_seed
 
 from common.artifacts import training_checkpoint_save
-from common.validation import checked_config
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
+from common.ml.processes import process_share, stop_together, sum_over_processes
+from common.validation import checked_config
 from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
+from training.samples import SampleOptions
 
 CHECKPOINT = "checkpoint"
 FINAL = "final"
@@ -46,11 +55,13 @@ LOSS_TYPES = ("sigmoid", "ipo", "cdpo")
 
 
 @dataclass
-class DPOConfig:
+class DPOConfig(SampleOptions):
+    """DPO's settings; the `sample_*` ones (samples for reading and for the monitors) are `SampleOptions`'."""
     steps: int = 100
     """Optimizer steps (each one batch of `batch_size` pairs)."""
     batch_size: int = 8
-    """Pairs per optimizer step."""
+    """Pairs per process per optimizer step (TRL's per_device_train_batch_size): a step of N
+    processes sees N x batch_size."""
     learning_rate: float = 5e-6
     """AdamW peak learning rate (linear warm-up, then constant)."""
     warmup_steps: int = 10
@@ -90,15 +101,6 @@ class DPOConfig:
     """Write a resumable checkpoint every this many steps (0: only at the end)."""
     mixed_precision: str = "auto"
     """"auto": bf16 autocast on a GPU that supports it, fp32 elsewhere; or "no" / "bf16"."""
-    sample_every: int = 0
-    """Draw responses to a few held-out prompts every this many steps, before the first and at the
-    end (for reading, and for the reward-hacking monitors); 0: never."""
-    sample_prompts: int = 8
-    """Prompts sampled each time (held-out prompts first, then training ones)."""
-    sample_max_new_tokens: int = 48
-    """Longest sampled response."""
-    sample_temperature: float = 0.7
-    """Sampling temperature (seeded: the same step draws the same responses on a resumed run)."""
 
     def __post_init__(self):
         checks = [
@@ -113,10 +115,7 @@ class DPOConfig:
             (0 < self.max_response_tokens < self.max_length, "max_response_tokens must be positive and below max_length"),
             (self.max_tokens_per_micro_batch >= 2, "max_tokens_per_micro_batch must be at least 2"),
             (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),
-            (self.sample_every >= 0 and self.sample_prompts >= 1 and self.sample_max_new_tokens >= 1,
-             "sample_every must be at least 0, sample_prompts and sample_max_new_tokens at least 1"),
-            (self.sample_temperature > 0, f"sample_temperature must be positive, not {self.sample_temperature}"),
-        ]
+        ] + self.sample_checks()
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
@@ -165,22 +164,32 @@ def _targets(pairs: list[EncodedPair], *, shared: bool, shared_lengths: list[int
     return [torch.tensor(x, dtype=torch.long) for x in (rows, positions, tokens, owners)]
 
 
-def _response_logits(model, inputs: dict, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """(M, V) logits at the positions that predict a response token. The LM head runs on those
-    positions only: on a small model the output layer is a large share of the work, and the full
-    (rows, T, V) logits its largest activation. A model whose head does more than a linear map
-    (logit soft-capping or scaling) takes the full forward pass."""
-    head, config = model.get_output_embeddings(), model.config
-    if head is None or getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
-        return model(**inputs).logits[rows, positions]
-    hidden = model.base_model(**inputs).last_hidden_state  # (rows, T, H)
-    return head(hidden[rows, positions])
+class ResponseLogits(torch.nn.Module):
+    """A causal LM whose forward returns only the (M, V) logits at the positions that predict a
+    response token. The LM head runs on those positions only: on a small model the output layer is
+    a large share of the work, and the full (rows, T, V) logits its largest activation. A model
+    whose head does more than a linear map (logit soft-capping or scaling) takes the full forward
+    pass. This is the module DDP wraps on several processes (its forward is what DDP watches)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: dict, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        head, config = model.get_output_embeddings(), model.config
+        if head is None or getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+            return model(**inputs).logits[rows, positions]
+        hidden = model.base_model(**inputs).last_hidden_state  # (rows, T, H)
+        return head(hidden[rows, positions])
 
 
 def pair_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-probs of each side's response tokens and their counts, both (2n,): chosen of
-    pairs 0..n-1, then rejected. One forward pass for chosen and rejected together."""
+    pairs 0..n-1, then rejected. One forward pass for chosen and rejected together. `model` is a
+    causal LM, or a `ResponseLogits` (DDP-wrapped on several processes)."""
     n = len(pairs)
+    scorer = model if isinstance(model, (ResponseLogits, torch.nn.parallel.DistributedDataParallel)) else ResponseLogits(model)
     if shared:
         batch = collate_shared_prefix(pairs, pad_id)  # n rows: prefix, chosen's tokens, rejected's tokens
         keys = ("input_ids", "attention_mask", "position_ids")
@@ -190,7 +199,7 @@ def pair_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, de
         keys = ("input_ids", "attention_mask")
         rows, positions, tokens, owners = _targets(pairs, shared=False, shared_lengths=None)
     rows, positions, tokens, owners = (t.to(device) for t in (rows, positions, tokens, owners))
-    logits = _response_logits(model, {k: batch[k].to(device) for k in keys}, rows, positions)  # (M, V)
+    logits = scorer({k: batch[k].to(device) for k in keys}, rows, positions)  # (M, V)
     token_logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens[:, None])[:, 0]  # (M,)
     sums = torch.zeros(2 * n, device=device).index_add(0, owners, token_logps)  # (2n,)
     counts = torch.zeros(2 * n, device=device).index_add(0, owners, torch.ones_like(token_logps))  # (2n,)
@@ -250,16 +259,21 @@ def evaluate(cfg: DPOConfig, policy, reference, pairs, ref_table, *, pad_id, sha
 
 def _batch_backward(cfg: DPOConfig, accelerator, policy, reference, pairs, batch: list[int], ref_table, *, pad_id,
                     shared) -> dict:
-    """Backward of the batch's mean loss over micro-batches under the token budget (each one's
-    loss divided by the whole batch's size, so the gradient does not depend on the split);
-    returns the batch's metrics, named as TRL logs them."""
+    """Backward of the step's mean loss: this process's share of `batch` (the step's pairs over all
+    processes), micro-batch by micro-batch under the token budget, each one's loss divided by the
+    whole step's size (times the processes, as DDP averages their gradients), so that the gradient
+    depends neither on the split nor on the number of processes. Gradients are synchronised once,
+    at the last micro-batch. Returns the whole step's metrics, named as TRL logs them."""
     sums = {"loss": 0.0, "rewards/chosen": 0.0, "rewards/rejected": 0.0, "rewards/accuracies": 0.0,
             "logps/chosen": 0.0, "logps/rejected": 0.0}
-    for micro in split_by_token_budget(batch, pairs, cfg.max_tokens_per_micro_batch):
-        with accelerator.autocast():
-            losses, r_c, r_r, logps = _micro_batch_loss(cfg, policy, reference, pairs, micro, ref_table, pad_id=pad_id,
-                                                        shared=shared, device=accelerator.device)  # (m,) each; (2m,)
-        accelerator.backward(losses.sum() / len(batch))
+    micros = split_by_token_budget(process_share(accelerator, batch), pairs, cfg.max_tokens_per_micro_batch)
+    for k, micro in enumerate(micros):
+        with accelerator.no_sync(policy) if k < len(micros) - 1 else contextlib.nullcontext():
+            with accelerator.autocast():
+                losses, r_c, r_r, logps = _micro_batch_loss(cfg, policy, reference, pairs, micro, ref_table,
+                                                            pad_id=pad_id, shared=shared,
+                                                            device=accelerator.device)  # (m,) each; (2m,)
+            accelerator.backward(losses.sum() * accelerator.num_processes / len(batch))
         m = len(micro)
         sums["loss"] += float(losses.detach().sum())
         sums["rewards/chosen"] += float(r_c.sum())
@@ -267,7 +281,7 @@ def _batch_backward(cfg: DPOConfig, accelerator, policy, reference, pairs, batch
         sums["rewards/accuracies"] += float((r_c > r_r).float().sum())
         sums["logps/chosen"] += float(logps[:m].sum())
         sums["logps/rejected"] += float(logps[m:].sum())
-    metrics = {key: value / len(batch) for key, value in sums.items()}
+    metrics = {key: value / len(batch) for key, value in sum_over_processes(accelerator, sums).items()}
     metrics["rewards/margins"] = metrics["rewards/chosen"] - metrics["rewards/rejected"]
     return metrics
 
@@ -283,14 +297,34 @@ def lr_scale(cfg, step: int) -> float:
     return 1.0
 
 
-def _step_batches(cfg: DPOConfig, pairs: list[EncodedPair]) -> list[list[int]]:
-    """Enough length-grouped batches for every step, epoch after epoch (epoch e shuffled with
-    seed + e): the batch of step s depends only on the seed, so a resumed run sees the same data."""
+def _step_batches(cfg, pairs: list[EncodedPair], world: int = 1) -> list[list[int]]:
+    """Enough length-grouped batches of `world` x batch_size for every step, epoch after epoch
+    (epoch e shuffled with seed + e): the batch of step s depends only on the seed and the step's
+    size, so a resumed run sees the same data, and N processes the batches of one with N times the
+    batch size. On several processes a batch smaller than their number is left out (every process
+    must take part in every step). `cfg` is any trainer config with steps, batch_size,
+    length_group_window and seed (DPO's, KTO's)."""
+    if len(pairs) < world:
+        raise ValueError(f"{len(pairs)} training rows are fewer than the {world} processes.")
     out, epoch = [], 0
     while len(out) < cfg.steps:
-        out += length_grouped_batches(pairs, batch_size=cfg.batch_size, window=cfg.length_group_window, seed=cfg.seed + epoch)
+        batches = length_grouped_batches(pairs, batch_size=cfg.batch_size * world, window=cfg.length_group_window,
+                                         seed=cfg.seed + epoch)
+        out += [b for b in batches if len(b) >= world]
         epoch += 1
     return out[: cfg.steps]
+
+
+def draw_if_due(cfg, step: int, on_sample, accelerator, policy, reference, tokenizer) -> None:
+    """Calls `on_sample(step, policy, reference, tokenizer)` on the main process when step `step`
+    draws samples: before the first step (0), every `cfg.sample_every` steps and after the last
+    (DPO's and KTO's loops; `cfg` has sample_every and steps). Other processes go on to the next
+    step and wait for the main one at its first collective."""
+    due = step == 0 or step == cfg.steps or step % max(cfg.sample_every, 1) == 0
+    if on_sample is None or not cfg.sample_every or not due or not accelerator.is_main_process:
+        return
+    with accelerator.autocast():
+        on_sample(step, policy, reference, tokenizer)
 
 
 def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eval_pairs: list[EncodedPair], out_dir,
@@ -300,8 +334,9 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     training/preference_data.py); the numbered phases of the module docstring, in order.
     `on_step(step, metrics)` returns True to stop (cancel). `gold_pairs` (gold answer first, on
     held-out prompts) are evaluated beside `eval_pairs`: `eval_gold_rewards/accuracies`.
-    `on_sample(step, policy, reference, tokenizer)` is called every `cfg.sample_every` steps,
-    before the first step and after the last (reference None when precomputed). Resumes
+    `on_sample(step, policy, reference, tokenizer)` is called on the main process every
+    `cfg.sample_every` steps, before the first step and after the last (reference None when
+    precomputed; see `draw_if_due`). Resumes
     from `out_dir/checkpoint` when it exists. Returns a summary; "model_path" is the final HF
     folder, or None when stopped early."""
     from transformers import AutoModelForCausalLM
@@ -344,7 +379,9 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
                                 max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
                 for split in (train_pairs, eval_pairs, gold_pairs))
         reference = None
-    policy, optimizer = accelerator.prepare(policy, optimizer)
+    # The policy's forward as DDP runs it on several processes; `policy` stays the plain model
+    # (evaluation, samples and saving use it: no collective there).
+    scorer, optimizer = accelerator.prepare(ResponseLogits(policy), optimizer)
     policy.train()
 
     def save(target: Path, with_state: bool) -> None:
@@ -361,22 +398,17 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
                 out["eval_gold_rewards/accuracies"] = gold["eval_rewards/accuracies"]
         return out
 
-    def draw(at_step: int) -> None:
-        if on_sample is not None and cfg.sample_every:
-            with accelerator.autocast():
-                on_sample(at_step, accelerator.unwrap_model(policy), reference, tokenizer)
-
     # 3. schedule
-    schedule = _step_batches(cfg, train_pairs)
+    schedule = _step_batches(cfg, train_pairs, accelerator.num_processes)
     stopped = False
     if step == 0:
-        draw(0)  # the start model's own responses: the monitors' baseline
+        draw_if_due(cfg, 0, on_sample, accelerator, policy, reference, tokenizer)  # the start model: the monitors' baseline
     while step < cfg.steps:
-        batch = schedule[step]
+        batch = schedule[step]  # the step's pairs, all processes'
         for group in optimizer.param_groups:
             group["lr"] = cfg.learning_rate * lr_scale(cfg, step)
-        # 4. loss and gradients of the batch, micro-batch by micro-batch
-        metrics = _batch_backward(cfg, accelerator, policy, reference, train_pairs, batch, train_ref, pad_id=pad_id,
+        # 4. loss and gradients of this process's share of the batch, micro-batch by micro-batch
+        metrics = _batch_backward(cfg, accelerator, scorer, reference, train_pairs, batch, train_ref, pad_id=pad_id,
                                   shared=shared)
         # 5. step
         grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm or math.inf)
@@ -388,10 +420,9 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
         metrics["grad_norm"] = float(grad_norm)
         if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
             metrics.update(run_eval())
-        if step == cfg.steps or (cfg.sample_every and step % cfg.sample_every == 0):
-            draw(step)
+        draw_if_due(cfg, step, on_sample, accelerator, policy, reference, tokenizer)
         history.append({"step": step, **metrics})
-        stopped = bool(on_step(step, metrics)) if on_step else False
+        stopped = stop_together(accelerator, lambda: on_step and on_step(step, metrics))
         # 7. save
         if stopped or (cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps):
             save(ckpt, with_state=True)
@@ -403,4 +434,66 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     if stopped:
         return {**summary, "model_path": None}
     save(out_dir / FINAL, with_state=False)
+    accelerator.wait_for_everyone()  # the folder is written (by the main process) when any process returns
     return {**summary, "model_path": str(out_dir / FINAL)}
+
+
+def main(argv=None) -> dict:
+    from rewardmodel.launch import read_pairs
+    from training.preference_data import encode_preference_pairs
+
+    cfg, (train, held_out), args = parse_launch(argv, doc=__doc__, config_from_dict=dpo_config_from_dict, files={
+        "--pairs": (read_pairs, 'JSONL of {"prompt": str | messages, "chosen": str, "rejected": str}'),
+        "--eval-pairs": (read_pairs, "held-out pairs, the same format")})
+    return launched(lambda tokenizer, on_step: dpo_train(
+        cfg, start_path=args.start, out_dir=args.out, on_step=on_step,
+        train_pairs=encode_preference_pairs(tokenizer, train, cfg),
+        eval_pairs=encode_preference_pairs(tokenizer, held_out, cfg)), start=args.start)
+
+
+def parse_launch(argv, *, doc: str, config_from_dict: Callable, files: dict[str, tuple[Callable, str]]):
+    """The command line of DPO's, KTO's and SPIN's entry points: `files` (flag -> (reader, help)),
+    the first required and not empty, the others optional; --start, --out and --config (the
+    trainer's fields as JSON). -> (config, what each file holds ([] when not given), the parsed
+    arguments). A malformed file or config is a usage error that names it."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for n, (flag, (_, help_text)) in enumerate(files.items()):
+        parser.add_argument(flag, required=n == 0, help=help_text)
+    parser.add_argument("--start", required=True, help="a local Hugging Face causal-LM folder: the start model and reference")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--config", default="{}", help="the trainer's config fields as JSON")
+    args = parser.parse_args(argv)
+    try:
+        cfg = config_from_dict(json.loads(args.config))
+        paths = [getattr(args, flag[2:].replace("-", "_")) for flag in files]
+        data = [reader(path) if path else [] for (reader, _), path in zip(files.values(), paths)]
+        if not data[0]:
+            raise ValueError(f"{paths[0]} holds nothing to learn from.")
+    except (ValueError, TypeError) as exc:  # TypeError: an option of the wrong type
+        parser.error(str(exc))
+    return cfg, data, args
+
+
+def launched(train: Callable, *, start) -> dict:
+    """The end of DPO's, KTO's and SPIN's entry points: joins the processes of a launch, runs
+    `train(tokenizer, on_step)` with an `on_step` that prints one JSON line per step (the main
+    process's, which holds the whole step's metrics), and prints the summary on the main process."""
+    from accelerate import PartialState
+
+    from common.ml.loading import load_tokenizer
+    from common.ml.processes import join_cpu_processes
+
+    join_cpu_processes()
+
+    def report(step: int, metrics: dict) -> bool:
+        print(json.dumps({"step": step, **metrics}), flush=True)
+        return False
+
+    summary = train(load_tokenizer(start), report)
+    if PartialState().is_main_process:  # after training, which set it up (from the launch's environment)
+        print(json.dumps(summary), flush=True)
+    return summary
+
+
+if __name__ == "__main__":
+    main()

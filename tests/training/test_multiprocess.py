@@ -91,3 +91,117 @@ def test_ppo_score_scaling_counts_the_scores_of_all_processes_on_each(ppo_on_two
     for summary in summaries:
         assert summary["score_count"] == len(steps) * 2 * BATCH
         assert summary["score_mean"] == pytest.approx(mean_score, rel=TOLERANCE)
+
+
+def _pairs_file(path, examples) -> str:
+    """Pairs in the entry points' JSONL format (prompt as messages)."""
+    path.write_text("".join(json.dumps({"prompt": e.messages, "chosen": e.chosen, "rejected": e.rejected}) + "\n"
+                            for e in examples))
+    return str(path)
+
+
+def _assert_same_weights(folder_a, folder_b):
+    """The two folders' weights agree to float32 rounding, but for the attention's key bias: its
+    gradient is zero in exact arithmetic (softmax is unchanged when every key score moves by the
+    same amount), so what AdamW does with it is rounding noise, divided by a second moment made of
+    that noise."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    a, b = (AutoModelForCausalLM.from_pretrained(folder) for folder in (folder_a, folder_b))
+    n_embd = a.config.n_embd
+    a, b = a.state_dict(), b.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        x, y = a[name], b[name]
+        if name.endswith("attn.c_attn.bias"):  # query, key, value biases: leave the key's out
+            x, y = torch.cat([x[:n_embd], x[2 * n_embd:]]), torch.cat([y[:n_embd], y[2 * n_embd:]])
+        torch.testing.assert_close(x, y, rtol=TOLERANCE, atol=1e-5, msg=name)
+
+
+def _assert_two_processes_take_the_steps_of_one(tmp_path, *, module: str, args: list[str], options: dict, train_one,
+                                                final: str, names: tuple[str, ...]) -> list[dict]:
+    """`train_one(out_dir, on_step)` (batch_size 4) on this process beside `accelerate launch -m module
+    args` (batch_size 2) on two: the same steps (the metrics `names`, and spin/iteration where
+    logged) and the same weights in each out folder's `final`. Returns one process's steps."""
+    one = []
+    train_one(tmp_path / "one", lambda step, metrics: one.append({"step": step, **metrics}) and False)
+
+    lines = accelerate_launch(module, [*args, "--out", str(tmp_path / "two"),
+                                       "--config", json.dumps({**options, "batch_size": 2})],
+                              num_processes=2, home=tmp_path)
+
+    two = [line for line in lines if "loss" in line]
+    assert [(m["step"], m.get("spin/iteration")) for m in two] == [(m["step"], m.get("spin/iteration")) for m in one]
+    for name in names:
+        assert [m[name] for m in two] == pytest.approx([m[name] for m in one], rel=TOLERANCE), name
+    _assert_same_weights(tmp_path / "one" / final, tmp_path / "two" / final)
+    return one
+
+
+# The toy pairs' responses are one to three words and a marker or another word, so the two
+# processes' rows hold different numbers of response tokens.
+PREFERENCE_OPTIONS = dict(steps=3, learning_rate=1e-2, warmup_steps=1, beta=0.5, max_length=48,
+                          max_response_tokens=12, save_every=0, seed=0, mixed_precision="no")
+
+
+@pytest.mark.multiprocess
+def test_dpo_on_two_processes_takes_the_steps_of_one_with_their_pairs(toy_models, tmp_path):
+    from common.ml.loading import load_tokenizer
+    from tests.training.test_dpo_train import toy_examples
+    from training.dpo import DPOConfig, dpo_train
+    from training.preference_data import encode_preference_pairs
+
+    start, examples = str(toy_models[0] / "sft"), toy_examples(16)
+    cfg = DPOConfig(**PREFERENCE_OPTIONS, batch_size=4)
+    pairs = encode_preference_pairs(load_tokenizer(start), examples, cfg)
+
+    _assert_two_processes_take_the_steps_of_one(
+        tmp_path, module="training.dpo", options=PREFERENCE_OPTIONS, final="final",
+        args=["--pairs", _pairs_file(tmp_path / "pairs.jsonl", examples), "--start", start],
+        train_one=lambda out, on_step: dpo_train(cfg, start_path=start, train_pairs=pairs, eval_pairs=[], out_dir=out,
+                                                 on_step=on_step),
+        names=("loss", "rewards/chosen", "rewards/rejected", "logps/chosen", "grad_norm"))
+
+
+@pytest.mark.multiprocess
+def test_kto_on_two_processes_takes_the_steps_of_one_with_z0_over_all_their_rows(toy_models, tmp_path):
+    from common.ml.loading import load_tokenizer
+    from tests.training.test_dpo_train import toy_examples
+    from training.kto import KTOConfig, kto_train
+    from training.kto_data import encode_unpaired, unpair
+
+    start, examples = str(toy_models[0] / "sft"), toy_examples(16)
+    options = {**PREFERENCE_OPTIONS, "steps": 4}
+    cfg = KTOConfig(**options, batch_size=4)
+    rows = encode_unpaired(load_tokenizer(start), unpair(examples, seed=0), cfg)
+
+    one = _assert_two_processes_take_the_steps_of_one(
+        tmp_path, module="training.kto", options=options, final="final",
+        args=["--pairs", _pairs_file(tmp_path / "pairs.jsonl", examples), "--start", start],
+        train_one=lambda out, on_step: kto_train(cfg, start_path=start, train_rows=rows, eval_pairs=[], out_dir=out,
+                                                 on_step=on_step),
+        names=("kl", "loss", "rewards/chosen", "logps/rejected", "grad_norm"))
+
+    assert any(m["kl"] > 0 for m in one)  # z0 is not clamped to 0 throughout: a per-process z0 would show
+
+
+@pytest.mark.multiprocess
+def test_spin_on_two_processes_takes_the_steps_of_one_with_the_main_processs_samples(toy_models, tmp_path):
+    from tests.training.test_spin import toy_demonstrations
+    from training.spin import SPINConfig, spin_train
+
+    start, demonstrations = str(toy_models[0] / "sft"), toy_demonstrations(8)
+    options = dict(iterations=2, steps_per_iteration=2, learning_rate=1e-2, beta=0.5, max_new_tokens=6, max_length=40,
+                   max_response_tokens=12, temperature=1.0, seed=0, mixed_precision="no")
+    (tmp_path / "demonstrations.jsonl").write_text(
+        "".join(json.dumps({"prompt": p, "response": r}) + "\n" for p, r in demonstrations))
+
+    one = _assert_two_processes_take_the_steps_of_one(
+        tmp_path, module="training.spin", options=options, final="iteration-2/final",
+        args=["--demonstrations", str(tmp_path / "demonstrations.jsonl"), "--start", start],
+        train_one=lambda out, on_step: spin_train(SPINConfig(**options, batch_size=4), start_path=start,
+                                                  demonstrations=demonstrations, out_dir=out, on_step=on_step),
+        names=("loss", "rewards/chosen", "logps/rejected", "grad_norm"))
+
+    assert [m["spin/iteration"] for m in one] == [1, 1, 2, 2]
