@@ -1,5 +1,6 @@
 """`accelerate launch` of SFT and PPO on two CPU processes: they give the answer of one."""
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -139,9 +140,24 @@ def _assert_two_processes_take_the_steps_of_one(tmp_path, *, module: str, args: 
     return one
 
 
+def _response_tokens_per_process(cfg, rows, world: int = 2) -> list[list[int]]:
+    """For each step of `cfg` (batch_size per process) on `world` processes, the response tokens
+    (both sides) that each process's share of the step's rows holds."""
+    from types import SimpleNamespace
+
+    from common.ml.processes import process_share
+    from training.dpo import _step_batches
+
+    def tokens(i):
+        return len(rows[i].chosen_ids) + len(rows[i].rejected_ids) - sum(rows[i].meta["prompt_len"])
+
+    return [[sum(tokens(i) for i in process_share(SimpleNamespace(num_processes=world, process_index=rank), batch))
+             for rank in range(world)] for batch in _step_batches(cfg, rows, world)]
+
+
 # The toy pairs' responses are one to three words and a marker or another word, so the two
-# processes' rows hold different numbers of response tokens.
-PREFERENCE_OPTIONS = dict(steps=3, learning_rate=1e-2, warmup_steps=1, beta=0.5, max_length=48,
+# processes' rows hold different numbers of response tokens (checked in each test).
+PREFERENCE_OPTIONS = dict(steps=3, learning_rate=1e-2, warmup_steps=1, beta=0.5, max_length=48, length_group_window=1,
                           max_response_tokens=12, save_every=0, seed=0, mixed_precision="no")
 
 
@@ -152,16 +168,18 @@ def test_dpo_on_two_processes_takes_the_steps_of_one_with_their_pairs(toy_models
     from training.dpo import DPOConfig, dpo_train
     from training.preference_data import encode_preference_pairs
 
-    start, examples = str(toy_models[0] / "sft"), toy_examples(16)
-    cfg = DPOConfig(**PREFERENCE_OPTIONS, batch_size=4)
+    # 15 pairs in batches of 4: one step of each epoch has 3, split 2 + 1 between the processes.
+    start, examples, options = str(toy_models[0] / "sft"), toy_examples(15), {**PREFERENCE_OPTIONS, "steps": 4}
+    cfg = DPOConfig(**options, batch_size=4)
     pairs = encode_preference_pairs(load_tokenizer(start), examples, cfg)
+    assert all(a != b for a, b in _response_tokens_per_process(replace(cfg, batch_size=2), pairs))
 
     _assert_two_processes_take_the_steps_of_one(
-        tmp_path, module="training.dpo", options=PREFERENCE_OPTIONS, final="final",
+        tmp_path, module="training.dpo", options=options, final="final",
         args=["--pairs", _pairs_file(tmp_path / "pairs.jsonl", examples), "--start", start],
         train_one=lambda out, on_step: dpo_train(cfg, start_path=start, train_pairs=pairs, eval_pairs=[], out_dir=out,
                                                  on_step=on_step),
-        names=("loss", "rewards/chosen", "rewards/rejected", "logps/chosen", "grad_norm"))
+        names=("grad_norm", "loss", "rewards/chosen", "rewards/rejected", "logps/chosen"))
 
 
 @pytest.mark.multiprocess
@@ -175,13 +193,14 @@ def test_kto_on_two_processes_takes_the_steps_of_one_with_z0_over_all_their_rows
     options = {**PREFERENCE_OPTIONS, "steps": 4}
     cfg = KTOConfig(**options, batch_size=4)
     rows = encode_unpaired(load_tokenizer(start), unpair(examples, seed=0), cfg)
+    assert all(a != b for a, b in _response_tokens_per_process(replace(cfg, batch_size=2), rows))
 
     one = _assert_two_processes_take_the_steps_of_one(
         tmp_path, module="training.kto", options=options, final="final",
         args=["--pairs", _pairs_file(tmp_path / "pairs.jsonl", examples), "--start", start],
         train_one=lambda out, on_step: kto_train(cfg, start_path=start, train_rows=rows, eval_pairs=[], out_dir=out,
                                                  on_step=on_step),
-        names=("kl", "loss", "rewards/chosen", "logps/rejected", "grad_norm"))
+        names=("kl", "grad_norm", "loss", "rewards/chosen", "logps/rejected"))
 
     assert any(m["kl"] > 0 for m in one)  # z0 is not clamped to 0 throughout: a per-process z0 would show
 
@@ -202,6 +221,6 @@ def test_spin_on_two_processes_takes_the_steps_of_one_with_the_main_processs_sam
         args=["--demonstrations", str(tmp_path / "demonstrations.jsonl"), "--start", start],
         train_one=lambda out, on_step: spin_train(SPINConfig(**options, batch_size=4), start_path=start,
                                                   demonstrations=demonstrations, out_dir=out, on_step=on_step),
-        names=("loss", "rewards/chosen", "logps/rejected", "grad_norm"))
+        names=("grad_norm", "loss", "rewards/chosen", "logps/rejected"))
 
     assert [m["spin/iteration"] for m in one] == [1, 1, 2, 2]
