@@ -239,19 +239,24 @@ def _micro_batch_loss(cfg: DPOConfig, policy, reference, pairs, idx, ref_table, 
 
 
 @torch.no_grad()
-def evaluate(cfg: DPOConfig, policy, reference, pairs, ref_table, *, pad_id, shared, device) -> dict:
+def evaluate(cfg: DPOConfig, policy, reference, pairs, ref_table, *, pad_id, shared, device, accelerator=None) -> dict:
     """Held-out metrics, TRL's names with the `eval_` prefix; `eval_rewards/accuracies` is the share
-    of pairs whose chosen side gets the higher implicit reward."""
+    of pairs whose chosen side gets the higher implicit reward. With an `accelerator`, each process
+    scores its share of the pairs (with `policy` unwrapped: no collective in the forward pass) and
+    every process gets the metrics of all of them."""
     was_training = policy.training
     policy.eval()
     totals = {"loss": 0.0, "acc": 0.0, "margin": 0.0}
-    for micro in split_by_token_budget(list(range(len(pairs))), pairs, cfg.max_tokens_per_micro_batch):
+    mine = list(range(len(pairs))) if accelerator is None else process_share(accelerator, list(range(len(pairs))))
+    for micro in split_by_token_budget(mine, pairs, cfg.max_tokens_per_micro_batch):
         losses, r_c, r_r, _ = _micro_batch_loss(cfg, policy, reference, pairs, micro, ref_table, pad_id=pad_id,
                                                 shared=shared, device=device)
         totals["loss"] += float(losses.sum())
         totals["acc"] += float((r_c > r_r).float().sum())
         totals["margin"] += float((r_c - r_r).sum())
     policy.train(was_training)
+    if accelerator is not None:
+        totals = sum_over_processes(accelerator, totals)
     n = len(pairs)
     return {"eval_loss": totals["loss"] / n, "eval_rewards/accuracies": totals["acc"] / n,
             "eval_rewards/margins": totals["margin"] / n}
@@ -392,9 +397,11 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
         out = {}
         with accelerator.autocast():
             if eval_pairs:
-                out.update(evaluate(cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared, device=device))
+                out.update(evaluate(cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared,
+                                    device=device, accelerator=accelerator))
             if gold_pairs:
-                gold = evaluate(cfg, policy, reference, gold_pairs, gold_ref, pad_id=pad_id, shared=shared, device=device)
+                gold = evaluate(cfg, policy, reference, gold_pairs, gold_ref, pad_id=pad_id, shared=shared, device=device,
+                                accelerator=accelerator)
                 out["eval_gold_rewards/accuracies"] = gold["eval_rewards/accuracies"]
         return out
 

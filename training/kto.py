@@ -294,7 +294,8 @@ def kto_train(cfg: KTOConfig, *, start_path, train_rows: list[EncodedPair], eval
         if not eval_pairs:
             return {}
         with accelerator.autocast():
-            out = evaluate(eval_cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared, device=device)
+            out = evaluate(eval_cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared, device=device,
+                           accelerator=accelerator)
         return {k: v for k, v in out.items() if k != "eval_loss"}  # eval_loss is DPO's loss, not KTO's
 
     # 3. schedule: length-grouped batches of completions, the same for a resumed run
