@@ -207,13 +207,18 @@ def pair_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, de
 
 
 @torch.inference_mode()
-def reference_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, max_tokens: int, device) -> torch.Tensor:
+def reference_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, max_tokens: int, device,
+                    accelerator=None) -> torch.Tensor:
     """(len(pairs), 2) summed reference log-probs of (chosen, rejected) for every pair, in order:
-    the one pass of `precompute_ref`."""
+    the one pass of `precompute_ref`. With an `accelerator`, each process scores its share of the
+    pairs and every process gets the whole table."""
     out = torch.zeros(len(pairs), 2)
-    for micro in split_by_token_budget(list(range(len(pairs))), pairs, max_tokens):
+    mine = list(range(len(pairs))) if accelerator is None else process_share(accelerator, list(range(len(pairs))))
+    for micro in split_by_token_budget(mine, pairs, max_tokens):
         sums, _ = pair_logps(model, [pairs[i] for i in micro], pad_id=pad_id, shared=shared, device=device)
         out[micro] = sums.view(2, len(micro)).T.float().cpu()
+    if accelerator is not None and accelerator.num_processes > 1:
+        out = accelerator.reduce(out.to(accelerator.device), reduction="sum").cpu()  # each row is one process's, 0 elsewhere
     return out
 
 
@@ -380,7 +385,7 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     if cfg.precompute_ref:
         with accelerator.autocast():
             train_ref, eval_ref, gold_ref = (
-                reference_logps(reference, split, pad_id=pad_id, shared=shared,
+                reference_logps(reference, split, pad_id=pad_id, shared=shared, accelerator=accelerator,
                                 max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
                 for split in (train_pairs, eval_pairs, gold_pairs))
         reference = None

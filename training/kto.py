@@ -274,10 +274,10 @@ def kto_train(cfg: KTOConfig, *, start_path, train_rows: list[EncodedPair], eval
     train_ref = eval_ref = None
     if cfg.precompute_ref:
         with accelerator.autocast():
-            train_ref = reference_logps(reference, train_rows, pad_id=pad_id, shared=shared,
-                                        max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
-            eval_ref = reference_logps(reference, eval_pairs, pad_id=pad_id, shared=shared,
-                                       max_tokens=cfg.max_tokens_per_micro_batch, device=device)
+            train_ref, eval_ref = (
+                reference_logps(reference, split, pad_id=pad_id, shared=shared, accelerator=accelerator,
+                                max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
+                for split in (train_rows, eval_pairs))
         reference = None
     # The policy's forward as DDP runs it on several processes; `policy` stays the plain model.
     scorer, optimizer = accelerator.prepare(ResponseLogits(policy), optimizer)

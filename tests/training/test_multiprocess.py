@@ -196,7 +196,7 @@ def test_kto_on_two_processes_takes_the_steps_of_one_with_z0_over_all_their_rows
     from training.kto_data import encode_unpaired, unpair
 
     start, examples = str(toy_models[0] / "sft"), toy_examples(16)
-    options = {**PREFERENCE_OPTIONS, "steps": 4}
+    options = {**PREFERENCE_OPTIONS, "steps": 4, "precompute_ref": True}  # the reference table: 32 rows, 16 + 16
     cfg = KTOConfig(**options, batch_size=4)
     rows = encode_unpaired(load_tokenizer(start), unpair(examples, seed=0), cfg)
     assert all(a != b for a, b in _response_tokens_per_process(replace(cfg, batch_size=2), rows))
