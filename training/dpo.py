@@ -30,7 +30,6 @@ gradients of a loss normalised by the pairs of the whole step, so N processes ta
 process takes with N x batch_size; the logged metrics are the whole step's. bf16 autocast on a GPU
 that supports it.
 """
-import argparse
 import contextlib
 import json
 import math
@@ -47,7 +46,7 @@ from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
 from common.ml.processes import process_share, stop_together, sum_over_processes
 from common.validation import checked_config
 from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
-from training.samples import SampleOptions
+from training.samples import SampleOptions, draw_if_due
 
 CHECKPOINT = "checkpoint"
 FINAL = "final"
@@ -325,18 +324,6 @@ def _step_batches(cfg, pairs: list[EncodedPair], world: int = 1) -> list[list[in
     return out[: cfg.steps]
 
 
-def draw_if_due(cfg, step: int, on_sample, accelerator, policy, reference, tokenizer) -> None:
-    """Calls `on_sample(step, policy, reference, tokenizer)` on the main process when step `step`
-    draws samples: before the first step (0), every `cfg.sample_every` steps and after the last
-    (DPO's and KTO's loops; `cfg` has sample_every and steps). Other processes go on to the next
-    step and wait for the main one at its first collective."""
-    due = step == 0 or step == cfg.steps or step % max(cfg.sample_every, 1) == 0
-    if on_sample is None or not cfg.sample_every or not due or not accelerator.is_main_process:
-        return
-    with accelerator.autocast():
-        on_sample(step, policy, reference, tokenizer)
-
-
 def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eval_pairs: list[EncodedPair], out_dir,
               on_step: Callable[[int, dict], bool] | None = None, gold_pairs: list[EncodedPair] = (),
               on_sample: Callable[..., None] | None = None) -> dict:
@@ -346,9 +333,8 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     held-out prompts) are evaluated beside `eval_pairs`: `eval_gold_rewards/accuracies`.
     `on_sample(step, policy, reference, tokenizer)` is called on the main process every
     `cfg.sample_every` steps, before the first step and after the last (reference None when
-    precomputed; see `draw_if_due`). Resumes
-    from `out_dir/checkpoint` when it exists. Returns a summary; "model_path" is the final HF
-    folder, or None when stopped early."""
+    precomputed; see training/samples.py::draw_if_due). Resumes from `out_dir/checkpoint` when it
+    exists. Returns a summary; "model_path" is the final HF folder, or None when stopped early."""
     from transformers import AutoModelForCausalLM
 
     from common.ml.loading import from_pretrained_strict, load_tokenizer
@@ -452,6 +438,7 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
 
 def main(argv=None) -> dict:
     from rewardmodel.launch import read_pairs
+    from training.launch import launched, parse_launch
     from training.preference_data import encode_preference_pairs
 
     cfg, (train, held_out), args = parse_launch(argv, doc=__doc__, config_from_dict=dpo_config_from_dict, files={
@@ -461,50 +448,6 @@ def main(argv=None) -> dict:
         cfg, start_path=args.start, out_dir=args.out, on_step=on_step,
         train_pairs=encode_preference_pairs(tokenizer, train, cfg),
         eval_pairs=encode_preference_pairs(tokenizer, held_out, cfg)), start=args.start)
-
-
-def parse_launch(argv, *, doc: str, config_from_dict: Callable, files: dict[str, tuple[Callable, str]]):
-    """The command line of DPO's, KTO's and SPIN's entry points: `files` (flag -> (reader, help)),
-    the first required and not empty, the others optional; --start, --out and --config (the
-    trainer's fields as JSON). -> (config, what each file holds ([] when not given), the parsed
-    arguments). A malformed file or config is a usage error that names it."""
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for n, (flag, (_, help_text)) in enumerate(files.items()):
-        parser.add_argument(flag, required=n == 0, help=help_text)
-    parser.add_argument("--start", required=True, help="a local Hugging Face causal-LM folder: the start model and reference")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--config", default="{}", help="the trainer's config fields as JSON")
-    args = parser.parse_args(argv)
-    try:
-        cfg = config_from_dict(json.loads(args.config))
-        paths = [getattr(args, flag[2:].replace("-", "_")) for flag in files]
-        data = [reader(path) if path else [] for (reader, _), path in zip(files.values(), paths)]
-        if not data[0]:
-            raise ValueError(f"{paths[0]} holds nothing to learn from.")
-    except (ValueError, TypeError) as exc:  # TypeError: an option of the wrong type
-        parser.error(str(exc))
-    return cfg, data, args
-
-
-def launched(train: Callable, *, start) -> dict:
-    """The end of DPO's, KTO's and SPIN's entry points: joins the processes of a launch, runs
-    `train(tokenizer, on_step)` with an `on_step` that prints one JSON line per step (the main
-    process's, which holds the whole step's metrics), and prints the summary on the main process."""
-    from accelerate import PartialState
-
-    from common.ml.loading import load_tokenizer
-    from common.ml.processes import join_cpu_processes
-
-    join_cpu_processes()
-
-    def report(step: int, metrics: dict) -> bool:
-        print(json.dumps({"step": step, **metrics}), flush=True)
-        return False
-
-    summary = train(load_tokenizer(start), report)
-    if PartialState().is_main_process:  # after training, which set it up (from the launch's environment)
-        print(json.dumps(summary), flush=True)
-    return summary
 
 
 if __name__ == "__main__":

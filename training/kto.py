@@ -50,10 +50,9 @@ from common.ml.processes import process_share, stop_together, sum_over_processes
 from common.validation import checked_config
 from rewardmodel.batching import EncodedPair, split_by_token_budget
 from training.dpo import (
-    CHECKPOINT, FINAL, DPOConfig, ResponseLogits, _step_batches, draw_if_due, evaluate, launched, lr_scale, pair_logps,
-    parse_launch, reference_logps,
+    CHECKPOINT, FINAL, DPOConfig, ResponseLogits, _step_batches, evaluate, lr_scale, pair_logps, reference_logps,
 )
-from training.samples import SampleOptions
+from training.samples import SampleOptions, draw_if_due
 
 LR_SCHEDULES = ("constant", "linear")
 
@@ -234,7 +233,7 @@ def kto_train(cfg: KTOConfig, *, start_path, train_rows: list[EncodedPair], eval
     (training/kto_data.py::encode_unpaired); `eval_pairs` are held-out comparisons
     (training/preference_data.py), possibly none. The numbered phases of the module docstring.
     `on_step(step, metrics)` returns True to stop (cancel). `on_sample(step, policy, reference,
-    tokenizer)` is called as in DPO (training/dpo.py::draw_if_due). Resumes from `out_dir/checkpoint`
+    tokenizer)` is called as in DPO (training/samples.py::draw_if_due). Resumes from `out_dir/checkpoint`
     when it exists. Returns a summary with the class weights used; "model_path" is the final HF folder, or
     None when stopped early."""
     from transformers import AutoModelForCausalLM
@@ -341,6 +340,7 @@ def kto_train(cfg: KTOConfig, *, start_path, train_rows: list[EncodedPair], eval
 def main(argv=None) -> dict:
     from rewardmodel.launch import read_pairs
     from training.kto_data import encode_unpaired, unpair
+    from training.launch import launched, parse_launch
     from training.preference_data import encode_preference_pairs
 
     cfg, (train, held_out), args = parse_launch(argv, doc=__doc__, config_from_dict=kto_config_from_dict, files={

@@ -91,3 +91,15 @@ def draw_samples(policy, tokenizer, prompts: list[str], *, reference=None, max_n
                              ref_logp=float(ref_logp[i]) if ref_logp is not None else None))
     policy.train(was_training)
     return out
+
+
+def draw_if_due(cfg, step: int, on_sample, accelerator, policy, reference, tokenizer) -> None:
+    """Calls `on_sample(step, policy, reference, tokenizer)` on the main process when step `step`
+    draws samples: before the first step (0), every `cfg.sample_every` steps and after the last
+    (DPO's and KTO's loops; `cfg` has sample_every and steps). Other processes go on to the next
+    step and wait for the main one at its first collective."""
+    due = step == 0 or step == cfg.steps or step % max(cfg.sample_every, 1) == 0
+    if on_sample is None or not cfg.sample_every or not due or not accelerator.is_main_process:
+        return
+    with accelerator.autocast():
+        on_sample(step, policy, reference, tokenizer)

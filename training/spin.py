@@ -189,7 +189,7 @@ def spin_train(cfg: SPINConfig, *, start_path, demonstrations: list[tuple[str, s
 
 
 def main(argv=None) -> dict:
-    from training.dpo import launched, parse_launch
+    from training.launch import launched, parse_launch
     from training.sft import read_demonstrations
 
     cfg, (demonstrations,), args = parse_launch(argv, doc=__doc__, config_from_dict=spin_config_from_dict, files={
