@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from common.ml.precision import make_accelerator
-from common.ml.processes import stop_together
+from common.ml.processes import stop_together, sum_over_processes
 from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.losses import PreferenceHead, preference_loss
@@ -229,9 +229,7 @@ def train(
                     sums["pairs"] += len(micro)
                 del r_w, r_l, per_pair, weighted, batch
             # the step's metrics over all processes
-            sums = dict(zip(sums, accelerator.reduce(
-                torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device), reduction="sum"
-            ).tolist()))
+            sums = sum_over_processes(accelerator, sums)
             # 5. clip, step (the loss head is not inside DDP: average its gradients by hand)
             if world > 1:
                 for p in head.parameters():

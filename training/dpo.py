@@ -22,9 +22,15 @@ Losses, with h = (log pi(y_w) - log ref(y_w)) - (log pi(y_l) - log ref(y_l)):
   ipo:                (h - 1 / (2 beta))^2 on log-probs averaged over response tokens (as TRL)
 Implicit rewards are beta * (log pi - log ref) per side (the same log-probs the loss uses).
 
-One device: through the Celery task or `manage.py run_dpo`. The loop is not sharded across
-processes (unlike the reward-model trainer); bf16 autocast on a GPU that supports it.
+Launch: through the Celery task or `manage.py run_dpo` (one device), or without Django:
+  one device:  python -m training.dpo --pairs PAIRS.jsonl --start DIR --out DIR [--config JSON]
+  several:     accelerate launch -m training.dpo --pairs PAIRS.jsonl --start DIR --out DIR [--config JSON]
+Each of N processes takes its share of the step's N x batch_size pairs, and DDP averages the
+gradients of a loss normalised by the pairs of the whole step, so N processes take the step one
+process takes with N x batch_size; the logged metrics are the whole step's. bf16 autocast on a GPU
+that supports it.
 """
+import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -36,9 +42,11 @@ import torch.nn.functional as F
 from transformers import set_seed
 
 from common.artifacts import training_checkpoint_save
-from common.validation import checked_config
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
+from common.ml.processes import process_share, stop_together, sum_over_processes
+from common.validation import checked_config
 from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
+from training.samples import SampleOptions, draw_if_due
 
 CHECKPOINT = "checkpoint"
 FINAL = "final"
@@ -46,11 +54,13 @@ LOSS_TYPES = ("sigmoid", "ipo", "cdpo")
 
 
 @dataclass
-class DPOConfig:
+class DPOConfig(SampleOptions):
+    """DPO's settings; the `sample_*` ones (samples for reading and for the monitors) are `SampleOptions`'."""
     steps: int = 100
     """Optimizer steps (each one batch of `batch_size` pairs)."""
     batch_size: int = 8
-    """Pairs per optimizer step."""
+    """Pairs per process per optimizer step (TRL's per_device_train_batch_size): a step of N
+    processes sees N x batch_size."""
     learning_rate: float = 5e-6
     """AdamW peak learning rate (linear warm-up, then constant)."""
     warmup_steps: int = 10
@@ -90,15 +100,6 @@ class DPOConfig:
     """Write a resumable checkpoint every this many steps (0: only at the end)."""
     mixed_precision: str = "auto"
     """"auto": bf16 autocast on a GPU that supports it, fp32 elsewhere; or "no" / "bf16"."""
-    sample_every: int = 0
-    """Draw responses to a few held-out prompts every this many steps, before the first and at the
-    end (for reading, and for the reward-hacking monitors); 0: never."""
-    sample_prompts: int = 8
-    """Prompts sampled each time (held-out prompts first, then training ones)."""
-    sample_max_new_tokens: int = 48
-    """Longest sampled response."""
-    sample_temperature: float = 0.7
-    """Sampling temperature (seeded: the same step draws the same responses on a resumed run)."""
 
     def __post_init__(self):
         checks = [
@@ -113,10 +114,7 @@ class DPOConfig:
             (0 < self.max_response_tokens < self.max_length, "max_response_tokens must be positive and below max_length"),
             (self.max_tokens_per_micro_batch >= 2, "max_tokens_per_micro_batch must be at least 2"),
             (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),
-            (self.sample_every >= 0 and self.sample_prompts >= 1 and self.sample_max_new_tokens >= 1,
-             "sample_every must be at least 0, sample_prompts and sample_max_new_tokens at least 1"),
-            (self.sample_temperature > 0, f"sample_temperature must be positive, not {self.sample_temperature}"),
-        ]
+        ] + self.sample_checks()
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
@@ -165,22 +163,32 @@ def _targets(pairs: list[EncodedPair], *, shared: bool, shared_lengths: list[int
     return [torch.tensor(x, dtype=torch.long) for x in (rows, positions, tokens, owners)]
 
 
-def _response_logits(model, inputs: dict, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-    """(M, V) logits at the positions that predict a response token. The LM head runs on those
-    positions only: on a small model the output layer is a large share of the work, and the full
-    (rows, T, V) logits its largest activation. A model whose head does more than a linear map
-    (logit soft-capping or scaling) takes the full forward pass."""
-    head, config = model.get_output_embeddings(), model.config
-    if head is None or getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
-        return model(**inputs).logits[rows, positions]
-    hidden = model.base_model(**inputs).last_hidden_state  # (rows, T, H)
-    return head(hidden[rows, positions])
+class ResponseLogits(torch.nn.Module):
+    """A causal LM whose forward returns only the (M, V) logits at the positions that predict a
+    response token. The LM head runs on those positions only: on a small model the output layer is
+    a large share of the work, and the full (rows, T, V) logits its largest activation. A model
+    whose head does more than a linear map (logit soft-capping or scaling) takes the full forward
+    pass. This is the module DDP wraps on several processes (its forward is what DDP watches)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs: dict, rows: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        model = self.model
+        head, config = model.get_output_embeddings(), model.config
+        if head is None or getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
+            return model(**inputs).logits[rows, positions]
+        hidden = model.base_model(**inputs).last_hidden_state  # (rows, T, H)
+        return head(hidden[rows, positions])
 
 
 def pair_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, device) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-probs of each side's response tokens and their counts, both (2n,): chosen of
-    pairs 0..n-1, then rejected. One forward pass for chosen and rejected together."""
+    pairs 0..n-1, then rejected. One forward pass for chosen and rejected together. `model` is a
+    causal LM, or a `ResponseLogits` (DDP-wrapped on several processes)."""
     n = len(pairs)
+    scorer = model if isinstance(model, (ResponseLogits, torch.nn.parallel.DistributedDataParallel)) else ResponseLogits(model)
     if shared:
         batch = collate_shared_prefix(pairs, pad_id)  # n rows: prefix, chosen's tokens, rejected's tokens
         keys = ("input_ids", "attention_mask", "position_ids")
@@ -190,7 +198,7 @@ def pair_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, de
         keys = ("input_ids", "attention_mask")
         rows, positions, tokens, owners = _targets(pairs, shared=False, shared_lengths=None)
     rows, positions, tokens, owners = (t.to(device) for t in (rows, positions, tokens, owners))
-    logits = _response_logits(model, {k: batch[k].to(device) for k in keys}, rows, positions)  # (M, V)
+    logits = scorer({k: batch[k].to(device) for k in keys}, rows, positions)  # (M, V)
     token_logps = torch.log_softmax(logits.float(), dim=-1).gather(-1, tokens[:, None])[:, 0]  # (M,)
     sums = torch.zeros(2 * n, device=device).index_add(0, owners, token_logps)  # (2n,)
     counts = torch.zeros(2 * n, device=device).index_add(0, owners, torch.ones_like(token_logps))  # (2n,)
@@ -198,13 +206,18 @@ def pair_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, de
 
 
 @torch.inference_mode()
-def reference_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, max_tokens: int, device) -> torch.Tensor:
+def reference_logps(model, pairs: list[EncodedPair], *, pad_id: int, shared: bool, max_tokens: int, device,
+                    accelerator=None) -> torch.Tensor:
     """(len(pairs), 2) summed reference log-probs of (chosen, rejected) for every pair, in order:
-    the one pass of `precompute_ref`."""
+    the one pass of `precompute_ref`. With an `accelerator`, each process scores its share of the
+    pairs and every process gets the whole table."""
     out = torch.zeros(len(pairs), 2)
-    for micro in split_by_token_budget(list(range(len(pairs))), pairs, max_tokens):
+    mine = list(range(len(pairs))) if accelerator is None else process_share(accelerator, list(range(len(pairs))))
+    for micro in split_by_token_budget(mine, pairs, max_tokens):
         sums, _ = pair_logps(model, [pairs[i] for i in micro], pad_id=pad_id, shared=shared, device=device)
         out[micro] = sums.view(2, len(micro)).T.float().cpu()
+    if accelerator is not None and accelerator.num_processes > 1:
+        out = accelerator.reduce(out.to(accelerator.device), reduction="sum").cpu()  # each row is one process's, 0 elsewhere
     return out
 
 
@@ -230,19 +243,24 @@ def _micro_batch_loss(cfg: DPOConfig, policy, reference, pairs, idx, ref_table, 
 
 
 @torch.no_grad()
-def evaluate(cfg: DPOConfig, policy, reference, pairs, ref_table, *, pad_id, shared, device) -> dict:
+def evaluate(cfg: DPOConfig, policy, reference, pairs, ref_table, *, pad_id, shared, device, accelerator=None) -> dict:
     """Held-out metrics, TRL's names with the `eval_` prefix; `eval_rewards/accuracies` is the share
-    of pairs whose chosen side gets the higher implicit reward."""
+    of pairs whose chosen side gets the higher implicit reward. With an `accelerator`, each process
+    scores its share of the pairs (with `policy` unwrapped: no collective in the forward pass) and
+    every process gets the metrics of all of them."""
     was_training = policy.training
     policy.eval()
     totals = {"loss": 0.0, "acc": 0.0, "margin": 0.0}
-    for micro in split_by_token_budget(list(range(len(pairs))), pairs, cfg.max_tokens_per_micro_batch):
+    mine = list(range(len(pairs))) if accelerator is None else process_share(accelerator, list(range(len(pairs))))
+    for micro in split_by_token_budget(mine, pairs, cfg.max_tokens_per_micro_batch):
         losses, r_c, r_r, _ = _micro_batch_loss(cfg, policy, reference, pairs, micro, ref_table, pad_id=pad_id,
                                                 shared=shared, device=device)
         totals["loss"] += float(losses.sum())
         totals["acc"] += float((r_c > r_r).float().sum())
         totals["margin"] += float((r_c - r_r).sum())
     policy.train(was_training)
+    if accelerator is not None:
+        totals = sum_over_processes(accelerator, totals)
     n = len(pairs)
     return {"eval_loss": totals["loss"] / n, "eval_rewards/accuracies": totals["acc"] / n,
             "eval_rewards/margins": totals["margin"] / n}
@@ -250,16 +268,21 @@ def evaluate(cfg: DPOConfig, policy, reference, pairs, ref_table, *, pad_id, sha
 
 def _batch_backward(cfg: DPOConfig, accelerator, policy, reference, pairs, batch: list[int], ref_table, *, pad_id,
                     shared) -> dict:
-    """Backward of the batch's mean loss over micro-batches under the token budget (each one's
-    loss divided by the whole batch's size, so the gradient does not depend on the split);
-    returns the batch's metrics, named as TRL logs them."""
+    """Backward of the step's mean loss: this process's share of `batch` (the step's pairs over all
+    processes), micro-batch by micro-batch under the token budget, each one's loss divided by the
+    whole step's size (times the processes, as DDP averages their gradients), so that the gradient
+    depends neither on the split nor on the number of processes. Gradients are synchronised once,
+    at the last micro-batch. Returns the whole step's metrics, named as TRL logs them."""
     sums = {"loss": 0.0, "rewards/chosen": 0.0, "rewards/rejected": 0.0, "rewards/accuracies": 0.0,
             "logps/chosen": 0.0, "logps/rejected": 0.0}
-    for micro in split_by_token_budget(batch, pairs, cfg.max_tokens_per_micro_batch):
-        with accelerator.autocast():
-            losses, r_c, r_r, logps = _micro_batch_loss(cfg, policy, reference, pairs, micro, ref_table, pad_id=pad_id,
-                                                        shared=shared, device=accelerator.device)  # (m,) each; (2m,)
-        accelerator.backward(losses.sum() / len(batch))
+    micros = split_by_token_budget(process_share(accelerator, batch), pairs, cfg.max_tokens_per_micro_batch)
+    for k, micro in enumerate(micros):
+        with accelerator.no_sync(policy) if k < len(micros) - 1 else contextlib.nullcontext():
+            with accelerator.autocast():
+                losses, r_c, r_r, logps = _micro_batch_loss(cfg, policy, reference, pairs, micro, ref_table,
+                                                            pad_id=pad_id, shared=shared,
+                                                            device=accelerator.device)  # (m,) each; (2m,)
+            accelerator.backward(losses.sum() * accelerator.num_processes / len(batch))
         m = len(micro)
         sums["loss"] += float(losses.detach().sum())
         sums["rewards/chosen"] += float(r_c.sum())
@@ -267,7 +290,7 @@ def _batch_backward(cfg: DPOConfig, accelerator, policy, reference, pairs, batch
         sums["rewards/accuracies"] += float((r_c > r_r).float().sum())
         sums["logps/chosen"] += float(logps[:m].sum())
         sums["logps/rejected"] += float(logps[m:].sum())
-    metrics = {key: value / len(batch) for key, value in sums.items()}
+    metrics = {key: value / len(batch) for key, value in sum_over_processes(accelerator, sums).items()}
     metrics["rewards/margins"] = metrics["rewards/chosen"] - metrics["rewards/rejected"]
     return metrics
 
@@ -283,12 +306,20 @@ def lr_scale(cfg, step: int) -> float:
     return 1.0
 
 
-def _step_batches(cfg: DPOConfig, pairs: list[EncodedPair]) -> list[list[int]]:
-    """Enough length-grouped batches for every step, epoch after epoch (epoch e shuffled with
-    seed + e): the batch of step s depends only on the seed, so a resumed run sees the same data."""
+def _step_batches(cfg, pairs: list[EncodedPair], world: int = 1) -> list[list[int]]:
+    """Enough length-grouped batches of `world` x batch_size for every step, epoch after epoch
+    (epoch e shuffled with seed + e): the batch of step s depends only on the seed and the step's
+    size, so a resumed run sees the same data, and N processes the batches of one with N times the
+    batch size. On several processes a batch smaller than their number is left out (every process
+    must take part in every step). `cfg` is any trainer config with steps, batch_size,
+    length_group_window and seed (DPO's, KTO's)."""
+    if len(pairs) < world:
+        raise ValueError(f"{len(pairs)} training rows are fewer than the {world} processes.")
     out, epoch = [], 0
     while len(out) < cfg.steps:
-        out += length_grouped_batches(pairs, batch_size=cfg.batch_size, window=cfg.length_group_window, seed=cfg.seed + epoch)
+        batches = length_grouped_batches(pairs, batch_size=cfg.batch_size * world, window=cfg.length_group_window,
+                                         seed=cfg.seed + epoch)
+        out += [b for b in batches if len(b) >= world]
         epoch += 1
     return out[: cfg.steps]
 
@@ -300,10 +331,10 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     training/preference_data.py); the numbered phases of the module docstring, in order.
     `on_step(step, metrics)` returns True to stop (cancel). `gold_pairs` (gold answer first, on
     held-out prompts) are evaluated beside `eval_pairs`: `eval_gold_rewards/accuracies`.
-    `on_sample(step, policy, reference, tokenizer)` is called every `cfg.sample_every` steps,
-    before the first step and after the last (reference None when precomputed). Resumes
-    from `out_dir/checkpoint` when it exists. Returns a summary; "model_path" is the final HF
-    folder, or None when stopped early."""
+    `on_sample(step, policy, reference, tokenizer)` is called on the main process every
+    `cfg.sample_every` steps, before the first step and after the last (reference None when
+    precomputed; see training/samples.py::draw_if_due). Resumes from `out_dir/checkpoint` when it
+    exists. Returns a summary; "model_path" is the final HF folder, or None when stopped early."""
     from transformers import AutoModelForCausalLM
 
     from common.ml.loading import from_pretrained_strict, load_tokenizer
@@ -340,11 +371,13 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     if cfg.precompute_ref:
         with accelerator.autocast():
             train_ref, eval_ref, gold_ref = (
-                reference_logps(reference, split, pad_id=pad_id, shared=shared,
+                reference_logps(reference, split, pad_id=pad_id, shared=shared, accelerator=accelerator,
                                 max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
                 for split in (train_pairs, eval_pairs, gold_pairs))
         reference = None
-    policy, optimizer = accelerator.prepare(policy, optimizer)
+    # The policy's forward as DDP runs it on several processes; `policy` stays the plain model
+    # (evaluation, samples and saving use it: no collective there).
+    scorer, optimizer = accelerator.prepare(ResponseLogits(policy), optimizer)
     policy.train()
 
     def save(target: Path, with_state: bool) -> None:
@@ -355,28 +388,25 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
         out = {}
         with accelerator.autocast():
             if eval_pairs:
-                out.update(evaluate(cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared, device=device))
+                out.update(evaluate(cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared,
+                                    device=device, accelerator=accelerator))
             if gold_pairs:
-                gold = evaluate(cfg, policy, reference, gold_pairs, gold_ref, pad_id=pad_id, shared=shared, device=device)
+                gold = evaluate(cfg, policy, reference, gold_pairs, gold_ref, pad_id=pad_id, shared=shared, device=device,
+                                accelerator=accelerator)
                 out["eval_gold_rewards/accuracies"] = gold["eval_rewards/accuracies"]
         return out
 
-    def draw(at_step: int) -> None:
-        if on_sample is not None and cfg.sample_every:
-            with accelerator.autocast():
-                on_sample(at_step, accelerator.unwrap_model(policy), reference, tokenizer)
-
     # 3. schedule
-    schedule = _step_batches(cfg, train_pairs)
+    schedule = _step_batches(cfg, train_pairs, accelerator.num_processes)
     stopped = False
     if step == 0:
-        draw(0)  # the start model's own responses: the monitors' baseline
+        draw_if_due(cfg, 0, on_sample, accelerator, policy, reference, tokenizer)  # the start model: the monitors' baseline
     while step < cfg.steps:
-        batch = schedule[step]
+        batch = schedule[step]  # the step's pairs, all processes'
         for group in optimizer.param_groups:
             group["lr"] = cfg.learning_rate * lr_scale(cfg, step)
-        # 4. loss and gradients of the batch, micro-batch by micro-batch
-        metrics = _batch_backward(cfg, accelerator, policy, reference, train_pairs, batch, train_ref, pad_id=pad_id,
+        # 4. loss and gradients of this process's share of the batch, micro-batch by micro-batch
+        metrics = _batch_backward(cfg, accelerator, scorer, reference, train_pairs, batch, train_ref, pad_id=pad_id,
                                   shared=shared)
         # 5. step
         grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm or math.inf)
@@ -388,10 +418,9 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
         metrics["grad_norm"] = float(grad_norm)
         if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
             metrics.update(run_eval())
-        if step == cfg.steps or (cfg.sample_every and step % cfg.sample_every == 0):
-            draw(step)
+        draw_if_due(cfg, step, on_sample, accelerator, policy, reference, tokenizer)
         history.append({"step": step, **metrics})
-        stopped = bool(on_step(step, metrics)) if on_step else False
+        stopped = stop_together(accelerator, lambda: on_step and on_step(step, metrics))
         # 7. save
         if stopped or (cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps):
             save(ckpt, with_state=True)
@@ -403,4 +432,23 @@ def dpo_train(cfg: DPOConfig, *, start_path, train_pairs: list[EncodedPair], eva
     if stopped:
         return {**summary, "model_path": None}
     save(out_dir / FINAL, with_state=False)
+    accelerator.wait_for_everyone()  # the folder is written (by the main process) when any process returns
     return {**summary, "model_path": str(out_dir / FINAL)}
+
+
+def main(argv=None) -> dict:
+    from rewardmodel.launch import read_pairs
+    from training.launch import launched, parse_launch
+    from training.preference_data import encode_preference_pairs
+
+    cfg, (train, held_out), args = parse_launch(argv, doc=__doc__, config_from_dict=dpo_config_from_dict, files={
+        "--pairs": (read_pairs, 'JSONL of {"prompt": str | messages, "chosen": str, "rejected": str}'),
+        "--eval-pairs": (read_pairs, "held-out pairs, the same format")})
+    return launched(lambda tokenizer, on_step: dpo_train(
+        cfg, start_path=args.start, out_dir=args.out, on_step=on_step,
+        train_pairs=encode_preference_pairs(tokenizer, train, cfg),
+        eval_pairs=encode_preference_pairs(tokenizer, held_out, cfg)), start=args.start)
+
+
+if __name__ == "__main__":
+    main()

@@ -108,6 +108,12 @@ class _PolicyRecorder:
                                                             times_fired=row.times_fired + 1)
 
 
+def _forget_after(run: PolicyRun, step: int) -> None:
+    """Steps after the last checkpoint are run again on a resume: forget what they recorded."""
+    PolicyStep.objects.filter(run=run, step__gt=step).delete()
+    PolicySample.objects.filter(run=run, step__gt=step).delete()
+
+
 def _check_source(label: str, job) -> str:
     if job.status != JobStatus.SUCCEEDED or not job.artifact_path or not Path(job.artifact_path).is_dir():
         raise ValueError(f"{label} {job.pk} has no finished model (status {job.status}, path “{job.artifact_path}”).")
@@ -131,10 +137,7 @@ def policy_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
         if not prompts:
             raise ValueError(f"Dataset “{run.dataset.name}” has no prompts to sample from.")
         out = run_dir(run)
-        done = checkpoint_step(out)
-        # Steps after the last checkpoint are run again: forget what they recorded.
-        PolicyStep.objects.filter(run=run, step__gt=done).delete()
-        PolicySample.objects.filter(run=run, step__gt=done).delete()
+        _forget_after(run, checkpoint_step(out))
         recorder = _PolicyRecorder(run, cfg.steps, options)
         summary = ppo_run(cfg, sft_path=sft_path, reward_path=reward_path, prompts=prompts, out_dir=out,
                           held_out_path=held_out_path, on_step=recorder)
@@ -179,18 +182,8 @@ def dpo_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
         eval_pairs = encode_preference_pairs(tokenizer, selection.eval, cfg)
         gold_pairs = encode_preference_pairs(tokenizer, selection.gold, cfg)
         PolicyRun.objects.filter(pk=run.pk).update(data_snapshot={**selection.snapshot, "start_model": start})
-        # Steps after the last checkpoint are run again: forget what they recorded.
-        done = checkpoint_step(out)
-        PolicyStep.objects.filter(run=run, step__gt=done).delete()
-        PolicySample.objects.filter(run=run, step__gt=done).delete()
-        recorder = _SampleRecorder(run, cfg.steps, options=RUN_OPTIONS)
-        prompts = _sample_prompts(tokenizer, selection.eval + selection.train, cfg.sample_prompts)
-
-        def on_sample(step: int, policy, reference, tokenizer) -> None:
-            recorder.record_samples(step, _implicit_reward_samples(
-                policy, reference, tokenizer, prompts, start=start, beta=cfg.beta, seed=cfg.seed + step,
-                max_new_tokens=cfg.sample_max_new_tokens, temperature=cfg.sample_temperature,
-                max_prompt_tokens=cfg.max_length - cfg.sample_max_new_tokens))
+        _forget_after(run, checkpoint_step(out))
+        on_sample = _implicit_reward_sampler(run, cfg, tokenizer, selection.eval + selection.train, start=start)
 
         def on_step(step: int, metrics: dict) -> bool:
             PolicyStep.objects.update_or_create(run=run, step=step, defaults={"metrics": metrics})
@@ -261,15 +254,15 @@ def kto_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
             **snapshot, "source": source, "start_model": start, "n_train_completions": len(examples),
             "n_desirable": n_desirable, "n_undesirable": len(examples) - n_desirable, "n_eval_pairs": len(eval_pairs),
             "desirable_weight": weights[0], "undesirable_weight": weights[1]})
-        # Steps after the last checkpoint are run again: forget what they recorded.
-        PolicyStep.objects.filter(run=run, step__gt=checkpoint_step(out)).delete()
+        _forget_after(run, checkpoint_step(out))
+        on_sample = _implicit_reward_sampler(run, cfg, tokenizer, eval_examples + examples, start=start)
 
         def on_step(step: int, metrics: dict) -> bool:
             PolicyStep.objects.update_or_create(run=run, step=step, defaults={"metrics": metrics})
             return job_heartbeat(run, progress=step / cfg.steps)
 
         summary = kto_train(cfg, start_path=start, train_rows=train_rows, eval_pairs=eval_pairs, out_dir=out,
-                            on_step=on_step)
+                            on_step=on_step, on_sample=on_sample)
         return _trained_run_end(run, summary)
     except Exception as exc:
         job_fail(run, error=f"{type(exc).__name__}: {exc}")
@@ -277,7 +270,7 @@ def kto_run_execute(*, run: PolicyRun, worker: str = "") -> PolicyRun:
 
 
 class _SampleRecorder(_PolicyRecorder):
-    """DPO's and SPIN's samples: stored as PolicySample rows, and the text monitors run on them (the
+    """DPO's, KTO's and SPIN's samples: stored as PolicySample rows, and the text monitors run on them (the
     first draw, before any update, is the baseline). Their metrics are stored by the run's on_step."""
 
     def record_samples(self, step: int, batch: list[dict], *, iteration: int | None = None) -> None:
@@ -310,6 +303,22 @@ def _sample_prompts(tokenizer, examples, n: int) -> list[str]:
         if len(out) == n:
             break
     return out
+
+
+def _implicit_reward_sampler(run: PolicyRun, cfg, tokenizer, examples, *, start: str):
+    """The `on_sample` of a DPO or KTO run (`cfg` a DPOConfig or KTOConfig): draws responses to the
+    first `cfg.sample_prompts` distinct prompts of `examples` (held-out ones first), stores them with
+    their implicit rewards, and runs the text monitors on them."""
+    recorder = _SampleRecorder(run, cfg.steps, options=RUN_OPTIONS)
+    prompts = _sample_prompts(tokenizer, examples, cfg.sample_prompts)
+
+    def on_sample(step: int, policy, reference, tokenizer) -> None:
+        recorder.record_samples(step, _implicit_reward_samples(
+            policy, reference, tokenizer, prompts, start=start, beta=cfg.beta, seed=cfg.seed + step,
+            max_new_tokens=cfg.sample_max_new_tokens, temperature=cfg.sample_temperature,
+            max_prompt_tokens=cfg.max_length - cfg.sample_max_new_tokens))
+
+    return on_sample
 
 
 def _implicit_reward_samples(policy, reference, tokenizer, prompts: list[str], *, start: str, beta: float, seed: int,

@@ -83,6 +83,14 @@ class PolicyRunForm(forms.Form):
         return data
 
 
+def sample_every_field() -> forms.IntegerField:
+    """The "sample every K steps" option of the runs that learn without sampling (DPO, KTO)."""
+    return forms.IntegerField(min_value=0, max_value=1_000_000, required=False, label="Sample every K steps",
+                              help_text="Draw responses to a few held-out prompts before training, every K steps and "
+                                        "at the end: shown on the run page with their implicit rewards, and watched "
+                                        "by the reward-hacking monitors (length, repetition, formatting). 0: never.")
+
+
 class DPORunForm(forms.Form):
     name = forms.CharField(required=False, max_length=200)
     dataset = forms.ModelChoiceField(queryset=Dataset.objects.order_by("name"), help_text="Labelled pairs to learn from.")
@@ -103,11 +111,7 @@ class DPORunForm(forms.Form):
     learning_rate = forms.FloatField(min_value=0)
     max_length = forms.IntegerField(min_value=16, max_value=32768)
     max_response_tokens = forms.IntegerField(min_value=1, max_value=32768)
-    sample_every = forms.IntegerField(min_value=0, max_value=1_000_000, required=False, label="Sample every K steps",
-                                      help_text="Draw responses to a few held-out prompts before training, every K steps "
-                                                "and at the end: shown on the run page with their implicit rewards, and "
-                                                "watched by the reward-hacking monitors (length, repetition, formatting). "
-                                                "0: never.")
+    sample_every = sample_every_field()
     aggregation = forms.ChoiceField(choices=[("majority", "Majority"), ("per_judgement", "Per judgement (soft labels)")])
     min_agreement = forms.FloatField(min_value=0, max_value=1)
     eval_fraction = forms.FloatField(min_value=0, max_value=0.9, label="Held-out share of prompts")
@@ -165,6 +169,7 @@ class KTORunForm(forms.Form):
     max_length = forms.IntegerField(min_value=16, max_value=32768, help_text="Tokens of prompt + response; the "
                                     "prompt is cut from the left.")
     max_response_tokens = forms.IntegerField(min_value=1, max_value=32768)
+    sample_every = sample_every_field()
     aggregation = forms.ChoiceField(choices=[("majority", "Majority"), ("per_judgement", "Per judgement")],
                                     help_text="Comparisons only: which pairs count.")
     min_agreement = forms.FloatField(min_value=0, max_value=1, help_text="Comparisons only.")
@@ -172,7 +177,7 @@ class KTORunForm(forms.Form):
                                      help_text="Comparisons only: held-out pairs measure implicit-reward accuracy.")
 
     CONFIG_FIELDS = ("beta", "desirable_weight", "undesirable_weight", "precompute_ref", "steps", "batch_size",
-                     "learning_rate", "lr_schedule", "max_length", "max_response_tokens")
+                     "learning_rate", "lr_schedule", "max_length", "max_response_tokens", "sample_every")
     SELECTION_FIELDS = ("aggregation", "min_agreement", "eval_fraction")
 
     def __init__(self, *args, **kwargs):

@@ -10,7 +10,8 @@ Read it top to bottom: `KTOConfig`, `class_weights` (balancing the two classes),
   4. loss      the reference point z0 of the batch, then KTO's loss, normalised by the batch size
   5. step      clip, AdamW, linear warm-up (then constant, or linear decay)
   6. log       metrics named as TRL logs them (`rewards/chosen`, `logps/rejected`, `kl`, ...) and, every
-               `eval_every` steps and at the end, held-out implicit-reward accuracy on paired eval data
+               `eval_every` steps and at the end, held-out implicit-reward accuracy on paired eval data;
+               every `sample_every` steps, a few sampled responses (`on_sample`, as DPO)
   7. save      resumable checkpoint; at the end the policy as a plain Hugging Face folder
 
 With r = log pi(y|x) - log ref(y|x) and z0 = max(0, mean over the batch of the same log-ratio on
@@ -22,9 +23,18 @@ averaged over the batch's completions. The implicit reward of a completion is be
 The data (training/kto_data.py) is one `EncodedPair` per completion: "chosen" = prompt + the
 completion, "rejected" = the same prompt + its mismatched KL completion, so DPO's log-prob code
 (training/dpo.py: `pair_logps`, `reference_logps`, the shared-prompt forward pass) scores both in
-one pass. One device: through the Celery task or `manage.py run_kto`; bf16 autocast on a GPU that
-supports it.
+one pass.
+
+Launch: through the Celery task or `manage.py run_kto` (one device), or without Django, on
+comparisons (both sides of each pair, unpaired and shuffled with the seed):
+  one device:  python -m training.kto --pairs PAIRS.jsonl --start DIR --out DIR [--config JSON]
+  several:     accelerate launch -m training.kto --pairs PAIRS.jsonl --start DIR --out DIR [--config JSON]
+As for DPO, each of N processes takes its share of the step's N x batch_size completions and the
+loss is normalised by the whole step's; z0 is the mean over all processes' KL completions (TRL
+gathers them too), so N processes take the step one process takes with N x batch_size. bf16
+autocast on a GPU that supports it.
 """
+import contextlib
 import json
 import math
 from collections.abc import Callable
@@ -36,19 +46,25 @@ from transformers import set_seed
 
 from common.artifacts import training_checkpoint_save
 from common.ml.precision import MIXED_PRECISION_CHOICES, make_accelerator
+from common.ml.processes import process_share, stop_together, sum_over_processes
 from common.validation import checked_config
 from rewardmodel.batching import EncodedPair, split_by_token_budget
-from training.dpo import CHECKPOINT, FINAL, DPOConfig, _step_batches, evaluate, lr_scale, pair_logps, reference_logps
+from training.dpo import (
+    CHECKPOINT, FINAL, DPOConfig, ResponseLogits, _step_batches, evaluate, lr_scale, pair_logps, reference_logps,
+)
+from training.samples import SampleOptions, draw_if_due
 
 LR_SCHEDULES = ("constant", "linear")
 
 
 @dataclass
-class KTOConfig:
+class KTOConfig(SampleOptions):
+    """KTO's settings; the `sample_*` ones (samples for reading and for the monitors) are `SampleOptions`'."""
     steps: int = 100
     """Optimizer steps (each one batch of `batch_size` completions)."""
     batch_size: int = 16
-    """Completions per optimizer step (at least 2: z0 is estimated on the batch's mismatched pairs)."""
+    """Completions per process per optimizer step (at least 2: z0 is estimated on the step's
+    mismatched pairs); a step of N processes sees N x batch_size."""
     learning_rate: float = 5e-6
     """AdamW peak learning rate (linear warm-up, then constant)."""
     warmup_steps: int = 10
@@ -97,7 +113,7 @@ class KTOConfig:
             (0 < self.max_response_tokens < self.max_length, "max_response_tokens must be positive and below max_length"),
             (self.max_tokens_per_micro_batch >= 2, "max_tokens_per_micro_batch must be at least 2"),
             (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),
-        ]
+        ] + self.sample_checks()
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
@@ -129,9 +145,15 @@ def learning_rate(cfg: KTOConfig, step: int) -> float:
     return cfg.learning_rate * lr_scale(cfg, step)
 
 
-def kl_reference_point(policy_kl_logps: torch.Tensor, ref_kl_logps: torch.Tensor) -> torch.Tensor:
-    """z0, a scalar: the mean log-ratio of the mismatched completions (n,), clamped at 0, detached."""
-    return (policy_kl_logps - ref_kl_logps).detach().mean().clamp(min=0)
+def kl_reference_point(policy_kl_logps: torch.Tensor, ref_kl_logps: torch.Tensor, accelerator=None) -> torch.Tensor:
+    """z0, a scalar: the mean log-ratio of the mismatched completions (n,), clamped at 0, detached.
+    With an `accelerator` of several processes, the mean over all processes' completions (as TRL
+    gathers them), the same on each: a per-process z0 would make N processes differ from one."""
+    logratios = (policy_kl_logps - ref_kl_logps).detach().float()  # (n,)
+    total = torch.stack([logratios.sum(), torch.tensor(float(logratios.numel()), device=logratios.device)])
+    if accelerator is not None and accelerator.num_processes > 1:
+        total = accelerator.reduce(total, reduction="sum")
+    return (total[0] / total[1]).clamp(min=0)
 
 
 def kto_loss(policy_logps: torch.Tensor, ref_logps: torch.Tensor, desirable: torch.Tensor, kl: torch.Tensor | float, *,
@@ -159,37 +181,42 @@ def _micro_batch_logps(policy, reference, rows: list[EncodedPair], idx: list[int
 
 def _batch_backward(cfg: KTOConfig, weights: tuple[float, float], accelerator, policy, reference, rows, batch: list[int],
                     ref_table, *, pad_id, shared) -> dict:
-    """Backward of the batch's mean loss over micro-batches under the token budget; z0 is the whole
-    batch's (when the batch is split, from a first pass without gradients), so neither the loss nor
-    the gradient depends on the split. Returns the batch's metrics, named as TRL logs them."""
+    """Backward of the step's mean loss: this process's share of `batch` (the step's completions
+    over all processes), micro-batch by micro-batch under the token budget, each one's loss divided
+    by the whole step's size (times the processes, as DDP averages their gradients). z0 is the
+    whole step's (when this process's share is split, from a first pass without gradients), so
+    neither the loss nor the gradient depends on the split or on the number of processes.
+    Returns the whole step's metrics, named as TRL logs them."""
     device = accelerator.device
-    micros = split_by_token_budget(batch, rows, cfg.max_tokens_per_micro_batch)
+    micros = split_by_token_budget(process_share(accelerator, batch), rows, cfg.max_tokens_per_micro_batch)
     kl = None
     if len(micros) > 1:
         with torch.no_grad(), accelerator.autocast():
             parts = [_micro_batch_logps(policy, reference, rows, micro, ref_table, pad_id=pad_id, shared=shared,
                                         device=device) for micro in micros]
         kl = kl_reference_point(torch.cat([pi[len(m):] for (pi, _), m in zip(parts, micros)]),
-                                torch.cat([ref[len(m):] for (_, ref), m in zip(parts, micros)]))
+                                torch.cat([ref[len(m):] for (_, ref), m in zip(parts, micros)]), accelerator)
     sums = {"loss": 0.0, "chosen": 0.0, "rejected": 0.0, "logps_chosen": 0.0, "logps_rejected": 0.0, "n_chosen": 0,
             "n_rejected": 0}
-    for micro in micros:
+    for k, micro in enumerate(micros):
         m = len(micro)
         desirable = torch.tensor([rows[i].meta["desirable"] for i in micro], device=device)  # (m,)
-        with accelerator.autocast():
-            pi, ref = _micro_batch_logps(policy, reference, rows, micro, ref_table, pad_id=pad_id, shared=shared,
-                                         device=device)  # (2m,) each
-            if kl is None:
-                kl = kl_reference_point(pi[m:], ref[m:])
-            losses, rewards = kto_loss(pi[:m], ref[:m], desirable, kl, beta=cfg.beta, desirable_weight=weights[0],
-                                       undesirable_weight=weights[1])  # (m,) each
-        accelerator.backward(losses.sum() / len(batch))
+        with accelerator.no_sync(policy) if k < len(micros) - 1 else contextlib.nullcontext():
+            with accelerator.autocast():
+                pi, ref = _micro_batch_logps(policy, reference, rows, micro, ref_table, pad_id=pad_id, shared=shared,
+                                             device=device)  # (2m,) each
+                if kl is None:
+                    kl = kl_reference_point(pi[m:], ref[m:], accelerator)
+                losses, rewards = kto_loss(pi[:m], ref[:m], desirable, kl, beta=cfg.beta, desirable_weight=weights[0],
+                                           undesirable_weight=weights[1])  # (m,) each
+            accelerator.backward(losses.sum() * accelerator.num_processes / len(batch))
         logps = pi[:m].detach()
         sums["loss"] += float(losses.detach().sum())
         for side, mask in (("chosen", desirable), ("rejected", ~desirable)):
             sums[side] += float(rewards[mask].sum())
             sums[f"logps_{side}"] += float(logps[mask].sum())
             sums[f"n_{side}"] += int(mask.sum())
+    sums = sum_over_processes(accelerator, sums)
     metrics = {"loss": sums["loss"] / len(batch), "kl": float(kl)}
     for side in ("chosen", "rejected"):
         if sums[f"n_{side}"]:
@@ -201,12 +228,13 @@ def _batch_backward(cfg: KTOConfig, weights: tuple[float, float], accelerator, p
 
 
 def kto_train(cfg: KTOConfig, *, start_path, train_rows: list[EncodedPair], eval_pairs: list[EncodedPair], out_dir,
-              on_step: Callable[[int, dict], bool] | None = None) -> dict:
+              on_step: Callable[[int, dict], bool] | None = None, on_sample: Callable[..., None] | None = None) -> dict:
     """Trains the policy in `start_path` (also the reference) on encoded unpaired completions
     (training/kto_data.py::encode_unpaired); `eval_pairs` are held-out comparisons
     (training/preference_data.py), possibly none. The numbered phases of the module docstring.
-    `on_step(step, metrics)` returns True to stop (cancel). Resumes from `out_dir/checkpoint` when it
-    exists. Returns a summary with the class weights used; "model_path" is the final HF folder, or
+    `on_step(step, metrics)` returns True to stop (cancel). `on_sample(step, policy, reference,
+    tokenizer)` is called as in DPO (training/samples.py::draw_if_due). Resumes from `out_dir/checkpoint`
+    when it exists. Returns a summary with the class weights used; "model_path" is the final HF folder, or
     None when stopped early."""
     from transformers import AutoModelForCausalLM
 
@@ -245,12 +273,13 @@ def kto_train(cfg: KTOConfig, *, start_path, train_rows: list[EncodedPair], eval
     train_ref = eval_ref = None
     if cfg.precompute_ref:
         with accelerator.autocast():
-            train_ref = reference_logps(reference, train_rows, pad_id=pad_id, shared=shared,
-                                        max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
-            eval_ref = reference_logps(reference, eval_pairs, pad_id=pad_id, shared=shared,
-                                       max_tokens=cfg.max_tokens_per_micro_batch, device=device)
+            train_ref, eval_ref = (
+                reference_logps(reference, split, pad_id=pad_id, shared=shared, accelerator=accelerator,
+                                max_tokens=cfg.max_tokens_per_micro_batch, device=device)  # (N, 2)
+                for split in (train_rows, eval_pairs))
         reference = None
-    policy, optimizer = accelerator.prepare(policy, optimizer)
+    # The policy's forward as DDP runs it on several processes; `policy` stays the plain model.
+    scorer, optimizer = accelerator.prepare(ResponseLogits(policy), optimizer)
     policy.train()
     # Held-out accuracy: the share of eval pairs whose chosen side gets the higher implicit reward.
     eval_cfg = DPOConfig(beta=cfg.beta, max_length=cfg.max_length, max_response_tokens=cfg.max_response_tokens,
@@ -264,17 +293,20 @@ def kto_train(cfg: KTOConfig, *, start_path, train_rows: list[EncodedPair], eval
         if not eval_pairs:
             return {}
         with accelerator.autocast():
-            out = evaluate(eval_cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared, device=device)
+            out = evaluate(eval_cfg, policy, reference, eval_pairs, eval_ref, pad_id=pad_id, shared=shared, device=device,
+                           accelerator=accelerator)
         return {k: v for k, v in out.items() if k != "eval_loss"}  # eval_loss is DPO's loss, not KTO's
 
     # 3. schedule: length-grouped batches of completions, the same for a resumed run
-    schedule = _step_batches(cfg, train_rows)
+    schedule = _step_batches(cfg, train_rows, accelerator.num_processes)
     stopped = False
+    if step == 0:
+        draw_if_due(cfg, 0, on_sample, accelerator, policy, reference, tokenizer)  # the start model: the monitors' baseline
     while step < cfg.steps:
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(cfg, step)
         # 4. z0 and the loss's gradients, micro-batch by micro-batch
-        metrics = _batch_backward(cfg, weights, accelerator, policy, reference, train_rows, schedule[step], train_ref,
+        metrics = _batch_backward(cfg, weights, accelerator, scorer, reference, train_rows, schedule[step], train_ref,
                                   pad_id=pad_id, shared=shared)
         # 5. step
         grad_norm = accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm or math.inf)
@@ -286,8 +318,9 @@ def kto_train(cfg: KTOConfig, *, start_path, train_rows: list[EncodedPair], eval
         metrics["grad_norm"] = float(grad_norm)
         if step == cfg.steps or (cfg.eval_every and step % cfg.eval_every == 0):
             metrics.update(run_eval())
+        draw_if_due(cfg, step, on_sample, accelerator, policy, reference, tokenizer)
         history.append({"step": step, **metrics})
-        stopped = bool(on_step(step, metrics)) if on_step else False
+        stopped = stop_together(accelerator, lambda: on_step and on_step(step, metrics))
         # 7. save
         if stopped or (cfg.save_every and step % cfg.save_every == 0 and step < cfg.steps):
             save(ckpt, with_state=True)
@@ -300,4 +333,25 @@ def kto_train(cfg: KTOConfig, *, start_path, train_rows: list[EncodedPair], eval
     if stopped:
         return {**summary, "model_path": None}
     save(out_dir / FINAL, with_state=False)
+    accelerator.wait_for_everyone()  # the folder is written (by the main process) when any process returns
     return {**summary, "model_path": str(out_dir / FINAL)}
+
+
+def main(argv=None) -> dict:
+    from rewardmodel.launch import read_pairs
+    from training.kto_data import encode_unpaired, unpair
+    from training.launch import launched, parse_launch
+    from training.preference_data import encode_preference_pairs
+
+    cfg, (train, held_out), args = parse_launch(argv, doc=__doc__, config_from_dict=kto_config_from_dict, files={
+        "--pairs": (read_pairs, 'JSONL of {"prompt": str | messages, "chosen": str, "rejected": str}: both sides '
+                                "of each pair become unpaired examples (chosen desirable, rejected undesirable)"),
+        "--eval-pairs": (read_pairs, "held-out pairs, the same format (implicit-reward accuracy)")})
+    return launched(lambda tokenizer, on_step: kto_train(
+        cfg, start_path=args.start, out_dir=args.out, on_step=on_step,
+        train_rows=encode_unpaired(tokenizer, unpair(train, seed=cfg.seed), cfg),
+        eval_pairs=encode_preference_pairs(tokenizer, held_out, cfg)), start=args.start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,14 +1,37 @@
-"""Samples of a policy that learns without sampling (DPO, SPIN): a few prompts' responses drawn
+"""Samples of a policy that learns without sampling (DPO, KTO, SPIN): a few prompts' responses drawn
 with the PPO sampler (training/rollout.py), each with its implicit reward beta * (log pi - log ref)
-and the log-ratio itself, summed over the response's tokens up to and including EOS. DPO draws them
-every `sample_every` steps for reading and for the reward-hacking monitors; SPIN draws the
-policy's own responses, the "rejected" side of each iteration."""
+and the log-ratio itself, summed over the response's tokens up to and including EOS. DPO and KTO
+draw them every `sample_every` steps (`SampleOptions`) for reading and for the reward-hacking
+monitors; SPIN draws the policy's own responses, the "rejected" side of each iteration."""
 from dataclasses import dataclass
 
 import torch
 
 from training.rollout import response_logits, response_mask_and_lengths, sample_responses
 from training.text import clean_response
+
+
+@dataclass
+class SampleOptions:
+    """The sampling settings of a trainer that does not sample to learn (DPOConfig, KTOConfig)."""
+
+    sample_every: int = 0
+    """Draw responses to a few held-out prompts every this many steps, before the first and at the
+    end (for reading, and for the reward-hacking monitors); 0: never."""
+    sample_prompts: int = 8
+    """Prompts sampled each time (held-out prompts first, then training ones)."""
+    sample_max_new_tokens: int = 48
+    """Longest sampled response."""
+    sample_temperature: float = 0.7
+    """Sampling temperature (seeded: the same step draws the same responses on a resumed run)."""
+
+    def sample_checks(self) -> list[tuple[bool, str]]:
+        """(ok, message) checks of these settings, for the trainer config's __post_init__."""
+        return [
+            (self.sample_every >= 0 and self.sample_prompts >= 1 and self.sample_max_new_tokens >= 1,
+             "sample_every must be at least 0, sample_prompts and sample_max_new_tokens at least 1"),
+            (self.sample_temperature > 0, f"sample_temperature must be positive, not {self.sample_temperature}"),
+        ]
 
 
 @dataclass
@@ -68,3 +91,15 @@ def draw_samples(policy, tokenizer, prompts: list[str], *, reference=None, max_n
                              ref_logp=float(ref_logp[i]) if ref_logp is not None else None))
     policy.train(was_training)
     return out
+
+
+def draw_if_due(cfg, step: int, on_sample, accelerator, policy, reference, tokenizer) -> None:
+    """Calls `on_sample(step, policy, reference, tokenizer)` on the main process when step `step`
+    draws samples: before the first step (0), every `cfg.sample_every` steps and after the last
+    (DPO's and KTO's loops; `cfg` has sample_every and steps). Other processes go on to the next
+    step and wait for the main one at its first collective."""
+    due = step == 0 or step == cfg.steps or step % max(cfg.sample_every, 1) == 0
+    if on_sample is None or not cfg.sample_every or not due or not accelerator.is_main_process:
+        return
+    with accelerator.autocast():
+        on_sample(step, policy, reference, tokenizer)

@@ -192,6 +192,11 @@ def sft_train(cfg: SFTConfig, examples: list[tuple[str, str]], out_dir, *, base_
     return {**summary, "model_path": str(out_dir / FINAL)}
 
 
+def read_demonstrations(path) -> list[tuple[str, str]]:
+    """(prompt, response) of each line of a JSONL file of {"prompt": str, "response": str}."""
+    return [(str(row["prompt"]), str(row["response"])) for row in read_jsonl(path, ("prompt", "response"))]
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demonstrations", required=True, help='JSONL of {"prompt": str, "response": str}')
@@ -201,8 +206,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     try:
         cfg = sft_config_from_dict(json.loads(args.config))
-        examples = [(str(row["prompt"]), str(row["response"]))
-                    for row in read_jsonl(args.demonstrations, ("prompt", "response"))]
+        examples = read_demonstrations(args.demonstrations)
         if not examples:
             raise ValueError(f"{args.demonstrations} holds no demonstrations.")
     except (ValueError, TypeError) as exc:  # a malformed file or config (TypeError: an option of the wrong type)

@@ -11,8 +11,14 @@ k * steps_per_iteration. Each iteration's folder holds its checkpoint and final 
 resumed run skips the finished iterations and continues the current one from its checkpoint
 (generation is seeded, so it draws the same rejected responses again).
 
-The loss is DPO's (sigmoid: the logistic loss of the SPIN paper) or IPO. One device, through the
-Celery task or `manage.py run_spin`.
+The loss is DPO's (sigmoid: the logistic loss of the SPIN paper) or IPO.
+
+Launch: through the Celery task or `manage.py run_spin` (one device), or without Django:
+  one device:  python -m training.spin --demonstrations FILE.jsonl --start DIR --out DIR [--config JSON]
+  several:     accelerate launch -m training.spin --demonstrations FILE.jsonl --start DIR --out DIR [--config JSON]
+On N processes the main one generates each iteration's responses and sends them to the others
+(so they are the responses one process draws), and the DPO steps run as training/dpo.py runs
+them on several processes: N processes take the steps of one with N x batch_size.
 """
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +41,7 @@ class SPINConfig:
     steps_per_iteration: int = 20
     """DPO optimizer steps per iteration."""
     batch_size: int = 8
-    """Pairs per optimizer step."""
+    """Pairs per process per optimizer step: a step of N processes sees N x batch_size."""
     learning_rate: float = 5e-6
     """AdamW peak learning rate (a fresh optimizer each iteration, as in the authors' code)."""
     warmup_steps: int = 0
@@ -135,13 +141,15 @@ def spin_train(cfg: SPINConfig, *, start_path, demonstrations: list[tuple[str, s
     "model_path" is the last iterate's HF folder, or None when stopped early."""
     from transformers import AutoModelForCausalLM
 
+    from accelerate.utils import broadcast_object_list
+
     from common.ml.loading import from_pretrained_strict, load_tokenizer
     from common.ml.precision import make_accelerator
 
     if not demonstrations:
         raise ValueError("No demonstrations.")
     tokenizer = load_tokenizer(start_path)
-    device = make_accelerator(cfg.mixed_precision).device
+    accelerator = make_accelerator(cfg.mixed_precision)
     previous, last_metrics = Path(start_path), {}
     for iteration in range(1, cfg.iterations + 1):
         folder = iteration_dir(out_dir, iteration)
@@ -149,15 +157,19 @@ def spin_train(cfg: SPINConfig, *, start_path, demonstrations: list[tuple[str, s
             previous = folder / FINAL  # finished before a resume
             continue
         first_step = (iteration - 1) * cfg.steps_per_iteration
-        # 1. generate: the previous iterate's own responses (the rejected side)
+        # 1. generate: the previous iterate's own responses (the rejected side), on the main process
         demos = _iteration_prompts(cfg, demonstrations, iteration)
-        policy = from_pretrained_strict(AutoModelForCausalLM, previous).to(device).eval()
-        drawn = draw_samples(policy, tokenizer, [p for p, _ in demos], max_new_tokens=cfg.max_new_tokens,
-                             max_prompt_tokens=cfg.max_length - cfg.max_new_tokens, temperature=cfg.temperature,
-                             seed=cfg.seed + iteration)
-        del policy
-        if on_samples is not None:
-            on_samples(iteration, first_step, drawn)
+        drawn = None
+        if accelerator.is_main_process:
+            policy = from_pretrained_strict(AutoModelForCausalLM, previous).to(accelerator.device).eval()
+            drawn = draw_samples(policy, tokenizer, [p for p, _ in demos], max_new_tokens=cfg.max_new_tokens,
+                                 max_prompt_tokens=cfg.max_length - cfg.max_new_tokens, temperature=cfg.temperature,
+                                 seed=cfg.seed + iteration)
+            del policy
+            if on_samples is not None:
+                on_samples(iteration, first_step, drawn)
+        if accelerator.num_processes > 1:
+            drawn = broadcast_object_list([drawn])[0]  # every process pairs the same responses
         # 2. pairs: reference response chosen, own response rejected
         pairs = spin_pairs(tokenizer, demos, drawn, cfg)
 
@@ -174,3 +186,17 @@ def spin_train(cfg: SPINConfig, *, start_path, demonstrations: list[tuple[str, s
         previous = Path(summary["model_path"])
     return {"steps_done": cfg.total_steps, "iterations_done": cfg.iterations, "n_demonstrations": len(demonstrations),
             "model_path": str(previous), "last_metrics": last_metrics}
+
+
+def main(argv=None) -> dict:
+    from training.launch import launched, parse_launch
+    from training.sft import read_demonstrations
+
+    cfg, (demonstrations,), args = parse_launch(argv, doc=__doc__, config_from_dict=spin_config_from_dict, files={
+        "--demonstrations": (read_demonstrations, 'JSONL of {"prompt": str, "response": str}')})
+    return launched(lambda tokenizer, on_step: spin_train(cfg, start_path=args.start, demonstrations=demonstrations,
+                                                          out_dir=args.out, on_step=on_step), start=args.start)
+
+
+if __name__ == "__main__":
+    main()

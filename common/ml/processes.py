@@ -22,3 +22,23 @@ def stop_together(accelerator, ask) -> bool:
     if accelerator.num_processes > 1:
         stop = bool(accelerator.reduce(torch.tensor([int(stop)], device=accelerator.device), reduction="sum").item())
     return stop
+
+
+def process_share(accelerator, rows: list) -> list:
+    """This process's rows of a step's `rows` (all processes'): consecutive slices whose sizes
+    differ by at most one, in process order, so that the processes together take each row once."""
+    world, rank = accelerator.num_processes, accelerator.process_index
+    size, extra = divmod(len(rows), world)
+    start = rank * size + min(rank, extra)
+    return rows[start:start + size + (rank < extra)]
+
+
+def sum_over_processes(accelerator, sums: dict) -> dict:
+    """`sums` (name -> number) added up over all processes, the same on each (float64)."""
+    import torch
+
+    if accelerator.num_processes == 1:
+        return sums
+    total = accelerator.reduce(torch.tensor(list(sums.values()), dtype=torch.float64, device=accelerator.device),
+                               reduction="sum")
+    return dict(zip(sums, total.tolist()))

@@ -1,5 +1,6 @@
 """`accelerate launch` of SFT and PPO on two CPU processes: they give the answer of one."""
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -91,3 +92,141 @@ def test_ppo_score_scaling_counts_the_scores_of_all_processes_on_each(ppo_on_two
     for summary in summaries:
         assert summary["score_count"] == len(steps) * 2 * BATCH
         assert summary["score_mean"] == pytest.approx(mean_score, rel=TOLERANCE)
+
+
+def _pairs_file(path, examples) -> str:
+    """Pairs in the entry points' JSONL format (prompt as messages)."""
+    path.write_text("".join(json.dumps({"prompt": e.messages, "chosen": e.chosen, "rejected": e.rejected}) + "\n"
+                            for e in examples))
+    return str(path)
+
+
+def _assert_same_weights(folder_a, folder_b):
+    """The two folders' weights agree to float32 rounding, but for the attention's key bias: its
+    gradient is zero in exact arithmetic (softmax is unchanged when every key score moves by the
+    same amount), so what AdamW does with it is rounding noise, divided by a second moment made of
+    that noise."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    a, b = (AutoModelForCausalLM.from_pretrained(folder) for folder in (folder_a, folder_b))
+    n_embd = a.config.n_embd
+    a, b = a.state_dict(), b.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        x, y = a[name], b[name]
+        if name.endswith("attn.c_attn.bias"):  # query, key, value biases: leave the key's out
+            x, y = torch.cat([x[:n_embd], x[2 * n_embd:]]), torch.cat([y[:n_embd], y[2 * n_embd:]])
+        torch.testing.assert_close(x, y, rtol=TOLERANCE, atol=1e-5, msg=name)
+
+
+def _assert_two_processes_take_the_steps_of_one(tmp_path, *, module: str, args: list[str], options: dict, train_one,
+                                                final: str, names: tuple[str, ...]) -> list[dict]:
+    """`train_one(out_dir, on_step)` (batch_size 4) on this process beside `accelerate launch -m module
+    args` (batch_size 2) on two: the same steps (the metrics `names`, and spin/iteration where
+    logged) and the same weights in each out folder's `final`. Returns one process's steps."""
+    one = []
+    train_one(tmp_path / "one", lambda step, metrics: one.append({"step": step, **metrics}) and False)
+
+    lines = accelerate_launch(module, [*args, "--out", str(tmp_path / "two"),
+                                       "--config", json.dumps({**options, "batch_size": 2})],
+                              num_processes=2, home=tmp_path)
+
+    two = [line for line in lines if "loss" in line]
+    assert [(m["step"], m.get("spin/iteration")) for m in two] == [(m["step"], m.get("spin/iteration")) for m in one]
+    for name in names:
+        assert [m.get(name) for m in two] == pytest.approx([m.get(name) for m in one], rel=TOLERANCE), name
+    _assert_same_weights(tmp_path / "one" / final, tmp_path / "two" / final)
+    return one
+
+
+def _response_tokens_per_process(cfg, rows, world: int = 2) -> list[list[int]]:
+    """For each step of `cfg` (batch_size per process) on `world` processes, the response tokens
+    (both sides) that each process's share of the step's rows holds."""
+    from types import SimpleNamespace
+
+    from common.ml.processes import process_share
+    from training.dpo import _step_batches
+
+    def tokens(i):
+        return len(rows[i].chosen_ids) + len(rows[i].rejected_ids) - sum(rows[i].meta["prompt_len"])
+
+    return [[sum(tokens(i) for i in process_share(SimpleNamespace(num_processes=world, process_index=rank), batch))
+             for rank in range(world)] for batch in _step_batches(cfg, rows, world)]
+
+
+# The toy pairs' responses are one to three words and a marker or another word, so the two
+# processes' rows hold different numbers of response tokens (checked in each test).
+PREFERENCE_OPTIONS = dict(steps=3, learning_rate=1e-2, warmup_steps=1, beta=0.5, max_length=48, length_group_window=1,
+                          max_response_tokens=12, save_every=0, seed=0, mixed_precision="no")
+
+
+@pytest.mark.multiprocess
+def test_dpo_on_two_processes_takes_the_steps_of_one_with_their_pairs(toy_models, tmp_path):
+    from common.ml.loading import load_tokenizer
+    from tests.training.test_dpo_train import toy_examples
+    from training.dpo import DPOConfig, dpo_train
+    from training.preference_data import encode_preference_pairs
+
+    # 15 pairs in batches of 4: one step of each epoch has 3, split 2 + 1 between the processes.
+    start, examples, options = str(toy_models[0] / "sft"), toy_examples(15), {**PREFERENCE_OPTIONS, "steps": 4}
+    cfg = DPOConfig(**options, batch_size=4)
+    held_out = toy_examples(5, seed=1)  # at the last step, scored 3 + 2 on two processes
+    tokenizer = load_tokenizer(start)
+    pairs, eval_pairs = (encode_preference_pairs(tokenizer, e, cfg) for e in (examples, held_out))
+    assert all(a != b for a, b in _response_tokens_per_process(replace(cfg, batch_size=2), pairs))
+
+    one = _assert_two_processes_take_the_steps_of_one(
+        tmp_path, module="training.dpo", options=options, final="final",
+        args=["--pairs", _pairs_file(tmp_path / "pairs.jsonl", examples), "--start", start,
+              "--eval-pairs", _pairs_file(tmp_path / "held-out.jsonl", held_out)],
+        train_one=lambda out, on_step: dpo_train(cfg, start_path=start, train_pairs=pairs, eval_pairs=eval_pairs,
+                                                 out_dir=out, on_step=on_step),
+        names=("grad_norm", "loss", "rewards/chosen", "rewards/rejected", "logps/chosen", "eval_loss",
+               "eval_rewards/margins", "eval_rewards/accuracies"))
+
+    assert "eval_loss" in one[-1]
+
+
+@pytest.mark.multiprocess
+def test_kto_on_two_processes_takes_the_steps_of_one_with_z0_over_all_their_rows(toy_models, tmp_path):
+    from common.ml.loading import load_tokenizer
+    from tests.training.test_dpo_train import toy_examples
+    from training.kto import KTOConfig, kto_train
+    from training.kto_data import encode_unpaired, unpair
+
+    start, examples = str(toy_models[0] / "sft"), toy_examples(16)
+    options = {**PREFERENCE_OPTIONS, "steps": 4, "precompute_ref": True}  # the reference table: 32 rows, 16 + 16
+    cfg = KTOConfig(**options, batch_size=4)
+    rows = encode_unpaired(load_tokenizer(start), unpair(examples, seed=0), cfg)
+    assert all(a != b for a, b in _response_tokens_per_process(replace(cfg, batch_size=2), rows))
+
+    one = _assert_two_processes_take_the_steps_of_one(
+        tmp_path, module="training.kto", options=options, final="final",
+        args=["--pairs", _pairs_file(tmp_path / "pairs.jsonl", examples), "--start", start],
+        train_one=lambda out, on_step: kto_train(cfg, start_path=start, train_rows=rows, eval_pairs=[], out_dir=out,
+                                                 on_step=on_step),
+        names=("kl", "grad_norm", "loss", "rewards/chosen", "logps/rejected"))
+
+    assert any(m["kl"] > 0 for m in one)  # z0 is not clamped to 0 throughout: a per-process z0 would show
+
+
+@pytest.mark.multiprocess
+def test_spin_on_two_processes_takes_the_steps_of_one_with_the_main_processs_samples(toy_models, tmp_path):
+    from tests.training.test_spin import toy_demonstrations
+    from training.spin import SPINConfig, spin_train
+
+    start, demonstrations = str(toy_models[0] / "sft"), toy_demonstrations(8)
+    options = dict(iterations=2, steps_per_iteration=2, learning_rate=1e-2, beta=0.5, max_new_tokens=6, max_length=40,
+                   max_response_tokens=12, temperature=1.0, seed=0, mixed_precision="no")
+    (tmp_path / "demonstrations.jsonl").write_text(
+        "".join(json.dumps({"prompt": p, "response": r}) + "\n" for p, r in demonstrations))
+
+    one = _assert_two_processes_take_the_steps_of_one(
+        tmp_path, module="training.spin", options=options, final="iteration-2/final",
+        args=["--demonstrations", str(tmp_path / "demonstrations.jsonl"), "--start", start],
+        train_one=lambda out, on_step: spin_train(SPINConfig(**options, batch_size=4), start_path=start,
+                                                  demonstrations=demonstrations, out_dir=out, on_step=on_step),
+        names=("grad_norm", "loss", "rewards/chosen", "logps/rejected"))
+
+    assert [m["spin/iteration"] for m in one] == [1, 1, 2, 2]

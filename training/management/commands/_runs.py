@@ -24,6 +24,12 @@ def add_start_model_arguments(parser):
     source.add_argument("--base-model", help="start from a local Hugging Face causal-LM folder")
 
 
+def add_sample_every_argument(parser):
+    """--sample-every K: what a DPO or KTO run draws samples for (the monitors read them)."""
+    parser.add_argument("--sample-every", type=int, dest="sample_every",
+                        help="draw samples (and run the monitors on them) every K steps; 0: never")
+
+
 def start_sft_run(options):
     """The SFT run named by --sft-run, or None (--base-model)."""
     from training.models import SFTRun

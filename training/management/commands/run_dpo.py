@@ -4,7 +4,8 @@ from common.exceptions import ApplicationError
 from training.dpo import LOSS_TYPES
 from training.execute import dpo_run_execute
 from training.management.commands._runs import (
-    add_common_arguments, add_start_model_arguments, finish, named_dataset, parse_config, start_sft_run,
+    add_common_arguments, add_sample_every_argument, add_start_model_arguments, finish, named_dataset, parse_config,
+    start_sft_run,
 )
 from training.services import dpo_run_create
 
@@ -25,8 +26,7 @@ class Command(BaseCommand):
         parser.add_argument("--learning-rate", type=float, dest="learning_rate")
         parser.add_argument("--precompute-ref", action="store_true", default=None, dest="precompute_ref",
                             help="reference log-probs in one pass before training, then the reference is freed")
-        parser.add_argument("--sample-every", type=int, dest="sample_every",
-                            help="draw samples (and run the monitors on them) every K steps; 0: never")
+        add_sample_every_argument(parser)
         add_common_arguments(parser)
 
     def handle(self, *args, **options):

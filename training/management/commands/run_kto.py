@@ -4,7 +4,8 @@ from common.exceptions import ApplicationError
 from training.execute import kto_run_execute
 from training.kto_data import SOURCES
 from training.management.commands._runs import (
-    add_common_arguments, add_start_model_arguments, finish, named_dataset, parse_config, start_sft_run,
+    add_common_arguments, add_sample_every_argument, add_start_model_arguments, finish, named_dataset, parse_config,
+    start_sft_run,
 )
 from training.services import kto_run_create
 
@@ -28,13 +29,14 @@ class Command(BaseCommand):
         parser.add_argument("--learning-rate", type=float, dest="learning_rate")
         parser.add_argument("--precompute-ref", action="store_true", default=None, dest="precompute_ref",
                             help="reference log-probs in one pass before training, then the reference is freed")
+        add_sample_every_argument(parser)
         add_common_arguments(parser)
 
     def handle(self, *args, **options):
         dataset = named_dataset(options["dataset"])
         sft_run = start_sft_run(options)
         config = parse_config(options, ["source", "steps", "beta", "desirable_weight", "undesirable_weight",
-                                        "batch_size", "learning_rate", "precompute_ref"])
+                                        "batch_size", "learning_rate", "precompute_ref", "sample_every"])
         try:
             run = kto_run_create(dataset=dataset, sft_run=sft_run, base_model_path=options["base_model"] or "",
                                  config=config, name=options["name"], enqueue=not options["inline"])
