@@ -151,7 +151,8 @@ def policy_samples_send_to_annotation(*, run: PolicyRun, dataset: Dataset, mode:
         raise ApplicationError(f"Dataset “{run.dataset.name}” has no prompts.")
     chosen = rng.sample(messages, min(n_prompts, len(messages)))
     policy_source, sft_source = f"{run.kind}:{run.pk}", f"sft:{run.sft_run_id}"
-    max_new_tokens = int(run.config.get("max_new_tokens", 32))
+    # PPO and GRPO runs name their response length max_new_tokens; DPO, KTO and SPIN runs sample_max_new_tokens.
+    max_new_tokens = int(run.config.get("max_new_tokens", run.config.get("sample_max_new_tokens", 32)))
     # Generation happens before the transaction: it is slow and writes nothing.
     first = generate_responses(run.artifact_path, chosen, max_new_tokens=max_new_tokens, seed=rng.randrange(2**31))
     if mode == "policy_vs_sft":

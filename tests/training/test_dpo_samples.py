@@ -176,3 +176,18 @@ def test_the_form_and_the_command_take_sample_every(client, dpo_base_model, caps
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == JobStatus.SUCCEEDED, out["error"]
     assert list(PolicySample.objects.filter(run_id=out["id"]).values_list("step", flat=True).order_by("step")) == [0, 0, 1, 1]
+
+
+def test_samples_sent_from_a_dpo_run_are_as_long_as_its_sample_max_new_tokens(dpo_base_model):
+    from common.ml.loading import load_tokenizer
+
+    source = dataset_with_preferences(2)
+    run = PolicyRun.objects.create(kind=PolicyRun.Kind.DPO, dataset=source, base_model_path=dpo_base_model,
+                                   status=JobStatus.SUCCEEDED, artifact_path=dpo_base_model,
+                                   config={"sample_max_new_tokens": 2})
+
+    pairs = policy_samples_send_to_annotation(run=run, dataset=DatasetFactory(), mode="two_policy", n_prompts=2, seed=1)
+
+    tok = load_tokenizer(dpo_base_model)
+    lengths = [len(tok(r.text, add_special_tokens=False)["input_ids"]) for p in pairs for r in (p.response_a, p.response_b)]
+    assert lengths and max(lengths) <= 4  # 2 sampled tokens; re-encoding the cleaned text may split one in two
