@@ -40,6 +40,12 @@ class RewardTrainConfig:
     share_prompt_prefix: bool = True
     """Causal decoders: one row per pair, the shared prompt computed once (exact: the rejected
     response attends to the prompt and itself only, at its own positions)."""
+    packing: bool = False
+    """Causal decoders: several pairs' sequences in one row (as long as the micro-batch's longest),
+    position ids restarting per sequence and attention confined to each (block-diagonal causal;
+    with share_prompt_prefix, rejected still sees its prompt). Exact; removes padding. Off by
+    default: on the CPU it did not pay (docs/benchmarks.md); meant for a GPU with sdpa or
+    flex_attention. Encoders refuse it."""
     fuse_gelu: bool = True
     """Run GPT-2's Python GELU as PyTorch's fused kernel of the same formula."""
     logging_steps: int = 1
