@@ -73,7 +73,7 @@ def collate_packed(pairs, pad_id: int, *, shared_prefix: bool, pack: bool) -> di
     rows = first_fit_decreasing(lengths, max(lengths)) if pack else [[j] for j in range(len(segments))]
     R, T = len(rows), max(sum(lengths[j] for j in row) for row in rows)
     ids = torch.full((R, T), pad_id, dtype=torch.long)  # (R, T)
-    pos = torch.zeros((R, T), dtype=torch.long)
+    pos = torch.zeros((R, T), dtype=torch.long)  # padding at position 0: a row may be longer than the model's positions
     segment = torch.full((R, T), PAD_SEGMENT, dtype=torch.long)
     part = torch.full((R, T), PREFIX, dtype=torch.long)
     at = {"chosen": torch.zeros((2, len(pairs)), dtype=torch.long), "rejected": torch.zeros((2, len(pairs)), dtype=torch.long)}
@@ -89,8 +89,6 @@ def collate_packed(pairs, pad_id: int, *, shared_prefix: bool, pack: bool) -> di
                     at[side][:, owners[j]] = torch.tensor([r, start + s[side]])
             shared[owners[j]] = s.get("shared", 0)
             start = end
-    pad = segment == PAD_SEGMENT
-    pos[pad] = (torch.arange(T).expand(R, T) - (~pad).sum(-1, keepdim=True))[pad]  # padding: a sequence of its own
     return {
         "input_ids": ids,
         "position_ids": pos,

@@ -149,3 +149,14 @@ def test_first_fit_decreasing_fills_rows_without_overflowing_them():
     assert sorted(i for b in bins for i in b) == list(range(len(lengths)))
     assert all(sum(lengths[i] for i in b) <= 10 for b in bins)
     assert len(bins) == 4  # 40 tokens in rows of 10: 9+1, 8+2, 7+3, 5+5
+
+
+@pytest.mark.parametrize("pack", [False, True])
+def test_no_position_id_exceeds_the_longest_sequence(pack):
+    # a shared-prompt row holds up to 2 x max_length - 1 tokens; the model has max_length positions
+    pairs = [EncodedPair(chosen_ids=[1] + [2] * 9, rejected_ids=[3] + [4] * 9), EncodedPair(chosen_ids=[5, 6], rejected_ids=[5, 7])]
+
+    batch = collate_packed(pairs, PAD, shared_prefix=True, pack=pack)
+
+    assert batch["input_ids"].shape[1] == 20
+    assert int(batch["position_ids"].max()) < 10
