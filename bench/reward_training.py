@@ -55,6 +55,7 @@ def arbiter_worker(args):
         max_length=A.MAX_LEN, batch_size=A.BATCH, learning_rate=A.LR, num_train_epochs=1, seed=A.SEED,
         mixed_precision="no", num_threads=2, checkpoint_steps=0, fuse_gelu=not args.no_fused_gelu,
         max_tokens_per_micro_batch=args.max_tokens, packing=args.worker_packing,
+        packing_row_tokens=args.packing_row_tokens if args.worker_packing else 0,
     )
     accelerator = make_accelerator("no")
     with A.Timer() as t:
@@ -66,6 +67,7 @@ def arbiter_worker(args):
     A.report(
         "arbiter_reward",
         packing=cfg.packing,
+        packing_row_tokens=cfg.packing_row_tokens,
         fused_gelu=cfg.fuse_gelu,
         max_tokens_per_micro_batch=cfg.max_tokens_per_micro_batch,
         pairs_used=len(pairs),
@@ -137,6 +139,7 @@ def main():
     ap.add_argument("--no-fused-gelu", action="store_true", help="keep GPT-2's Python GELU (ablation)")
     ap.add_argument("--packing", choices=["off", "on", "both"], default="off",
                     help="Arbiter with sequence packing off, on, or both (two Arbiter runs per round)")
+    ap.add_argument("--packing-row-tokens", type=int, default=0, help="row length when packing (0: the longest sequence)")
     ap.add_argument("--peak-tflops", type=float, default=0.0,
                     help="peak for MFU in TFLOP/s (default: 790 on CUDA, else a measured CPU matmul rate)")
     ap.add_argument("--only", choices=["arbiter", "trl"], help="run one side only")
@@ -153,7 +156,7 @@ def main():
         raise SystemExit(f"{anchors} does not hold anchor_common.py; pass --anchors PATH")
     arbiter_cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--anchors", str(anchors),
                    "--max-tokens", str(args.max_tokens), "--n-train", str(args.n_train), "--n-eval", str(args.n_eval),
-                   "--hh-file", args.hh_file] + (["--no-fused-gelu"] if args.no_fused_gelu else [])
+                   "--hh-file", args.hh_file, "--packing-row-tokens", str(args.packing_row_tokens)] + (["--no-fused-gelu"] if args.no_fused_gelu else [])
     sides = {}
     if args.only != "trl":
         if args.packing in ("off", "both"):

@@ -5,12 +5,15 @@ A segment is one pair's tokens laid out for one forward pass: with `shared_prefi
 themselves, never chosen's, and continue the prompt's positions); without, two segments, chosen
 and rejected. Without packing each pair gets its own row (the shared-prompt layout); with
 packing, several pairs' segments share one row (first-fit decreasing into rows as long as the
-micro-batch's longest segment, so a row costs attention no more than a padded one), their
-position ids restarting at 0 and attention confined to each segment (block-diagonal causal).
+micro-batch's longest segment, so a row costs attention no more than a padded one, or longer:
+`row_tokens`), their position ids restarting at 0 and attention confined to each segment
+(block-diagonal causal).
 
 Who may attend to whom is one mask function of two (R, T) tensors, `segment` and `part`, which
 transformers turns into the mask its attention implementation wants (a boolean tensor for SDPA,
-an additive one for eager, a block-sparse `BlockMask` for flex attention). Either way every
+an additive one for eager, a block-sparse `BlockMask` for flex attention: that last path is
+not yet run anywhere, and GPT-2's forward calls `.ndim` on the mask, which a BlockMask lacks; Llama
+passes it through). Either way every
 real token sees exactly the tokens of its own sequence at its own positions, so the rewards are
 those of separate padded sequences to float rounding (tests/rewardmodel/test_packing.py).
 
@@ -63,14 +66,14 @@ def first_fit_decreasing(lengths: list[int], capacity: int) -> list[list[int]]:
     return bins
 
 
-def collate_packed(pairs, pad_id: int, *, shared_prefix: bool, pack: bool) -> dict[str, torch.Tensor]:
-    """Rows of segments, (R, T) each: `input_ids`, `position_ids`, `segment` (a segment's number,
+def collate_packed(pairs, pad_id: int, *, shared_prefix: bool, pack: bool, row_tokens: int = 0) -> dict[str, torch.Tensor]:
+    """Rows of segments (with `pack`, in rows of max(`row_tokens`, longest segment)), (R, T) each: `input_ids`, `position_ids`, `segment` (a segment's number,
     -1 on padding) and `part`; (n,) row and column of each pair's chosen and rejected last token;
     `num_tokens` real and `num_padded_tokens` (R x T) computed; the pairs' labels."""
     segments = [s for p in pairs for s in pair_segments(p.chosen_ids, p.rejected_ids, shared_prefix=shared_prefix)]
     owners = [i for i, p in enumerate(pairs) for _ in range(1 if shared_prefix else 2)]
     lengths = [len(s["ids"]) for s in segments]
-    rows = first_fit_decreasing(lengths, max(lengths)) if pack else [[j] for j in range(len(segments))]
+    rows = first_fit_decreasing(lengths, max(row_tokens, *lengths)) if pack else [[j] for j in range(len(segments))]
     R, T = len(rows), max(sum(lengths[j] for j in row) for row in rows)
     ids = torch.full((R, T), pad_id, dtype=torch.long)  # (R, T)
     pos = torch.zeros((R, T), dtype=torch.long)  # padding at position 0: a row may be longer than the model's positions

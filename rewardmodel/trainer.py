@@ -191,7 +191,7 @@ def train(
         )
     shared_prefix = cfg.share_prompt_prefix and decoder
     rows = shared_prefix or cfg.packing
-    pack = partial(collate_packed, shared_prefix=shared_prefix, pack=cfg.packing) if rows else collate
+    pack = partial(collate_packed, shared_prefix=shared_prefix, pack=cfg.packing, row_tokens=cfg.packing_row_tokens) if rows else collate
     head = PreferenceHead(length_control=cfg.length_control, tie_aware=cfg.loss_type == "davidson")
 
     # 1. the schedule: every epoch's batches (grouped by length) cut into optimizer steps;

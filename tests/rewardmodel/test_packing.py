@@ -160,3 +160,20 @@ def test_no_position_id_exceeds_the_longest_sequence(pack):
 
     assert batch["input_ids"].shape[1] == 20
     assert int(batch["position_ids"].max()) < 10
+
+
+def test_longer_rows_pack_more_sequences_and_keep_each_ones_reward():
+    model = tiny_decoder("llama").eval()
+    pairs = varied_pairs(seed=4)
+    short = collate_packed(pairs, PAD, shared_prefix=True, pack=True)
+    long = collate_packed(pairs, PAD, shared_prefix=True, pack=True, row_tokens=96)
+
+    with torch.no_grad():
+        r_w, r_l = PairRewardModel(model, rows=True)(long)
+        ref_w = torch.stack([alone(model, p.chosen_ids) for p in pairs])
+        ref_l = torch.stack([alone(model, p.rejected_ids) for p in pairs])
+
+    assert long["input_ids"].shape[0] < short["input_ids"].shape[0] and long["input_ids"].shape[1] <= 96
+    assert long["num_padded_tokens"] < short["num_padded_tokens"] and long["num_tokens"] == short["num_tokens"]
+    torch.testing.assert_close(r_w, ref_w, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(r_l, ref_l, rtol=1e-5, atol=1e-5)
