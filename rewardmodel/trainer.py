@@ -7,16 +7,17 @@ Several GPUs or machines:     accelerate launch --num_processes N -m rewardmodel
 (each process takes its share of every step's batches and DDP averages the gradients.)
 
 Phases per optimizer step: 1. cut the step's batches into micro-batches under a token budget,
-2. forward chosen and rejected together (decoders: one row per pair with the shared prompt once, or
-several pairs per row with `packing`; rewardmodel/packing.py), 3. loss (normalised by the step's total weight, so
-neither micro-batching nor the number of processes changes it) and backward, 4. clip, optimizer
-and schedule step, 5. log, heartbeat and evaluate, 6. checkpoint. Nothing here touches Django.
+2. forward chosen and rejected together (decoders: one row per pair, the shared prompt once, or
+several pairs per row with `packing`; rewardmodel/packing.py), 3. loss (normalised by the step's
+total weight, so neither micro-batching nor the number of processes changes it) and backward,
+4. clip, optimizer and schedule step, 5. log (metric sums kept on the device, fetched once per
+step), heartbeat and evaluate, 6. checkpoint. Nothing here touches Django.
 """
 import os
 import random
-from functools import partial
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
