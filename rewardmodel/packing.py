@@ -11,9 +11,9 @@ micro-batch's longest segment, so a row costs attention no more than a padded on
 
 Who may attend to whom is one mask function of two (R, T) tensors, `segment` and `part`, which
 transformers turns into the mask its attention implementation wants (a boolean tensor for SDPA,
-an additive one for eager, a block-sparse `BlockMask` for flex attention: that last path is
-not yet run anywhere, and GPT-2's forward calls `.ndim` on the mask, which a BlockMask lacks; Llama
-passes it through). Either way every
+an additive one for eager, a block-sparse `BlockMask` for flex attention: tested on the CPU with
+Llama; GPT-2's forward reads the mask's `.ndim`, which a BlockMask lacks, so GPT-2 is refused
+flex). Either way every
 real token sees exactly the tokens of its own sequence at its own positions, so the rewards are
 those of separate padded sequences to float rounding (tests/rewardmodel/test_packing.py).
 
@@ -125,12 +125,14 @@ def segment_mask_function(segment: torch.Tensor, part: torch.Tensor):
 
 def segment_attention_mask(model, segment: torch.Tensor, part: torch.Tensor, *, dtype=torch.float32):
     """The (R, 1, T, T) mask (or flex `BlockMask`) for `model`'s attention implementation. Flash
-    attention takes no such mask and is refused."""
+    attention takes no such mask and is refused, and so is flex attention on GPT-2."""
     from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS
 
     implementation = model.config._attn_implementation
     if implementation not in ("sdpa", "eager", "flex_attention"):
         raise ValueError(f"Packed or shared-prompt rows need sdpa, eager or flex_attention attention, not {implementation!r}.")
+    if implementation == "flex_attention" and model.config.model_type == "gpt2":
+        raise ValueError("GPT-2's forward cannot take flex_attention's block mask (it reads the mask's ndim); use sdpa.")
     R, T = segment.shape
     return ALL_MASK_ATTENTION_FUNCTIONS[implementation](
         batch_size=R, q_length=T, kv_length=T, mask_function=segment_mask_function(segment, part),

@@ -177,3 +177,26 @@ def test_longer_rows_pack_more_sequences_and_keep_each_ones_reward():
     assert long["num_padded_tokens"] < short["num_padded_tokens"] and long["num_tokens"] == short["num_tokens"]
     torch.testing.assert_close(r_w, ref_w, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(r_l, ref_l, rtol=1e-5, atol=1e-5)
+
+
+def test_flex_attentions_block_mask_gives_each_sequences_reward_on_llama():
+    model = tiny_decoder("llama", "flex_attention").eval()
+    pairs = varied_pairs(seed=5)
+    batch = collate_packed(pairs, PAD, shared_prefix=True, pack=True, row_tokens=64)
+
+    with torch.no_grad():
+        r_w, r_l = PairRewardModel(model, rows=True)(batch)
+        model.config._attn_implementation = "sdpa"
+        ref_w = torch.stack([alone(model, p.chosen_ids) for p in pairs])
+        ref_l = torch.stack([alone(model, p.rejected_ids) for p in pairs])
+
+    torch.testing.assert_close(r_w, ref_w, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(r_l, ref_l, rtol=1e-5, atol=1e-5)
+
+
+def test_gpt2_on_flex_attention_is_refused_with_the_reason():
+    model = tiny_decoder("gpt2", "flex_attention")
+    batch = collate_packed(varied_pairs(n=2), PAD, shared_prefix=True, pack=True)
+
+    with pytest.raises(ValueError, match="GPT-2.*flex_attention.*sdpa"):
+        PairRewardModel(model, rows=True)(batch)
