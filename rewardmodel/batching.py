@@ -96,41 +96,17 @@ def collate_shared_prefix(pairs: list[EncodedPair], pad_id: int) -> dict[str, to
     """One row per pair for causal decoders: shared prefix, chosen's own tokens, rejected's own
     tokens. Rejected's tokens see the prefix and themselves (never chosen's) and continue its
     positions, so each response's hidden states are exactly those of its own sequence, while the
-    prompt (the longer part of a multi-turn pair) goes through the model once instead of twice."""
-    rows, positions, chosen_end, rejected_end, shared = [], [], [], [], []
-    for p in pairs:
-        c, r = p.chosen_ids, p.rejected_ids
-        k = 0
-        limit = min(len(c), len(r)) - 1  # each side keeps at least its last (reward) token
-        while k < limit and c[k] == r[k]:
-            k += 1
-        rows.append(c + r[k:])
-        positions.append(list(range(len(c))) + list(range(k, len(r))))
-        chosen_end.append(len(c) - 1)
-        rejected_end.append(len(c) + len(r) - k - 1)
-        shared.append(k)
-    n, longest = len(rows), max(len(row) for row in rows)
-    ids = torch.full((n, longest), pad_id, dtype=torch.long)  # (n, T)
-    pos = torch.zeros((n, longest), dtype=torch.long)
-    # (n, 1, T, T) True = may attend; causal, minus rejected -> chosen's own tokens. Padding comes
-    # last, so no real token attends to it; pad rows attend causally and are never read.
-    mask = torch.ones((longest, longest), dtype=torch.bool).tril().repeat(n, 1, 1, 1)
-    for i, (row, position) in enumerate(zip(rows, positions)):
-        ids[i, : len(row)] = torch.tensor(row)
-        pos[i, : len(row)] = torch.tensor(position)
-        own_start, c_len = shared[i], chosen_end[i] + 1
-        mask[i, 0, c_len:, own_start:c_len] = False
-    return {
-        "input_ids": ids,
-        "position_ids": pos,
-        "attention_mask": mask,
-        "chosen_end": torch.tensor(chosen_end),
-        "rejected_end": torch.tensor(rejected_end),
-        "shared": torch.tensor(shared),  # (n,) tokens of the shared prefix
-        "num_tokens": torch.tensor(sum(len(row) for row in rows)),
-        "p_win": torch.tensor([p.p_win for p in pairs]),
-        "p_tie": torch.tensor([p.p_tie for p in pairs]),
-        "margin": torch.tensor([p.margin for p in pairs]),
-        "weight": torch.tensor([p.weight for p in pairs]),
-        "length_feature": torch.tensor([p.length_feature for p in pairs]),
-    }
+    prompt (the longer part of a multi-turn pair) goes through the model once instead of twice.
+    `rewardmodel.packing.collate_packed` without packing, plus its (n, 1, T, T) boolean mask
+    (True = may attend) for a model on SDPA."""
+    from transformers.masking_utils import sdpa_mask
+
+    from rewardmodel.packing import collate_packed, segment_mask_function
+
+    batch = collate_packed(pairs, pad_id, shared_prefix=True, pack=False)
+    n, T = batch["input_ids"].shape
+    batch["attention_mask"] = sdpa_mask(
+        batch_size=n, q_length=T, kv_length=T, allow_is_causal_skip=False,
+        mask_function=segment_mask_function(batch["segment"], batch["part"]),
+    )
+    return batch

@@ -40,6 +40,16 @@ class RewardTrainConfig:
     share_prompt_prefix: bool = True
     """Causal decoders: one row per pair, the shared prompt computed once (exact: the rejected
     response attends to the prompt and itself only, at its own positions)."""
+    packing: bool = False
+    """Causal decoders: several pairs' sequences in one row, position ids restarting per sequence
+    and attention confined to each (block-diagonal causal; with share_prompt_prefix, rejected still
+    sees its prompt). Exact. Meant for a GPU (sdpa or flex_attention); see docs/benchmarks.md for
+    why it is off by default. Encoders refuse it."""
+    packing_row_tokens: int = 0
+    """Row length when packing; 0 = the micro-batch's longest sequence (no row then costs more
+    attention than a padded one, but length-grouped batches leave little to pack). Longer rows
+    remove more padding; with SDPA's dense mask a row's attention grows with its length squared,
+    flex_attention's block mask skips the other sequences' blocks."""
     fuse_gelu: bool = True
     """Run GPT-2's Python GELU as PyTorch's fused kernel of the same formula."""
     logging_steps: int = 1
@@ -55,6 +65,8 @@ class RewardTrainConfig:
             (self.max_length >= 8, "max_length must be at least 8 tokens"),
             (self.max_tokens_per_micro_batch >= 2 * self.max_length,
              "max_tokens_per_micro_batch must hold at least one pair (2 x max_length)"),
+            (0 <= self.packing_row_tokens <= self.max_tokens_per_micro_batch,
+             "packing_row_tokens must be between 0 and max_tokens_per_micro_batch"),
             (self.num_train_epochs >= 1, "num_train_epochs must be at least 1"),
             (self.learning_rate > 0, "learning_rate must be positive"),
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),

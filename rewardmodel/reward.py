@@ -22,9 +22,11 @@ def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
     return (T - 1) - attention_mask.long().flip(-1).argmax(-1)
 
 
-def rewards_at(model, hidden: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """(B, T, d) last hidden states of a decoder, (B,) positions -> (B,) rewards from its score head."""
-    rows = torch.arange(hidden.shape[0], device=hidden.device)
+def rewards_at(model, hidden: torch.Tensor, index: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, T, d) last hidden states of a decoder, (n,) positions in `rows` (default: one per row,
+    in order) -> (n,) rewards from its score head."""
+    if rows is None:
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
     return model.score(hidden[rows, index])[:, 0].float()
 
 

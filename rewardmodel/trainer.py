@@ -7,23 +7,27 @@ Several GPUs or machines:     accelerate launch --num_processes N -m rewardmodel
 (each process takes its share of every step's batches and DDP averages the gradients.)
 
 Phases per optimizer step: 1. cut the step's batches into micro-batches under a token budget,
-2. forward chosen and rejected together, 3. loss (normalised by the step's total weight, so
-neither micro-batching nor the number of processes changes it) and backward, 4. clip, optimizer
-and schedule step, 5. log, heartbeat and evaluate, 6. checkpoint. Nothing here touches Django.
+2. forward chosen and rejected together (decoders: one row per pair, the shared prompt once, or
+several pairs per row with `packing`; rewardmodel/packing.py), 3. loss (normalised by the step's
+total weight, so neither micro-batching nor the number of processes changes it) and backward,
+4. clip, optimizer and schedule step, 5. log (metric sums kept on the device, fetched once per
+step), heartbeat and evaluate, 6. checkpoint. Nothing here touches Django.
 """
 import os
 import random
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from common.ml.precision import make_accelerator
-from common.ml.processes import stop_together, sum_over_processes
-from rewardmodel.batching import EncodedPair, collate, collate_shared_prefix, length_grouped_batches, split_by_token_budget
+from common.ml.processes import stop_together
+from rewardmodel.batching import EncodedPair, collate, length_grouped_batches, split_by_token_budget
 from rewardmodel.config import RewardTrainConfig
 from rewardmodel.losses import PreferenceHead, preference_loss
+from rewardmodel.packing import collate_packed, segment_attention_mask
 from rewardmodel.reward import rewards_at, sequence_rewards
 
 
@@ -41,20 +45,25 @@ class TrainResult:
 
 
 class PairRewardModel(torch.nn.Module):
-    """Rewards of (chosen, rejected) for a micro-batch: the module accelerate prepares (and DDP wraps)."""
+    """Rewards of (chosen, rejected) for a micro-batch: the module accelerate prepares (and DDP wraps).
+    `rows`: the batch is `collate_packed`'s rows of segments (shared prompt and/or packing), else
+    `collate`'s padded chosen-then-rejected sequences."""
 
-    def __init__(self, model, *, shared_prefix: bool):
+    def __init__(self, model, *, rows: bool):
         super().__init__()
         self.model = model
-        self.shared_prefix = shared_prefix
+        self.rows = rows
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.shared_prefix:
+        if self.rows:
+            dtype = next(self.model.parameters()).dtype
+            mask = segment_attention_mask(self.model, batch["segment"], batch["part"], dtype=dtype)  # (R, 1, T, T)
             hidden = self.model.base_model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], position_ids=batch["position_ids"]
-            ).last_hidden_state  # (m, T, d)
-            # each side's last token (its EOS): where sequence_rewards reads an unshared sequence
-            return rewards_at(self.model, hidden, batch["chosen_end"]), rewards_at(self.model, hidden, batch["rejected_end"])  # (m,), (m,)
+                input_ids=batch["input_ids"], attention_mask=mask, position_ids=batch["position_ids"]
+            ).last_hidden_state  # (R, T, d)
+            # each side's last token (its EOS), in its own row: where sequence_rewards reads an unshared sequence
+            return (rewards_at(self.model, hidden, batch["chosen_end"], batch["chosen_row"]),
+                    rewards_at(self.model, hidden, batch["rejected_end"], batch["rejected_row"]))  # (m,), (m,)
         rewards = sequence_rewards(self.model, batch["input_ids"], batch["attention_mask"])  # (2m,)
         m = rewards.shape[0] // 2
         return rewards[:m], rewards[m:]
@@ -117,6 +126,33 @@ def _load_checkpoint(path: Path, *, model, head, optimizer, scheduler) -> tuple[
     return state["step"], state["history"]
 
 
+METRICS = ["loss", "accuracy", "margin", "mean_reward"]
+"""Per-step sums accumulated on the device: weighted loss, correct pairs, sum of r_w - r_l, sum of (r_w + r_l) / 2."""
+COUNTS = ["num_tokens", "num_padded_tokens", "pairs"]
+"""Per-step counts known on the host: real tokens through the model, tokens computed (with padding), pairs."""
+
+
+def _token_counts(batch: dict, n_pairs: int) -> list[int]:
+    """(real tokens, computed tokens, pairs) of a collated micro-batch, read before it leaves the host."""
+    if "num_tokens" in batch:  # collate_packed
+        return [int(batch["num_tokens"]), int(batch["num_padded_tokens"]), n_pairs]
+    return [int(batch["attention_mask"].sum()), batch["input_ids"].numel(), n_pairs]
+
+
+def _forward_backward(scorer, head, batch, cfg, accelerator, *, scale: float) -> torch.Tensor:
+    """Phases 2-3 for one micro-batch: rewards, loss, backward of `scale` x the weighted loss sum.
+    Returns the METRICS sums, (4,) float64 on the device, detached (no graph outlives the call)."""
+    r_w, r_l = scorer(batch)  # (m,), (m,)
+    per_pair = preference_loss(
+        r_w, r_l, batch, head=head, use_margin=cfg.use_margin, center_rewards_coefficient=cfg.center_rewards_coefficient,
+    )  # (m,)
+    weighted = (per_pair * batch["weight"]).sum()
+    accelerator.backward(weighted * scale)
+    with torch.no_grad():
+        d = (r_w - r_l).detach()  # (m,)
+        return torch.stack([weighted.detach().float(), (d > 0).sum().float(), d.sum(), (r_w + r_l).sum() / 2]).double()
+
+
 def train(
     cfg: RewardTrainConfig,
     *,
@@ -147,8 +183,16 @@ def train(
     model.config.use_cache = False
     from rewardmodel.backbone import is_decoder
 
-    shared_prefix = cfg.share_prompt_prefix and is_decoder(model) and isinstance(getattr(model, "score", None), torch.nn.Linear)
-    pack = collate_shared_prefix if shared_prefix else collate
+    # the layout: rows of segments (shared prompt, packing) for a decoder read at its last token
+    decoder = is_decoder(model) and isinstance(getattr(model, "score", None), torch.nn.Linear)
+    if cfg.packing and not decoder:
+        raise ValueError(
+            f"Sequence packing needs a causal decoder with a linear score head (GPT-2, Llama, ...); "
+            f"{type(model).__name__} is not one (an encoder reads its reward from a pooled first token). Turn packing off."
+        )
+    shared_prefix = cfg.share_prompt_prefix and decoder
+    rows = shared_prefix or cfg.packing
+    pack = partial(collate_packed, shared_prefix=shared_prefix, pack=cfg.packing, row_tokens=cfg.packing_row_tokens) if rows else collate
     head = PreferenceHead(length_control=cfg.length_control, tie_aware=cfg.loss_type == "davidson")
 
     # 1. the schedule: every epoch's batches (grouped by length) cut into optimizer steps;
@@ -183,7 +227,7 @@ def train(
         return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
-    scorer, optimizer = accelerator.prepare(PairRewardModel(model, shared_prefix=shared_prefix), optimizer)
+    scorer, optimizer = accelerator.prepare(PairRewardModel(model, rows=rows), optimizer)
     head.to(accelerator.device)
 
     # 3. resume from the last checkpoint when there is one
@@ -207,29 +251,17 @@ def train(
             #    gradients, so the step's gradient is that of sum(weight * loss) / step_weight,
             #    whatever the processes' own shares of the weight.
             micro_batches = [m for b in step_batches for m in split_by_token_budget(b, train_pairs, cfg.max_tokens_per_micro_batch)]
-            sums = {"loss": 0.0, "accuracy": 0.0, "margin": 0.0, "mean_reward": 0.0, "num_tokens": 0, "pairs": 0}
+            # metric sums stay on the device (no host sync per micro-batch); token counts are known on the host
+            sums = torch.zeros(len(METRICS), dtype=torch.float64, device=accelerator.device)
+            counts = torch.zeros(len(COUNTS), dtype=torch.float64)
             for k, micro in enumerate(micro_batches):
-                batch = {key: t.to(accelerator.device) for key, t in pack([train_pairs[i] for i in micro], pad_token_id).items()}
+                batch = pack([train_pairs[i] for i in micro], pad_token_id)
+                counts += torch.tensor(_token_counts(batch, len(micro)), dtype=torch.float64)
+                batch = {key: t.to(accelerator.device, non_blocking=True) for key, t in batch.items()}
                 sync = k == len(micro_batches) - 1
                 with nullcontext() if sync else accelerator.no_sync(scorer):
-                    r_w, r_l = scorer(batch)  # (m,), (m,)
-                    per_pair = preference_loss(
-                        r_w, r_l, batch, head=head, use_margin=cfg.use_margin,
-                        center_rewards_coefficient=cfg.center_rewards_coefficient,
-                    )  # (m,)
-                    weighted = (per_pair * batch["weight"]).sum()
-                    accelerator.backward(weighted * world / step_weight)
-                with torch.no_grad():  # metrics as floats, so no graph or logits outlive the micro-batch
-                    d = (r_w - r_l).detach()
-                    sums["loss"] += float(weighted.detach())
-                    sums["accuracy"] += float((d > 0).sum())
-                    sums["margin"] += float(d.sum())
-                    sums["mean_reward"] += float((r_w + r_l).detach().sum()) / 2
-                    sums["num_tokens"] += int(batch["num_tokens"]) if shared_prefix else int(batch["attention_mask"].sum())
-                    sums["pairs"] += len(micro)
-                del r_w, r_l, per_pair, weighted, batch
-            # the step's metrics over all processes
-            sums = sum_over_processes(accelerator, sums)
+                    sums += _forward_backward(scorer, head, batch, cfg, accelerator, scale=world / step_weight)
+                del batch
             # 5. clip, step (the loss head is not inside DDP: average its gradients by hand)
             if world > 1:
                 for p in head.parameters():
@@ -239,17 +271,23 @@ def train(
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
-            # 6. log (TRL's metric names), evaluate, heartbeat / cancel
+            # 6. log (TRL's metric names), evaluate, heartbeat / cancel; the step's sums over all
+            #    processes, fetched to the host once per step
+            totals = accelerator.reduce(torch.cat([sums, counts.to(sums.device)]), reduction="sum")
+            grad_norm = torch.as_tensor(grad_norm, dtype=totals.dtype, device=totals.device).reshape(1)
+            totals = dict(zip(METRICS + COUNTS + ["grad_norm"], torch.cat([totals, grad_norm]).tolist()))
+            pairs_done = max(1, totals["pairs"])
             logs = {
                 "step": done,
                 "epoch": round(epoch + (j + 1) / len(steps), 4),
-                "loss": sums["loss"] / step_weight,
-                "accuracy": sums["accuracy"] / max(1, sums["pairs"]),
-                "margin": sums["margin"] / max(1, sums["pairs"]),
-                "mean_reward": sums["mean_reward"] / max(1, sums["pairs"]),
+                "loss": totals["loss"] / step_weight,
+                "accuracy": totals["accuracy"] / pairs_done,
+                "margin": totals["margin"] / pairs_done,
+                "mean_reward": totals["mean_reward"] / pairs_done,
                 "learning_rate": lr,
-                "grad_norm": float(grad_norm),
-                "num_tokens": int(sums["num_tokens"]),
+                "grad_norm": totals["grad_norm"],
+                "num_tokens": int(totals["num_tokens"]),
+                "num_padded_tokens": int(totals["num_padded_tokens"]),
                 **head.summary(),
             }
             end_of_epoch = j == len(steps) - 1

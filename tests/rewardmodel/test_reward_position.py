@@ -72,7 +72,7 @@ def test_training_score_and_ppo_read_the_same_reward(trained_pad_is_eos, reward_
                 for i, (m, row) in enumerate(zip(messages, rows))]
     encoded, _ = encode_examples(tokenizer, examples, max_length=MAX_LENGTH, decoder=True)
     with torch.no_grad():
-        r_w, r_l = PairRewardModel(model, shared_prefix=True)(collate_shared_prefix(encoded, tokenizer.pad_token_id))
+        r_w, r_l = PairRewardModel(model, rows=True)(collate_shared_prefix(encoded, tokenizer.pad_token_id))
     from_training = r_w.tolist() + r_l.tolist()
 
     from_score, _ = score_texts(run=reward_run, items=list(zip(messages * 2, responses)))

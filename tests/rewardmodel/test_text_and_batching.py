@@ -96,7 +96,7 @@ def test_the_shared_prefix_layout_gives_exactly_the_rewards_of_separate_sequence
              EncodedPair(chosen_ids=[3, 4], rejected_ids=[9] * 10),  # nothing shared (as after truncation)
              EncodedPair(chosen_ids=[1, 2, 3], rejected_ids=[1, 2, 3])]
     with torch.no_grad():
-        separate = PairRewardModel(model, shared_prefix=False)(collate(pairs, tok.pad_token_id))
-        shared = PairRewardModel(model, shared_prefix=True)(collate_shared_prefix(pairs, tok.pad_token_id))
+        separate = PairRewardModel(model, rows=False)(collate(pairs, tok.pad_token_id))
+        shared = PairRewardModel(model, rows=True)(collate_shared_prefix(pairs, tok.pad_token_id))
 
     assert torch.allclose(separate[0], shared[0], atol=1e-5) and torch.allclose(separate[1], shared[1], atol=1e-5)
