@@ -42,9 +42,11 @@ import torch
 
 from common.ml.precision import MIXED_PRECISION_CHOICES
 from common.ml.processes import stop_together
+from common.ml.timing import PhaseTimer
 from rewardmodel.reward import score_conversations
 from training.kl import KL_PENALTIES, AdaptiveKLController, FixedKLController, kl_per_token
 from training.rollout import (
+    StaticDecoder,
     masked_mean,
     masked_whiten,
     response_logits,
@@ -114,6 +116,16 @@ class PPOConfig:
     """"auto": bf16 autocast on a GPU that supports it, fp32 elsewhere; or "no" / "bf16"."""
     save_every: int = 10
     """Write a resumable checkpoint every this many steps (0: only at the end)."""
+    sync_every: int = 8
+    """The sampler asks the device whether every response has ended (a host synchronisation that
+    stalls a GPU's queue) only every this many tokens, then trims the columns sampled after they all
+    had: the same responses, log-probabilities and random stream as asking at every token (1), at
+    the cost of at most sync_every - 1 forwards past the end of a batch."""
+    compile_decode: bool = False
+    """For CUDA: sample on a static KV cache (transformers' StaticCache) with the one-token decode
+    forward compiled by torch.compile(mode="reduce-overhead"), i.e. replayed as a CUDA graph. On
+    other devices the static cache runs uncompiled (CUDA graphs need CUDA). The tokens are those of
+    the dynamic cache; log-probabilities agree to float rounding."""
 
     def __post_init__(self):
         checks = [
@@ -124,6 +136,7 @@ class PPOConfig:
             (self.max_prompt_tokens >= 1 and (self.reward_max_length is None or self.reward_max_length >= 8),
              "max_prompt_tokens must be at least 1 and reward_max_length at least 8"),
             (self.steps >= 1 and self.ppo_epochs >= 1, "steps and ppo_epochs must be at least 1"),
+            (self.sync_every >= 1, "sync_every must be at least 1"),
             (self.mixed_precision in MIXED_PRECISION_CHOICES, f"unknown mixed_precision {self.mixed_precision!r}"),
         ]
         for ok, message in checks:
@@ -246,23 +259,32 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
     if not state.prompt_order:
         state.prompt_order = rng.sample(range(len(prompts)), len(prompts))
     models.tokenizer.padding_side, models.tokenizer.truncation_side = "left", "left"
+    decoder = None  # the sampler's default: the model's own dynamic cache
+    if cfg.compile_decode:
+        decoder = StaticDecoder(cfg.max_prompt_tokens + cfg.max_new_tokens, compile=device.type == "cuda")
     t_start, episodes = time.perf_counter(), 0
 
     while state.step < cfg.steps:
         t_step = time.perf_counter()
         first = (state.step * world + rank) * cfg.batch_size
         batch_prompts = [prompts[state.prompt_order[(first + i) % len(prompts)]] for i in range(cfg.batch_size)]
+        timer = PhaseTimer(device)  # time/<phase>_s, synchronised at phase boundaries only
         # 1. rollout: the sampler's log-probabilities are the "old" ones of the PPO ratio.
-        ro = rollout_phase(cfg, models, batch_prompts, accelerator, generator)
+        with timer.phase("time/rollout_s"):
+            ro = rollout_phase(cfg, models, batch_prompts, accelerator, generator, decoder)
         # 2. score: the reward model reads the conversation as text, in its own tokenizer.
-        sc = score_phase(cfg, models, state, ro, accelerator)
+        with timer.phase("time/score_s"):
+            sc = score_phase(cfg, models, state, ro, accelerator)
         # 3. KL to the frozen reference per token (B, R), and the value model's values (B, R).
-        kl, values = reference_and_value_phase(cfg, models, ro, accelerator)
+        with timer.phase("time/ref_value_s"):
+            kl, values = reference_and_value_phase(cfg, models, ro, accelerator)
         # 4.-5. per-token rewards, GAE, whitened advantages (B, R) each.
         beta = kl_ctl.value
-        non_score_reward, advantages, returns = advantages_phase(cfg, ro, sc.scores, kl, values, beta, accelerator)
+        with timer.phase("time/advantages_s"):
+            non_score_reward, advantages, returns = advantages_phase(cfg, ro, sc.scores, kl, values, beta, accelerator)
         # 6. PPO epochs over shuffled mini-batches.
-        stats = update_phase(cfg, models, ro, values, advantages, returns, accelerator, optimizer, generator)
+        with timer.phase("time/update_s"):
+            stats = update_phase(cfg, models, ro, values, advantages, returns, accelerator, optimizer, generator)
 
         # 7. beta follows the observed KL (sum over tokens, mean over the whole step's episodes).
         kl_per_seq = kl.sum(1)  # (B,)
@@ -278,6 +300,7 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
         metrics = step_metrics(ro, sc, non_score_reward, stats, mean_kl, beta, accelerator)
         metrics["episodes_per_second"] = episodes / (now - t_start)
         metrics["time/step_s"] = now - t_step
+        metrics.update(timer.seconds)  # this process's; the step's 7-8 (beta, logging) are the rest of time/step_s
         batch = [
             {"prompt": p, "response": r, "score": s, "kl": k,
              "held_out_score": None if sc.held_out is None else h}
@@ -292,8 +315,10 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
     return state
 
 
-def rollout_phase(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator, generator) -> Rollouts:
-    """Phase 1: encodes the prompts (left-padded, left-truncated) and samples one response to each."""
+def rollout_phase(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator, generator,
+                  decoder: StaticDecoder | None = None) -> Rollouts:
+    """Phase 1: encodes the prompts (left-padded, left-truncated) and samples one response to each
+    (on `decoder`'s static cache when given)."""
     tok, device = models.tokenizer, accelerator.device
     enc = tok(prompts, return_tensors="pt", padding=True, truncation=True, max_length=cfg.max_prompt_tokens,
               add_special_tokens=False)
@@ -304,6 +329,7 @@ def rollout_phase(cfg: PPOConfig, models: PPOModels, prompts: list[str], acceler
             accelerator.unwrap_model(models.policy), query, query_mask, max_new_tokens=cfg.max_new_tokens,
             temperature=cfg.temperature, top_p=cfg.top_p, eos_id=tok.eos_token_id,
             pad_id=tok.pad_token_id, generator=generator, keep_distributions=cfg.kl_penalty == "full",
+            sync_every=cfg.sync_every, decoder=decoder,
         )  # (B, R), (B, R), (B, R, V) or None
     mask, lengths, has_eos = response_mask_and_lengths(responses, tok.eos_token_id)  # (B, R), (B,), (B,)
     texts = tok.batch_decode(responses * mask + tok.pad_token_id * ~mask, skip_special_tokens=True)
@@ -366,11 +392,13 @@ UPDATE_STATS = ("pg_loss", "vf_loss", "clipfrac", "vf_clipfrac", "approxkl", "en
 def update_phase(cfg: PPOConfig, models: PPOModels, ro: Rollouts, values, advantages, returns, accelerator,
                  optimizer, generator) -> dict[str, list[float]]:
     """Phase 6: `ppo_epochs` passes over shuffled mini-batches, each one gradient step on the
-    clipped policy loss + vf_coef x the clipped value loss. Returns each of UPDATE_STATS per mini-batch."""
+    clipped policy loss + vf_coef x the clipped value loss. Returns each of UPDATE_STATS per mini-batch.
+    The statistics stay on the device until the last mini-batch: one transfer per step, not one
+    host synchronisation per statistic and mini-batch."""
     policy, value_model = models.policy, models.value_model
     policy.train()
     value_model.train()
-    stats = {name: [] for name in UPDATE_STATS}
+    stats = []  # one (len(UPDATE_STATS),) tensor per mini-batch
     for _epoch in range(cfg.ppo_epochs):
         order = torch.randperm(cfg.batch_size, generator=generator, device=accelerator.device)
         for start in range(0, cfg.batch_size, cfg.mini_batch_size):
@@ -399,15 +427,14 @@ def update_phase(cfg: PPOConfig, models: PPOModels, ro: Rollouts, values, advant
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             with torch.no_grad():
-                stats["pg_loss"].append(pg_loss.item())
-                stats["vf_loss"].append(vf_loss.item())
-                stats["clipfrac"].append(masked_mean((pg_losses2 > pg_losses1).float(), mb_mask).item())
-                stats["vf_clipfrac"].append(masked_mean((vf_losses2 > vf_losses1).float(), mb_mask).item())
-                stats["approxkl"].append((0.5 * masked_mean(log_ratio ** 2, mb_mask)).item())
                 entropy = -(all_new.exp() * all_new).sum(-1)  # (b, R)
-                stats["entropy"].append(masked_mean(entropy, mb_mask).item())
-                stats["ratio"].append(masked_mean(ratio, mb_mask).item())
-    return stats
+                stats.append(torch.stack([  # in the order of UPDATE_STATS
+                    pg_loss, vf_loss, masked_mean((pg_losses2 > pg_losses1).float(), mb_mask),
+                    masked_mean((vf_losses2 > vf_losses1).float(), mb_mask), 0.5 * masked_mean(log_ratio ** 2, mb_mask),
+                    masked_mean(entropy, mb_mask), masked_mean(ratio, mb_mask),
+                ]).float())
+    per_mini_batch = torch.stack(stats).T.tolist()  # (len(UPDATE_STATS), mini-batches): the one transfer
+    return dict(zip(UPDATE_STATS, per_mini_batch))
 
 
 def step_metrics(ro: Rollouts, sc: Scores, non_score_reward, stats: dict[str, list[float]], mean_kl: float,
