@@ -301,12 +301,7 @@ def ppo_train(cfg: PPOConfig, models: PPOModels, prompts: list[str], accelerator
         metrics["episodes_per_second"] = episodes / (now - t_start)
         metrics["time/step_s"] = now - t_step
         metrics.update(timer.seconds)  # this process's; the step's 7-8 (beta, logging) are the rest of time/step_s
-        batch = [
-            {"prompt": p, "response": r, "score": s, "kl": k,
-             "held_out_score": None if sc.held_out is None else h}
-            for p, r, s, k, h in zip(ro.prompts, ro.texts, sc.raw.tolist(), kl_per_seq.tolist(),
-                                     (sc.held_out if sc.held_out is not None else sc.raw).tolist())
-        ]
+        batch = step_rollouts(ro, sc, kl_per_seq)
         stop = stop_together(accelerator, lambda: on_step and on_step(state.step, metrics, batch))
         if on_checkpoint and (stop or state.step == cfg.steps or (cfg.save_every and state.step % cfg.save_every == 0)):
             on_checkpoint(state)
@@ -468,6 +463,13 @@ def step_metrics(ro: Rollouts, sc: Scores, non_score_reward, stats: dict[str, li
     if sc.held_out is not None:
         metrics["objective/held_out_scores"] = episode_stats[:, 5].mean().item()
     return metrics
+
+
+def step_rollouts(ro: Rollouts, sc: Scores, kl_per_seq: torch.Tensor) -> list[dict]:
+    """The step's rollouts as `on_step` gets them: [{prompt, response, score, kl, held_out_score}]."""
+    held_out = (sc.held_out if sc.held_out is not None else sc.raw).tolist()
+    return [{"prompt": p, "response": r, "score": s, "kl": k, "held_out_score": None if sc.held_out is None else h}
+            for p, r, s, k, h in zip(ro.prompts, ro.texts, sc.raw.tolist(), kl_per_seq.tolist(), held_out)]
 
 
 def _scale_scores(cfg: PPOConfig, state: PPOState, scores: torch.Tensor, *, step_scores: torch.Tensor) -> torch.Tensor:
