@@ -116,11 +116,13 @@ class PPOConfig:
     """"auto": bf16 autocast on a GPU that supports it, fp32 elsewhere; or "no" / "bf16"."""
     save_every: int = 10
     """Write a resumable checkpoint every this many steps (0: only at the end)."""
-    sync_every: int = 8
+    sync_every: int = 1
     """The sampler asks the device whether every response has ended (a host synchronisation that
     stalls a GPU's queue) only every this many tokens, then trims the columns sampled after they all
     had: the same responses, log-probabilities and random stream as asking at every token (1), at
-    the cost of at most sync_every - 1 forwards past the end of a batch."""
+    the cost of up to sync_every - 1 forwards past the end of a batch that ends early. 1 by
+    measurement on a CPU, where the check costs nothing and the extra forwards do
+    (bench/ppo_sampler.py); on a GPU measure 4-16 (the check stalls the queue there)."""
     compile_decode: bool = False
     """For CUDA: sample on a static KV cache (transformers' StaticCache) with the one-token decode
     forward compiled by torch.compile(mode="reduce-overhead"), i.e. replayed as a CUDA graph. On
