@@ -10,8 +10,14 @@ Both sides run in their own subprocess, alternating, so each peak RSS is its own
 Timing covers the training loop only (model construction excluded on both sides).
 
   .venv/bin/python bench/ppo.py --anchors ../shared/anchors --peer-python /tmp/peer/bin/python \
-      --trl-path /tmp/trl112 [--steps 16] [--rounds 2]
+      --trl-path /tmp/trl112 [--steps 16] [--rounds 2] [--baseline-src DIR] [--config JSON]
 (defaults read ARBITER_ANCHORS_DIR, ARBITER_PEER_PYTHON and ARBITER_TRL_PATH.)
+
+Arbiter's side also prints where a step's time goes (PPO's `time/*_s` metrics, seconds per step:
+rollout, scoring, reference + value passes, advantages, update; TRL's script reports no such
+breakdown). `--baseline-src DIR` adds a third side: Arbiter's worker from another source tree
+(e.g. `git archive <commit> | tar -x -C DIR`), in the same rounds, for a before/after comparison.
+`--config` adds PPOConfig fields to Arbiter's side (e.g. '{"sync_every": 1}').
 """
 import argparse
 import json
@@ -25,7 +31,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def arbiter_worker(anchors: str, steps: int) -> None:
+PHASES = ("rollout", "score", "ref_value", "advantages", "update")
+
+
+def arbiter_worker(anchors: str, steps: int, options: dict) -> None:
     """Runs Arbiter's PPO on the peer's configuration and prints one RESULT line."""
     sys.path.insert(0, anchors)
     sys.path.insert(0, str(ROOT))
@@ -64,16 +73,18 @@ def arbiter_worker(anchors: str, steps: int) -> None:
         steps=steps, batch_size=A.BATCH, mini_batch_size=A.BATCH, ppo_epochs=4, learning_rate=3e-6,
         init_kl_coef=0.05, adap_kl_ctrl=False, kl_penalty="kl", temperature=0.7, top_p=1.0,
         max_new_tokens=T.RESP_LEN, max_prompt_tokens=T.PROMPT_MAX, reward_max_length=T.PROMPT_MAX + T.RESP_LEN,
-        missing_eos_penalty=None, max_grad_norm=None, seed=A.SEED, save_every=0,
+        missing_eos_penalty=None, max_grad_norm=None, seed=A.SEED, save_every=0, **options,
     )
     accelerator = make_accelerator(cfg.mixed_precision)
     models = load_ppo_models(sft_path=tmp / "sft", reward_path=tmp / "rm", device=accelerator.device)
     optimizer = make_optimizer(cfg, models)
     models.policy, models.value_model, optimizer = accelerator.prepare(models.policy, models.value_model, optimizer)
-    last = {}
+    last, phase_s = {}, dict.fromkeys(PHASES, 0.0)
 
     def keep(step, metrics, batch):
         last.update(metrics)
+        for name in PHASES:
+            phase_s[name] += metrics[f"time/{name}_s"] / steps
         return False
 
     with A.Timer() as t:
@@ -83,6 +94,7 @@ def arbiter_worker(anchors: str, steps: int) -> None:
         "arbiter_ppo", steps=steps, episodes=episodes, train_s=round(t.dt, 2), cpu_s=round(t.cpu, 1),
         load1=round(t.load1, 2), episodes_per_s=round(episodes / t.dt, 2), peak_rss_mib=round(A.peak_rss_mib(), 1),
         last_kl=last.get("objective/kl"), last_score=last.get("objective/scores"),
+        phase_s_per_step={k: round(v, 4) for k, v in phase_s.items()},
     )
 
 
@@ -101,37 +113,66 @@ def main():
     parser.add_argument("--trl-path", default=os.environ.get("ARBITER_TRL_PATH", "/tmp/trl112"))
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each side")
+    parser.add_argument("--baseline-src", help="another source tree whose Arbiter worker runs as a third side")
+    parser.add_argument("--config", default="{}", help="PPOConfig fields (JSON) for Arbiter's side")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return arbiter_worker(args.anchors, args.steps)
+        return arbiter_worker(args.anchors, args.steps, json.loads(args.config))
 
     anchors = str(Path(args.anchors).resolve())
     base_env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": "false"}
     trl_cmd = [args.peer_python, os.path.join(anchors, "trl_ppo_bench.py"), "--steps", str(args.steps)]
-    ours_cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--anchors", anchors, "--steps", str(args.steps)]
-    results = {"trl": [], "arbiter": []}
+    ours_cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--anchors", anchors, "--steps", str(args.steps),
+                "--config", args.config]
+    sides = [("trl", trl_cmd, {**base_env, "PYTHONPATH": args.trl_path}), ("arbiter", ours_cmd, base_env)]
+    if args.baseline_src:  # its worker may predate --config
+        sides.append(("baseline", [sys.executable, str(Path(args.baseline_src, "bench", "ppo.py").resolve()), "--worker",
+                                   "--anchors", anchors, "--steps", str(args.steps)], base_env))
+    results = {name: [] for name, _, _ in sides}
     for i in range(args.rounds):
-        for name, cmd, env in (("trl", trl_cmd, {**base_env, "PYTHONPATH": args.trl_path}),
-                               ("arbiter", ours_cmd, base_env)):
+        for name, cmd, env in sides:
             r = run(cmd, env)
             results[name].append(r)
+            phases = "  ".join(f"{k} {v:.3f}" for k, v in r.get("phase_s_per_step", {}).items())
             print(f"round {i + 1} {name:8s} {r['episodes_per_s']:6.2f} episodes/s  peak RSS {r['peak_rss_mib']:7.1f} MiB"
-                  f"  train {r['train_s']:6.2f} s  CPU {r['cpu_s']:6.1f} s  load1 {r['load1']:.2f}", flush=True)
+                  f"  train {r['train_s']:6.2f} s  CPU {r['cpu_s']:6.1f} s  load1 {r['load1']:.2f}"
+                  + (f"  s/step: {phases}" if phases else ""), flush=True)
     for v in results.values():
         for r in v:  # less sensitive than wall time to other processes on a shared machine
             r["episodes_per_cpu_s"] = r["episodes"] / r["cpu_s"]
     med = {k: {m: statistics.median(r[m] for r in v) for m in ("episodes_per_s", "episodes_per_cpu_s", "peak_rss_mib")}
            for k, v in results.items()}
+    phase_med = {k: {p: statistics.median(r["phase_s_per_step"][p] for r in v) for p in PHASES}
+                 for k, v in results.items() if all("phase_s_per_step" in r for r in v)}
+    print_phase_table(phase_med, {k: statistics.median(r["train_s"] / r["steps"] for r in v) for k, v in results.items()})
     summary = {
         "steps": args.steps, "rounds": args.rounds, "trl_version": results["trl"][0].get("trl"),
         "trl": med["trl"], "arbiter": med["arbiter"],
         "speed_ratio": round(med["arbiter"]["episodes_per_s"] / med["trl"]["episodes_per_s"], 2),
         "cpu_speed_ratio": round(med["arbiter"]["episodes_per_cpu_s"] / med["trl"]["episodes_per_cpu_s"], 2),
         "memory_ratio": round(med["arbiter"]["peak_rss_mib"] / med["trl"]["peak_rss_mib"], 2),
+        "arbiter_phase_s_per_step": {p: round(v, 4) for p, v in phase_med.get("arbiter", {}).items()},
         "load1_now": round(os.getloadavg()[0], 2),
     }
+    if "baseline" in med:
+        summary["baseline"] = med["baseline"]
+        summary["arbiter_over_baseline"] = round(med["arbiter"]["episodes_per_s"] / med["baseline"]["episodes_per_s"], 2)
+        summary["arbiter_over_baseline_cpu"] = round(
+            med["arbiter"]["episodes_per_cpu_s"] / med["baseline"]["episodes_per_cpu_s"], 2)
     print("SUMMARY " + json.dumps(summary))
+
+
+def print_phase_table(phase_med: dict, side_step_s: dict) -> None:
+    """Seconds per step by phase (medians over rounds), as shares of the side's median step."""
+    for side, phases in phase_med.items():
+        step_s = side_step_s[side]
+        print(f"\n{side}: where a step's {step_s:.3f} s go (median over rounds)")
+        print("| phase | s/step | share |\n|---|---:|---:|")
+        for name, seconds in phases.items():
+            print(f"| {name} | {seconds:.3f} | {seconds / step_s:.0%} |")
+        rest = step_s - sum(phases.values())
+        print(f"| rest (beta, logging, prompts) | {rest:.3f} | {rest / step_s:.0%} |")
 
 
 if __name__ == "__main__":

@@ -72,3 +72,38 @@ def test_metrics_carry_trl_names_and_the_held_out_score(toy_models, tmp_path):
                  "policy/entropy", "policy/clipfrac", "policy/approxkl", "loss/policy", "loss/value",
                  "val/num_eos_tokens", "val/response_length", "episodes_per_second"):
         assert name in history[0], name
+
+
+PHASES = ("time/rollout_s", "time/score_s", "time/ref_value_s", "time/advantages_s", "time/update_s")
+
+
+def test_each_step_reports_where_its_time_went(toy_models, tmp_path):
+    _, history = run_toy(toy_models, tmp_path, steps=2)
+
+    for metrics in history:
+        assert all(metrics[name] > 0 for name in PHASES)
+        assert sum(metrics[name] for name in PHASES) <= metrics["time/step_s"]
+
+
+def test_a_seeded_run_is_the_same_whether_the_sampler_checks_for_the_end_every_token_or_every_few(toy_models,
+                                                                                                   tmp_path):
+    """On a policy whose responses end early, so that the sampler trims; options given as a run's
+    config dict, as the runner's --config and a policy run pass them."""
+    from tests.training import toy
+    from training.runner import config_from_dict
+
+    root, prompts = toy_models
+    sft = toy.save_eager_eos_policy(tmp_path / "eager-eos")
+    runs, batches = [], []
+    for sync_every in (1, 3):
+        history = []
+        cfg = config_from_dict(dict(steps=3, batch_size=8, mini_batch_size=4, max_new_tokens=8, max_prompt_tokens=16,
+                                    temperature=1.0, learning_rate=1e-3, seed=0, save_every=0, sync_every=sync_every))
+        ppo_run(cfg, sft_path=sft, reward_path=root / "rm", prompts=prompts, out_dir=tmp_path / str(sync_every),
+                on_step=lambda step, metrics, batch: history.append(metrics) or batches.append(batch))
+        runs.append([{k: v for k, v in m.items() if not k.startswith("time/") and k != "episodes_per_second"}
+                     for m in history])
+
+    # a batch that ended before its last token (a word per token, and the EOS)
+    assert any(max(len(row["response"].split()) + 1 for row in batch) < 8 for batch in batches)
+    assert runs[1] == runs[0]

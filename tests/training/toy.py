@@ -5,6 +5,7 @@ ordinary Hugging Face folders and loaded by the PPO code exactly as trained mode
 from pathlib import Path
 
 import torch
+from transformers import AutoModelForCausalLM
 
 from common.ml.tiny import tiny_causal_lm, tiny_reward_model
 
@@ -60,5 +61,24 @@ def save_marker_reward_model(path: Path, *, scale: float = 4.0) -> Path:
     attn.c_attn.bias[16 + 2] = 0.5
     attn.c_proj.weight[2, 2] = 1.0
     model.score.weight[0, 2] = scale
+    model.save_pretrained(path)
+    return path
+
+
+@torch.no_grad()
+def save_eager_eos_policy(path: Path, *, eos_logit: float = 3.0) -> Path:
+    """The toy policy, changed so that EOS is likely at every position (logit about `eos_logit`
+    above the others, p(EOS) about 0.4): rows finish at different lengths and a batch usually
+    finishes before its last token, so sampling stops early."""
+    save_policy(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    tok = word_tokenizer()
+    # The LM head is tied to the embedding: logit_v = ln_f(h) . wte[v]. A final layer norm that
+    # outputs the constant e_0 makes every logit wte[v, 0]: ~N(0, 0.02) but EOS's.
+    model.transformer.ln_f.weight.zero_()
+    model.transformer.ln_f.bias.zero_()
+    model.transformer.ln_f.bias[0] = 1.0
+    model.transformer.ln_f.weight[1:] = 1.0  # keep the rest of the state, so logits still vary by context
+    model.transformer.wte.weight[tok.eos_token_id, 0] = eos_logit
     model.save_pretrained(path)
     return path
