@@ -32,7 +32,10 @@ from dataclasses import fields
 from pathlib import Path
 
 from workload import PROMPT_TOKENS, ROOT, SEED, Device, bench_tokenizer, encode_pairs, first_turn, load_rows, \
-    model_flops_utilisation, non_embedding_parameters, reward_backbone
+    reward_backbone
+
+sys.path.insert(0, str(ROOT))
+from common.ml.flops import H200_BF16_PEAK_TFLOPS  # noqa: E402  (no torch import: threads are set in main)
 
 PHASES = ("time/rollout_s", "time/score_s", "time/ref_value_s", "time/advantages_s", "time/update_s", "time/step_s")
 """PPO's per-phase step metrics, summed over the steps (null where Arbiter does not log one)."""
@@ -125,7 +128,9 @@ def rm(args, dev) -> dict:
     train_ids = encode_pairs(tok, rows[:args.n_train], args.max_len)
     eval_ids = encode_pairs(tok, rows[-args.n_eval:], args.max_len)
     model = reward_backbone(args, tok, positions=args.max_len, seed=SEED)
-    n_params = non_embedding_parameters(model)
+    from common.ml.flops import model_flops_utilisation, model_parameters
+
+    n_params = model_parameters(model)
     dev.reset_peak()
     out = (rm_arbiter if args.impl == "arbiter" else rm_trl)(args, dev, tok, model, train_ids)
     peak = dev.peak_gib()
@@ -246,7 +251,7 @@ def parse_args(argv=None):
     ap.add_argument("--steps", type=int, default=16, help="ppo: PPO steps")
     ap.add_argument("--resp", type=int, default=32, help="ppo: response tokens")
     ap.add_argument("--arbiter-config", type=json.loads, default={}, help="JSON merged into Arbiter's config")
-    ap.add_argument("--peak-tflops", type=float, default=790.0, help="the device's peak, for model-FLOPs utilisation")
+    ap.add_argument("--peak-tflops", type=float, default=H200_BF16_PEAK_TFLOPS, help="the device's peak, for model-FLOPs utilisation")
     ap.add_argument("--threads", type=int, default=8, help="torch CPU threads")
     ap.add_argument("--cache-dir", type=Path, default=Path(tempfile.gettempdir()) / "arbiter-gpu-bench")
     args = ap.parse_args(argv)
@@ -261,7 +266,6 @@ def main(argv=None):
         os.environ[name] = str(args.threads)
     os.environ.update(TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1",
                       TRL_EXPERIMENTAL_SILENCE="1")
-    sys.path.insert(0, str(ROOT))
     head = {"what": args.what, "shape": shape_of(args), "impl": args.impl,
             "arbiter_config": args.arbiter_config if args.impl == "arbiter" else None}
     try:

@@ -1,6 +1,5 @@
-"""What both sides of bench/gpu/compare.py share: the device's clock and peak memory, model-FLOPs
-utilisation, the data (the HH sample in data/demo/ and a byte-level BPE of 8,000 tokens trained on
-it) and the random-init models, so that TRL and Arbiter get exactly the same work."""
+"""What both sides of bench/gpu/compare.py share: the device's clock and peak memory, the data (the
+HH sample in data/demo/ and a byte-level BPE of 8,000 tokens trained on it) and the random-init models, so that TRL and Arbiter get exactly the same work."""
 import gzip
 import json
 import resource
@@ -12,23 +11,6 @@ HH_FILE = ROOT / "data" / "demo" / "hh-harmless-1000.jsonl.gz"
 SEED = 1234
 PROMPT_TOKENS = 64
 """Prompts are cut from the left to this many tokens (PPO)."""
-
-
-def model_flops_utilisation(n_params: int, real_tokens: int, seconds: float, peak_tflops: float) -> float:
-    """Share of the device's peak spent on the model's training arithmetic: 6 FLOPs per matmul
-    parameter per real token (2 forward, 4 backward; attention's own products left out), over
-    `peak_tflops` (the H200's measured bf16 matmul rate is about 790). Counted as h2's
-    common/ml/flops.py counts it, for which this and `non_embedding_parameters` can be swapped."""
-    return 6 * n_params * real_tokens / seconds / (peak_tflops * 1e12)
-
-
-def non_embedding_parameters(model) -> int:
-    """Parameters outside `nn.Embedding` modules, each shared tensor once: an embedding is a table
-    lookup, not a matmul, so it costs none of the 6N FLOPs."""
-    from torch import nn
-
-    lookups = {id(p) for m in model.modules() if isinstance(m, nn.Embedding) for p in m.parameters(recurse=False)}
-    return sum(p.numel() for p in {id(p): p for p in model.parameters()}.values() if id(p) not in lookups)
 
 
 # -- the device ------------------------------------------------------------------------------------
