@@ -24,6 +24,12 @@ reference pass, training, and saving the final folder included).
 
   .venv/bin/python bench/dpo.py --anchors ../shared/anchors --peer-python /tmp/peer/bin/python [--rounds 2]
 (defaults read ARBITER_ANCHORS_DIR and ARBITER_PEER_PYTHON; --max-steps N for a short probe.)
+
+Over seeds (anchor_common.SEED set on both sides: the policy's init, TRL's seed, Arbiter's batch order;
+bench/anchor_seeds.py): per-seed rows, then each side's mean and sd of held-out accuracy and the paired
+difference. Runs split over several invocations are summed up from their --log file:
+  .venv/bin/python bench/dpo.py --seeds 1234,1,2 --log dpo.jsonl [--only arbiter] [--group-window 1]
+  .venv/bin/python bench/dpo.py --summary-from dpo.jsonl
 """
 import argparse
 import json

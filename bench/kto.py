@@ -18,6 +18,8 @@ reference pass and saving the final folder).
   .venv/bin/python bench/kto.py --anchors ../shared/anchors --peer-python /tmp/peer/bin/python \
       [--rounds 2] [--max-steps N]
 (defaults read ARBITER_ANCHORS_DIR and ARBITER_PEER_PYTHON; --max-steps N for a shorter probe.)
+Over seeds (anchor_common.SEED on both sides: init, the unpairing shuffle, TRL's seed, Arbiter's batch
+order), as bench/dpo.py: --seeds 1234,1,2 --log kto.jsonl [--only arbiter]; --summary-from kto.jsonl.
 """
 import argparse
 import json
