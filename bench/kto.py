@@ -10,7 +10,8 @@ keeps its last 256 tokens (prompt cut from the left). Held-out accuracy is the a
 
 Arbiter's side (training/kto.py): length-grouped batches, the prompt run once for a completion and
 its KL completion, the reference log-probs precomputed in one pass (inside the timed part), AdamW
-with the lr decaying linearly to 0 and clipping at 1.0, as TRL's defaults. Each run is its own
+with the lr decaying linearly to 0 and clipping at 1.0, as TRL's defaults (but torch's weight decay
+0.01, where TRL's AdamW has none). Each run is its own
 process (so peak RSS is its own), the two alternate, and the medians are compared. Timing covers
 training only (model construction excluded; Arbiter's includes loading the start folder, the
 reference pass and saving the final folder).
