@@ -24,6 +24,12 @@ reference pass, training, and saving the final folder included).
 
   .venv/bin/python bench/dpo.py --anchors ../shared/anchors --peer-python /tmp/peer/bin/python [--rounds 2]
 (defaults read ARBITER_ANCHORS_DIR and ARBITER_PEER_PYTHON; --max-steps N for a short probe.)
+
+Over seeds (anchor_common.SEED set on both sides: the policy's init, TRL's seed, Arbiter's batch order;
+bench/anchor_seeds.py): per-seed rows, then each side's mean and sd of held-out accuracy and the paired
+difference. Runs split over several invocations are summed up from their --log file:
+  .venv/bin/python bench/dpo.py --seeds 1234,1,2 --log dpo.jsonl [--only arbiter] [--group-window 1]
+  .venv/bin/python bench/dpo.py --summary-from dpo.jsonl
 """
 import argparse
 import json
@@ -35,6 +41,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from anchor_seeds import log_rows, parse_seeds, peer_command, print_summaries, read_log, set_anchor_seed, summarise  # noqa: E402
 
 
 def _anchor_pairs(A, T, tok, triples):
@@ -50,11 +59,14 @@ def _anchor_pairs(A, T, tok, triples):
     return out
 
 
-def arbiter_worker(anchors: str, max_steps: int, live_ref: bool, group_window: int, match_schedule: bool) -> None:
+def arbiter_worker(anchors: str, max_steps: int, live_ref: bool, group_window: int, match_schedule: bool,
+                   seed: int) -> None:
     """Runs Arbiter's DPO on the peer's configuration and prints one RESULT line."""
     sys.path.insert(0, anchors)
     sys.path.insert(0, str(ROOT))
     import anchor_common as A  # pins threads before torch is imported
+
+    set_anchor_seed(A, seed)  # the policy's init and the batch order, as the peer's
     import trl_dpo_bench as T
 
     from transformers import GPT2LMHeadModel
@@ -96,7 +108,7 @@ def arbiter_worker(anchors: str, max_steps: int, live_ref: bool, group_window: i
     acc, len_base = T.implicit_reward_acc(policy, reference, tok, evl)
     n_used = steps * A.BATCH
     A.report(
-        "arbiter_dpo", precompute_ref=cfg.precompute_ref, lr_schedule=cfg.lr_schedule, weight_decay=cfg.weight_decay,
+        "arbiter_dpo", seed=A.SEED, precompute_ref=cfg.precompute_ref, lr_schedule=cfg.lr_schedule, weight_decay=cfg.weight_decay,
         group_window=cfg.length_group_window, shared_prompt=summary["shared_prompt_prefix"],
         pairs_used=n_used, pairs_prompt_differs=n_diff, steps=steps, train_s=round(t.dt, 2), cpu_s=round(t.cpu, 1),
         load1=round(t.load1, 2), pairs_per_s=round(n_used / t.dt, 2), peak_rss_mib=round(A.peak_rss_mib(), 1),
@@ -117,7 +129,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--anchors", default=os.environ.get("ARBITER_ANCHORS_DIR", str(ROOT.parent / "shared" / "anchors")))
     parser.add_argument("--peer-python", default=os.environ.get("ARBITER_PEER_PYTHON", "/tmp/peer/bin/python"))
-    parser.add_argument("--rounds", type=int, default=2, help="alternating runs of each side")
+    parser.add_argument("--rounds", type=int, help="alternating runs of each side per seed (default 2; 1 with --seeds)")
+    parser.add_argument("--seed", type=int, default=1234,
+                        help="anchor_common.SEED on both sides: the policy's init, the trainer's seed, batch order")
+    parser.add_argument("--seeds", help="several seeds, one after another (e.g. 1234,1,2): per-seed rows, then mean "
+                                        "and sd of held-out accuracy per side and of the paired difference")
+    parser.add_argument("--log", help="append every run's RESULT (with side, seed, variant) to this JSON-lines file")
+    parser.add_argument("--summary-from", metavar="LOG", help="print the seed summary of a --log file; runs nothing")
     parser.add_argument("--max-steps", type=int, default=-1, help="probe only: stop both after N steps")
     parser.add_argument("--live-ref", action="store_true", help="Arbiter keeps a frozen reference instead of precomputing")
     parser.add_argument("--group-window", type=int, default=8,
@@ -128,30 +146,42 @@ def main():
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return arbiter_worker(args.anchors, args.max_steps, args.live_ref, args.group_window, args.match_schedule)
+        return arbiter_worker(args.anchors, args.max_steps, args.live_ref, args.group_window, args.match_schedule,
+                              args.seed)
+    if args.summary_from:
+        return print_summaries(summarise(read_log(args.summary_from), rate="pairs_used"))
 
     anchors = str(Path(args.anchors).resolve())
     env = {**os.environ, "OMP_NUM_THREADS": "2", "MKL_NUM_THREADS": "2", "TOKENIZERS_PARALLELISM": "false",
            "N_TRAIN": "800", "N_EVAL": "200"}
-    trl_cmd = [args.peer_python, os.path.join(anchors, "trl_dpo_bench.py"), "--max-steps", str(args.max_steps)]
-    ours_cmd = ([sys.executable, str(Path(__file__).resolve()), "--worker", "--anchors", anchors,
-                 "--max-steps", str(args.max_steps), "--group-window", str(args.group_window)]
-                + (["--live-ref"] if args.live_ref else []) + (["--match-schedule"] if args.match_schedule else []))
-    sides = [(name, cmd) for name, cmd in (("trl", trl_cmd), ("arbiter", ours_cmd)) if args.only in (None, name)]
-    results = {name: [] for name, _ in sides}
-    for i in range(args.rounds):
-        for name, cmd in sides:
-            r = run(cmd, env, cwd=anchors)
-            results[name].append(r)
-            print(f"round {i + 1} {name:8s} {r['pairs_per_s']:6.2f} pairs/s  peak RSS {r['peak_rss_mib']:7.1f} MiB"
-                  f"  train {r['train_s']:7.1f} s  CPU {r['cpu_s']:6.1f} s  load1 {r['load1']:.2f}"
-                  f"  held-out acc {r['heldout_acc']:.3f}  mean loss {r['mean_train_loss']:.4f}", flush=True)
-    for v in results.values():
-        for r in v:  # less sensitive than wall time to other processes on a shared machine
-            r["pairs_per_cpu_s"] = r["pairs_used"] / r["cpu_s"]
+    seeds = parse_seeds(args.seeds) if args.seeds else [args.seed]
+    rounds = args.rounds or (1 if args.seeds else 2)
+    variant = {"trl": {"max_steps": args.max_steps},
+               "arbiter": {"max_steps": args.max_steps, "group_window": args.group_window,
+                           "match_schedule": args.match_schedule, "live_ref": args.live_ref}}
+    names = [name for name in ("trl", "arbiter") if args.only in (None, name)]
+    results = {name: [] for name in names}
+    for seed in seeds:
+        commands = {
+            "trl": peer_command(args.peer_python, anchors, os.path.join(anchors, "trl_dpo_bench.py"), seed,
+                                ["--max-steps", str(args.max_steps)]),
+            "arbiter": [sys.executable, str(Path(__file__).resolve()), "--worker", "--anchors", anchors, "--seed", str(seed),
+                        "--max-steps", str(args.max_steps), "--group-window", str(args.group_window)]
+                       + (["--live-ref"] if args.live_ref else []) + (["--match-schedule"] if args.match_schedule else []),
+        }
+        for i in range(rounds):
+            for name in names:
+                r = {**run(commands[name], env, cwd=anchors), "side": name, "seed": seed, "variant": variant[name]}
+                r["pairs_per_cpu_s"] = r["pairs_used"] / r["cpu_s"]  # less sensitive than wall time to other processes
+                results[name].append(r)
+                log_rows(args.log, [r])
+                print(f"seed {seed} round {i + 1} {name:8s} {r['pairs_per_s']:6.2f} pairs/s  peak RSS"
+                      f" {r['peak_rss_mib']:7.1f} MiB  train {r['train_s']:7.1f} s  CPU {r['cpu_s']:6.1f} s  load1"
+                      f" {r['load1']:.2f}  held-out acc {r['heldout_acc']:.3f}  mean loss {r['mean_train_loss']:.4f}",
+                      flush=True)
     metrics = ("pairs_per_s", "pairs_per_cpu_s", "peak_rss_mib", "heldout_acc")
     med = {k: {m: statistics.median(r[m] for r in v) for m in metrics} for k, v in results.items()}
-    summary = {"rounds": args.rounds, "max_steps": args.max_steps, "live_ref": args.live_ref,
+    summary = {"rounds": rounds, "seeds": seeds, "max_steps": args.max_steps, "live_ref": args.live_ref,
                "group_window": args.group_window, "match_schedule": args.match_schedule, **med,
                "load1_now": round(os.getloadavg()[0], 2)}
     if len(med) == 2:
@@ -161,6 +191,8 @@ def main():
         summary["memory_ratio"] = round(med["arbiter"]["peak_rss_mib"] / med["trl"]["peak_rss_mib"], 2)
         summary["accuracy_difference"] = round(med["arbiter"]["heldout_acc"] - med["trl"]["heldout_acc"], 4)
     print("SUMMARY " + json.dumps(summary))
+    if len(seeds) > 1:
+        print_summaries(summarise([r for v in results.values() for r in v], rate="pairs_used"))
 
 
 if __name__ == "__main__":
