@@ -6,10 +6,10 @@ the last "\\n\\nAssistant:", chosen/rejected = the two final assistant turns, ea
 every sequence keeps its last 256 tokens (the prompt is cut from the left); the shared byte-level
 BPE of 8,000 tokens; policy GPT-2 LM 4 layers x 256, random init (seed 1234), no dropout; the
 reference is the same initial model; batch 16 pairs, lr 1e-4, beta 0.1, sigmoid loss, 1 epoch =
-50 steps, fp32, 2 threads. Where the two differ: TRL decays the learning rate linearly to 0 over
-the 50 steps and uses AdamW without weight decay; Arbiter keeps it constant (no warm-up here) with
-AdamW's default weight decay 0.01, unless `--match-schedule` (linear decay, no weight decay). Arbiter runs its own defaults otherwise: chosen and rejected
-share the prompt's forward pass, length-grouped batches, and the
+50 steps, fp32, 2 threads. Both decay the learning rate linearly to 0 over the 50 steps (no
+warm-up here) with AdamW without weight decay (Arbiter's defaults since 2026-12-01; before, a
+constant rate with weight decay 0.01: `--constant-schedule`). Arbiter runs its own defaults
+otherwise: chosen and rejected share the prompt's forward pass, length-grouped batches, and the
 reference log-probs precomputed in one pass (the reference is then freed); `--live-ref` keeps a
 frozen reference beside the policy instead, as TRL does. The token budget per micro-batch is
 8,192 (2 x pairs x longest side), so most batches are one forward pass.
@@ -59,7 +59,7 @@ def _anchor_pairs(A, T, tok, triples):
     return out
 
 
-def arbiter_worker(anchors: str, max_steps: int, live_ref: bool, group_window: int, match_schedule: bool,
+def arbiter_worker(anchors: str, max_steps: int, live_ref: bool, group_window: int, constant_schedule: bool,
                    seed: int) -> None:
     """Runs Arbiter's DPO on the peer's configuration and prints one RESULT line."""
     sys.path.insert(0, anchors)
@@ -90,7 +90,7 @@ def arbiter_worker(anchors: str, max_steps: int, live_ref: bool, group_window: i
     start.save_pretrained(tmp / "start")
     tok.save_pretrained(tmp / "start")
     del start
-    schedule = {"lr_schedule": "linear", "weight_decay": 0.0} if match_schedule else {}
+    schedule = {"lr_schedule": "constant", "weight_decay": 0.01} if constant_schedule else {}
     cfg = DPOConfig(steps=steps, batch_size=A.BATCH, learning_rate=A.LR, warmup_steps=0, beta=T.BETA, **schedule,
                     loss_type="sigmoid", precompute_ref=not live_ref, max_length=A.MAX_LEN,
                     max_response_tokens=A.MAX_LEN - 1, max_tokens_per_micro_batch=8192, length_group_window=group_window, save_every=0, seed=A.SEED, mixed_precision="no")
@@ -140,13 +140,13 @@ def main():
     parser.add_argument("--live-ref", action="store_true", help="Arbiter keeps a frozen reference instead of precomputing")
     parser.add_argument("--group-window", type=int, default=8,
                         help="Arbiter's length_group_window (batches sorted by length together; 1: random batches)")
-    parser.add_argument("--match-schedule", action="store_true",
-                        help="Arbiter decays the learning rate linearly to 0 without weight decay, as TRL does")
+    parser.add_argument("--constant-schedule", action="store_true",
+                        help="Arbiter's defaults before 2026-12-01: a constant learning rate, AdamW weight decay 0.01")
     parser.add_argument("--only", choices=["trl", "arbiter"], help="run one side only (a probe, no ratios)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return arbiter_worker(args.anchors, args.max_steps, args.live_ref, args.group_window, args.match_schedule,
+        return arbiter_worker(args.anchors, args.max_steps, args.live_ref, args.group_window, args.constant_schedule,
                               args.seed)
     if args.summary_from:
         return print_summaries(summarise(read_log(args.summary_from), rate="pairs_used"))
@@ -158,7 +158,7 @@ def main():
     rounds = args.rounds or (1 if args.seeds else 2)
     variant = {"trl": {"max_steps": args.max_steps},
                "arbiter": {"max_steps": args.max_steps, "group_window": args.group_window,
-                           "match_schedule": args.match_schedule, "live_ref": args.live_ref}}
+                           "constant_schedule": args.constant_schedule, "live_ref": args.live_ref}}
     names = [name for name in ("trl", "arbiter") if args.only in (None, name)]
     results = {name: [] for name in names}
     for seed in seeds:
@@ -167,7 +167,7 @@ def main():
                                 ["--max-steps", str(args.max_steps)]),
             "arbiter": [sys.executable, str(Path(__file__).resolve()), "--worker", "--anchors", anchors, "--seed", str(seed),
                         "--max-steps", str(args.max_steps), "--group-window", str(args.group_window)]
-                       + (["--live-ref"] if args.live_ref else []) + (["--match-schedule"] if args.match_schedule else []),
+                       + (["--live-ref"] if args.live_ref else []) + (["--constant-schedule"] if args.constant_schedule else []),
         }
         for i in range(rounds):
             for name in names:
@@ -182,7 +182,7 @@ def main():
     metrics = ("pairs_per_s", "pairs_per_cpu_s", "peak_rss_mib", "heldout_acc")
     med = {k: {m: statistics.median(r[m] for r in v) for m in metrics} for k, v in results.items()}
     summary = {"rounds": rounds, "seeds": seeds, "max_steps": args.max_steps, "live_ref": args.live_ref,
-               "group_window": args.group_window, "match_schedule": args.match_schedule, **med,
+               "group_window": args.group_window, "constant_schedule": args.constant_schedule, **med,
                "load1_now": round(os.getloadavg()[0], 2)}
     if len(med) == 2:
         summary["trl_version"] = results["trl"][0].get("trl")
